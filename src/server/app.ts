@@ -1,0 +1,63 @@
+/** Builds the Fastify app without listening, so tests run the real thing in-process. */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppContext } from './context.ts';
+import { uuidv7 } from './lib/ids.ts';
+import { validatorCompiler } from './http/validation.ts';
+import { adminErrorHandler, adminNotFound, installAdminGuards } from './faces/admin/http.ts';
+import { clusterRoutes } from './faces/admin/clusters.routes.ts';
+
+export interface AppOptions {
+  logger?: boolean | object;
+  https?: { cert: Buffer; key: Buffer } | null;
+}
+
+export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const serverOptions = {
+    logger: options.logger ?? false,
+    https: options.https ?? null,
+    genReqId: () => uuidv7(),
+    requestIdHeader: false,
+    bodyLimit: ctx.config.bodyLimitBytes,
+    ajv: { customOptions: { strict: false } },
+    routerOptions: { ignoreTrailingSlash: true },
+  } as FastifyServerOptions;
+  // `https` switches Fastify's server type; the app's surface is the same either way.
+  const app = (Fastify(serverOptions) as unknown as FastifyInstance).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.setErrorHandler(adminErrorHandler);
+  app.setNotFoundHandler(adminNotFound);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Nodeplane', version: '0.1.0', description: 'Control plane for fleets of remote nodes.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/swaggerui' });
+
+  app.get('/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
+  app.get('/health', {
+    schema: { tags: ['Health'], summary: 'Liveness', security: [], response: { 200: Type.Object({ status: Type.String(), version: Type.String() }) } },
+    config: { auth: 'public' },
+  }, async () => ({ status: 'ok', version: '0.1.0' }));
+
+  await app.register(
+    async (api) => {
+      installAdminGuards(api, ctx.keys, () => false);
+      await api.register(clusterRoutes(ctx));
+    },
+    { prefix: '/api/v1' },
+  );
+
+  return app;
+}

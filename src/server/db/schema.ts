@@ -1,0 +1,116 @@
+/**
+ * Row types of every table, as Kysely sees them. Times are ISO-8601 UTC text, booleans are 0/1
+ * integers and JSON is text, identically on SQLite and Postgres.
+ */
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export interface InstancesTable {
+  id: string;
+  name: string;
+  max_wireguard_peers: number;
+  version: string;
+  started_at: string;
+  heartbeat_at: string;
+}
+
+export interface ClustersTable {
+  id: string;
+  name: string;
+  ipv4_range: string;
+  node_limit: number | null;
+  inserted_at: string;
+  updated_at: string;
+}
+
+export interface EnrollmentKeysTable {
+  id: string;
+  cluster_id: string;
+  name: string | null;
+  key: string;
+  uses_remaining: number | null;
+  expired_at: string | null;
+  last_used_at: string | null;
+  inserted_at: string;
+  updated_at: string;
+}
+
+/** One inventory: every node of every kind. Facts of one face live in side tables keyed by id. */
+export interface NodesTable {
+  id: string;
+  kind: string;
+  name: string;
+  cluster_id: string | null;
+  status: string;
+  last_seen_at: string | null;
+  version: string | null;
+  labels: string;
+  inserted_at: string;
+  updated_at: string;
+}
+
+export interface EdgeNodesTable {
+  node_id: string;
+  id_type: string;
+  http_port: number;
+  ssh_port: number;
+  host_metrics_port: number;
+  wireguard_metrics_port: number;
+  http_proxy_port: number;
+  socks5_proxy_port: number;
+  self_update_enabled: number;
+  api_token_hash: string;
+  api_token_enc: string;
+  proxy_password_enc: string;
+}
+
+export interface AddressAllocationsTable {
+  node_id: string;
+  cluster_id: string;
+  address: number;
+}
+
+export interface AliasesTable {
+  id: string;
+  name: string;
+  node_id: string;
+  cluster_id: string;
+  inserted_at: string;
+  updated_at: string;
+}
+
+/** The outbox: events committed with the change that caused them, relayed in `seq` order. */
+export interface EventsTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  time: string;
+  envelope: string;
+}
+
+/** How far each durable consumer of the outbox has got; advanced in the consumer's own transaction. */
+export interface EventConsumersTable {
+  name: string;
+  last_seq: number;
+}
+
+export interface Database {
+  instances: InstancesTable;
+  clusters: ClustersTable;
+  enrollment_keys: EnrollmentKeysTable;
+  nodes: NodesTable;
+  edge_nodes: EdgeNodesTable;
+  address_allocations: AddressAllocationsTable;
+  aliases: AliasesTable;
+  events: EventsTable;
+  event_consumers: EventConsumersTable;
+}
+
+export type ClusterRow = Selectable<ClustersTable>;
+export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;
+export type NodeRow = Selectable<NodesTable>;
+export type NewNode = Insertable<NodesTable>;
+export type NodeUpdate = Updateable<NodesTable>;
+export type EdgeNodeRow = Selectable<EdgeNodesTable>;
+export type AliasRow = Selectable<AliasesTable>;
+export type InstanceRow = Selectable<InstancesTable>;
+export type EventRow = Selectable<EventsTable>;

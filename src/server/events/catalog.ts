@@ -1,0 +1,118 @@
+/**
+ * The event catalog: every event type Nodeplane publishes and the shape of its `data`.
+ * The Edge Admin contract fixes the first 15 and their order (`GET /api/v1/event_types`); later
+ * faces append their own types as one entry each.
+ */
+
+export interface EdgeNodeEventData {
+  node_id: string;
+  cluster_name: string | null;
+  status: string;
+  version: string | null;
+  id_type: string;
+  http_port: number;
+  ssh_port: number;
+  host_metrics_port: number;
+  wireguard_metrics_port: number;
+  http_proxy_port: number;
+  socks5_proxy_port: number;
+  self_update_enabled: boolean;
+  last_seen_at: string | null;
+  inserted_at: string;
+  updated_at: string;
+}
+
+export interface CommandExecutionEventData {
+  command_execution_id: string;
+  command_id: string;
+  node_id: string | null;
+  cluster_name: string | null;
+  command_text: string;
+  timeout: number | null;
+  status: string;
+  exit_code: number | null;
+  target_all: boolean;
+  expired_at: string | null;
+  sent_at: string | null;
+  completed_at: string | null;
+  cancelled_at: string | null;
+  inserted_at: string;
+  updated_at: string;
+}
+
+export interface EventDataMap {
+  'edge.node.registered': EdgeNodeEventData;
+  'edge.node.reregistered': EdgeNodeEventData;
+  'edge.node.version_changed': EdgeNodeEventData & { previous_version: string | null };
+  'edge.node.status_changed': EdgeNodeEventData & { previous_status: string };
+  'edge.node.cluster_changed': EdgeNodeEventData & { previous_cluster_name: string | null };
+  'edge.node.update_triggered': EdgeNodeEventData & { self_update_request_id: string };
+  'edge.command_execution.created': CommandExecutionEventData;
+  'edge.command_execution.sent': CommandExecutionEventData;
+  'edge.command_execution.completed': CommandExecutionEventData;
+  'edge.command_execution.cancelled': CommandExecutionEventData;
+  'edge.command_execution.expired': CommandExecutionEventData;
+  'edge.command_execution.pruned': CommandExecutionEventData;
+  'edge.enrollment_key.verified': {
+    enrollment_key_id: string | null;
+    cluster_name: string | null;
+    name: string | null;
+    uses_remaining: number | null;
+    result: 'verified' | 'invalid_key' | 'key_expired' | 'key_spent' | 'node_limit_reached';
+    verified_at: string;
+  };
+  'edge.ssh_username.verified': {
+    ssh_username_id: string | null;
+    node_id: string | null;
+    cluster_name: string | null;
+    username: string;
+    auth_method: 'password' | 'public_key' | 'unknown';
+    result: 'success' | 'failure';
+    verified_at: string;
+  };
+  'edge.self_update_request.completed': {
+    self_update_request_id: string;
+    status: string;
+    targeting: unknown;
+    summary: { total: number; triggered: number; failed: number } | null;
+    inserted_at: string;
+    updated_at: string;
+  };
+}
+
+export type EventType = keyof EventDataMap;
+
+/** Catalog order, as `GET /api/v1/event_types` must list it. */
+export const EVENT_TYPES: readonly EventType[] = [
+  'edge.node.registered',
+  'edge.node.reregistered',
+  'edge.node.version_changed',
+  'edge.node.status_changed',
+  'edge.node.cluster_changed',
+  'edge.node.update_triggered',
+  'edge.command_execution.created',
+  'edge.command_execution.sent',
+  'edge.command_execution.completed',
+  'edge.command_execution.cancelled',
+  'edge.command_execution.expired',
+  'edge.command_execution.pruned',
+  'edge.enrollment_key.verified',
+  'edge.ssh_username.verified',
+  'edge.self_update_request.completed',
+];
+
+export const isEventType = (value: string): value is EventType => (EVENT_TYPES as readonly string[]).includes(value);
+
+/** CloudEvents 1.0 envelope, built once when the event is written and delivered byte-identical. */
+export interface EventEnvelope<T extends EventType = EventType> {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: T;
+  time: string;
+  datacontenttype: 'application/json';
+  corename: string;
+  data: EventDataMap[T];
+}
+
+export const EVENT_SOURCE = 'https://github.com/wenet-ec/edge-core';

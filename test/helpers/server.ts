@@ -1,0 +1,115 @@
+/**
+ * Starts the real server (config → migrations → context → Fastify on an ephemeral port) on a fresh
+ * database of the requested engine, and talks to it over real HTTP. Each server gets its own
+ * SQLite file or its own scratch Postgres database, dropped on stop.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { loadConfig } from '../../src/server/config.ts';
+import { createScratchPostgresDatabase, type Engine, openDatabase } from '../../src/server/db/dialect.ts';
+import { migrateToLatest } from '../../src/server/db/migrate.ts';
+import { loadBootKeys } from '../../src/server/keys.ts';
+import { type AppContext, createContext } from '../../src/server/context.ts';
+import { buildApp } from '../../src/server/app.ts';
+
+/** SQLite always; Postgres too when TEST_POSTGRES_URL is set (as .ci/run does). */
+export function testEngines(): Engine[] {
+  return process.env.TEST_POSTGRES_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+}
+
+export interface TestServer {
+  engine: Engine;
+  url: string;
+  masterKey: string;
+  ctx: AppContext;
+  app: FastifyInstance;
+  dataDir: string;
+  api: ApiClient;
+  stop(): Promise<void>;
+}
+
+/** A scratch database of the engine: a SQLite file in a temp dir or a fresh Postgres database. */
+export async function scratchDatabaseUrl(engine: Engine, dir: string): Promise<{ url: string; drop(): Promise<void> }> {
+  if (engine === 'sqlite') return { url: `sqlite:${path.join(dir, 'test.db')}`, drop: async () => {} };
+  const name = `nodeplane_test_${randomBytes(6).toString('hex')}`;
+  return createScratchPostgresDatabase(process.env.TEST_POSTGRES_URL!, name);
+}
+
+export async function startServer(engine: Engine, env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'nodeplane-test-'));
+  const scratch = await scratchDatabaseUrl(engine, dataDir);
+  const masterKey = `test-master-${randomBytes(8).toString('hex')}`;
+  const config = loadConfig(
+    { DATA_DIR: dataDir, DATABASE_URL: scratch.url, MASTER_KEY: masterKey, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env },
+    dataDir,
+  );
+  const keys = loadBootKeys(config);
+  const database = openDatabase(config.databaseUrl, { poolSize: 5 });
+  await migrateToLatest(database.db);
+  const ctx = await createContext(config, keys, database, pino({ level: 'silent' }));
+  const app = await buildApp(ctx);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  return {
+    engine,
+    url,
+    masterKey,
+    ctx,
+    app,
+    dataDir,
+    api: new ApiClient(url, masterKey),
+    async stop() {
+      await app.close();
+      await ctx.stop();
+      await database.close();
+      await scratch.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    readonly token: string | null,
+  ) {}
+
+  withToken(token: string | null): ApiClient {
+    return new ApiClient(this.baseUrl, token);
+  }
+
+  async request<T = any>(method: string, path: string, options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (this.token !== null && headers.authorization === undefined) headers.authorization = `Bearer ${this.token}`;
+    let body: string | undefined;
+    if (options.rawBody !== undefined) {
+      body = options.rawBody;
+      headers['content-type'] ??= 'application/json';
+    } else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] = 'application/json';
+    }
+    const response = await fetch(this.baseUrl + path, { method, headers, body });
+    const text = await response.text();
+    let parsed: any = text;
+    if (text && (response.headers.get('content-type') ?? '').includes('json')) parsed = JSON.parse(text);
+    return { status: response.status, headers: response.headers, body: parsed, text };
+  }
+
+  get = <T = any>(path: string, headers?: Record<string, string>) => this.request<T>('GET', path, { headers });
+  post = <T = any>(path: string, body?: unknown) => this.request<T>('POST', path, { body });
+  patch = <T = any>(path: string, body?: unknown) => this.request<T>('PATCH', path, { body });
+  delete = <T = any>(path: string) => this.request<T>('DELETE', path);
+}
