@@ -9,6 +9,15 @@ import { uuidv7 } from './lib/ids.ts';
 import { validatorCompiler } from './http/validation.ts';
 import { adminErrorHandler, adminNotFound, installAdminGuards } from './faces/admin/http.ts';
 import { clusterRoutes } from './faces/admin/clusters.routes.ts';
+import { enrollmentKeysRoutes } from './faces/admin/enrollment-keys.routes.ts';
+import { nodesRoutes } from './faces/admin/nodes.routes.ts';
+import { aliasesRoutes } from './faces/admin/aliases.routes.ts';
+import { adminsRoutes } from './faces/admin/admins.routes.ts';
+import { nodeMetricsRoutes } from './faces/admin/node-metrics.routes.ts';
+import { installAgentAuth } from './faces/agents/auth.ts';
+import { agentEnrollmentRoutes } from './faces/agents/enrollment.routes.ts';
+import { agentNodesRoutes } from './faces/agents/nodes.routes.ts';
+import { agentMetricsRoutes } from './faces/agents/metrics.routes.ts';
 
 export interface AppOptions {
   logger?: boolean | object;
@@ -53,8 +62,26 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
 
   await app.register(
     async (api) => {
-      installAdminGuards(api, ctx.keys, () => false);
+      installAdminGuards(api, ctx.keys, () => ctx.admins.isDegraded());
       await api.register(clusterRoutes(ctx));
+      await api.register(enrollmentKeysRoutes(ctx));
+      await api.register(nodesRoutes(ctx));
+      await api.register(aliasesRoutes(ctx));
+      await api.register(adminsRoutes(ctx));
+      await api.register(nodeMetricsRoutes(ctx));
+      // Agent routes authenticate with node tokens, not admin keys; the admin guard skips them.
+      await api.register(
+        async (agents) => {
+          agents.addHook('onRoute', (route) => {
+            route.config = { ...(route.config as object), auth: 'face' } as typeof route.config;
+          });
+          installAgentAuth(agents, ctx.database.db);
+          await agents.register(agentEnrollmentRoutes(ctx));
+          await agents.register(agentNodesRoutes(ctx));
+          await agents.register(agentMetricsRoutes(ctx));
+        },
+        { prefix: '/agents' },
+      );
     },
     { prefix: '/api/v1' },
   );

@@ -11,6 +11,12 @@ import type { BootKeys } from './keys.ts';
 import { SecretBox } from './lib/secrets.ts';
 import { ClusterService } from './modules/clusters/cluster.service.ts';
 import { Naming } from './modules/clusters/naming.ts';
+import { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.service.ts';
+import { NodeService } from './modules/nodes/node.service.ts';
+import { AliasService } from './modules/aliases/alias.service.ts';
+import { AdminService } from './modules/admins/admin.service.ts';
+import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
+import { effectiveAdminUrls } from './config.ts';
 
 export interface AppContext {
   config: Config;
@@ -22,6 +28,14 @@ export interface AppContext {
   relay: EventRelay;
   naming: Naming;
   clusters: ClusterService;
+  enrollmentKeys: EnrollmentKeyService;
+  nodes: NodeService;
+  aliases: AliasService;
+  admins: AdminService;
+  nodeMetrics: NodeMetricsService;
+  /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
+  setListeningPort(port: number): void;
+  adminUrls(): string[];
   /** Stops background work; the database handle is closed by its owner. */
   stop(): Promise<void>;
 }
@@ -37,19 +51,43 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     slotReservation: config.adminSlotReservation + config.nodeSlotReservation,
   });
 
+  let listeningPort = config.port;
+  const adminUrls = () => effectiveAdminUrls(config, listeningPort);
+  const secrets = new SecretBox(keys.dataKey);
+  const enrollmentKeys = new EnrollmentKeyService(db, outbox, clusters, {
+    defaultClusterName: config.defaultClusterName,
+    publicEnrollmentKeyEnabled: config.publicEnrollmentKeyEnabled,
+    adminUrls,
+  });
+  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl });
+  const aliases = new AliasService(db, naming);
+  const admins = new AdminService(db, config);
+  const nodeMetrics = new NodeMetricsService(db);
+
   await relay.start();
+  await admins.start();
 
   return {
     config,
     keys,
     database,
     log,
-    secrets: new SecretBox(keys.dataKey),
+    secrets,
     outbox,
     relay,
     naming,
     clusters,
+    enrollmentKeys,
+    nodes,
+    aliases,
+    admins,
+    nodeMetrics,
+    setListeningPort(port) {
+      listeningPort = port;
+    },
+    adminUrls,
     async stop() {
+      await admins.stop();
       await relay.stop();
     },
   };

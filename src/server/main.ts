@@ -24,6 +24,8 @@ export async function serve(): Promise<void> {
   const https = config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) } : null;
   const app = await buildApp(ctx, { logger: { level: config.logLevel }, https });
   const address = await app.listen({ port: config.port, host: config.host });
+  const bound = app.server.address();
+  if (bound && typeof bound === 'object') ctx.setListeningPort(bound.port);
   log.info({ address, engine: database.engine }, 'Nodeplane is serving');
 
   let closing = false;

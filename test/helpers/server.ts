@@ -54,7 +54,9 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   const app = await buildApp(ctx);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const port = typeof address === 'object' && address ? address.port : 0;
+  ctx.setListeningPort(port);
+  const url = `http://127.0.0.1:${port}`;
   return {
     engine,
     url,

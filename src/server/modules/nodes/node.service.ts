@@ -1,0 +1,20 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/schema.ts';
+import type { Outbox } from '../../events/outbox.ts';
+import type { SecretBox } from '../../lib/secrets.ts';
+import type { Naming } from '../clusters/naming.ts';
+
+export interface RegistrationPolicy {
+  adminUrls: () => string[];
+  derpMapUrl: string | null;
+}
+
+export class NodeService {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly outbox: Outbox,
+    readonly naming: Naming,
+    readonly secrets: SecretBox,
+    readonly policy: RegistrationPolicy,
+  ) {}
+}
