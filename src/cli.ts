@@ -5,6 +5,7 @@ const usage = `usage: nodeplane <command>
 
   serve     run the control plane (default)
   migrate   apply database migrations and exit
+  agent     run the node agent (see \`nodeplane agent --help\`)
 `;
 
 try {
@@ -14,6 +15,9 @@ try {
       break;
     case 'migrate':
       await (await import('./server/main.ts')).migrate();
+      break;
+    case 'agent':
+      await (await import('./agent/main.ts')).runAgent(args);
       break;
     case 'help':
     case '--help':

@@ -66,6 +66,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
 
   await relay.start();
   await admins.start();
+  await nodes.start();
 
   return {
     config,
@@ -87,6 +88,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     },
     adminUrls,
     async stop() {
+      await nodes.stop();
       await admins.stop();
       await relay.stop();
     },

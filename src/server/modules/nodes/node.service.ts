@@ -17,4 +17,9 @@ export class NodeService {
     readonly secrets: SecretBox,
     readonly policy: RegistrationPolicy,
   ) {}
+
+  /** Starts background work (e.g. flushing coalesced last_seen_at writes). */
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
 }
