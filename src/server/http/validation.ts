@@ -38,8 +38,26 @@ const isDateTime = (value: string): boolean => DATE_TIME.test(value) && !Number.
 const bodyAjv = buildAjv(false);
 const paramAjv = buildAjv(true);
 
+const INT32_MAX = 2_147_483_647;
+
+/**
+ * Integers without an explicit bound get the 32-bit range: JSON and query strings can spell 1e99,
+ * which is an "integer" to JavaScript but overflows every integer column and OFFSET clause.
+ */
+function boundIntegers(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(boundIntegers);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) out[key] = boundIntegers(value);
+  if (out.type === 'integer') {
+    out.maximum ??= INT32_MAX;
+    out.minimum ??= -INT32_MAX - 1;
+  }
+  return out;
+}
+
 export const validatorCompiler: FastifySchemaCompiler<any> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodyAjv : paramAjv).compile(schema as object) as any;
+  (httpPart === 'body' ? bodyAjv : paramAjv).compile(boundIntegers(schema) as object) as any;
 
 const jsonType = (value: unknown): string => {
   if (value === null) return 'null';
