@@ -30,6 +30,10 @@ export interface Config {
   instanceTtlMs: number;
   coreName: string;
   bodyLimitBytes: number;
+  agentPingIntervalMs: number;
+  agentHealthIntervalMs: number;
+  nodeUnreachableAfterMs: number;
+  nodeSweepIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -101,6 +105,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     instanceTtlMs: int('INSTANCE_TTL_MS', 30_000, 300),
     coreName: read('CORE_NAME') ?? 'default',
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024),
+    agentPingIntervalMs: int('AGENT_PING_INTERVAL_MS', 30_000, 50),
+    agentHealthIntervalMs: int('AGENT_HEALTH_INTERVAL_MS', 30_000, 100),
+    nodeUnreachableAfterMs: int('NODE_UNREACHABLE_AFTER_MS', 300_000, 100),
+    nodeSweepIntervalMs: int('NODE_SWEEP_INTERVAL_MS', 60_000, 50),
   });
 }
 

@@ -62,7 +62,7 @@ function probesFor(method: string, template: string, op: any): Probe[] {
   const params: any[] = op.parameters ?? [];
   const pathParams = params.filter((p) => p.in === 'path');
   const fillPath = (bad?: { name: string; value: string }) =>
-    template.replace(/\{([^}]+)\}/g, (_, name) => (bad?.name === name ? bad.value : name === 'name' || name === 'cluster_name' ? 'prod' : '018f3c1e-0000-7000-8000-000000000000'));
+    template.replace(/\{([^}]+)\}/g, (_, name) => (bad && bad.name === name ? bad.value : name === 'name' || name === 'cluster_name' ? 'prod' : '018f3c1e-0000-7000-8000-000000000000'));
 
   for (const p of pathParams) for (const value of BAD_IDS) probes.push({ method, path: fillPath({ name: p.name, value }), what: `path ${p.name}=${value.slice(0, 20)}` });
 

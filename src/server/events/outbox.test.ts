@@ -67,7 +67,7 @@ for (const engine of testEngines()) {
         await outbox.run(async (_trx, emit) => emit('edge.enrollment_key.verified', verified(`n${i}`)));
       }
       await relay.flush();
-      assert.deepEqual(seen.map((e) => e.envelope.data.cluster_name), ['one', 'n0', 'n1', 'n2', 'n3', 'n4']);
+      assert.deepEqual(seen.map((e) => (e.envelope.data as { cluster_name: string }).cluster_name), ['one', 'n0', 'n1', 'n2', 'n3', 'n4']);
       await relay.stop();
 
       // A second relay (a restarted process) resumes after the stored cursor: nothing twice.
@@ -80,7 +80,7 @@ for (const engine of testEngines()) {
       await outbox.run(async (_trx, emit) => emit('edge.enrollment_key.verified', verified('after-restart')));
       await restarted.flush();
       await restarted.stop();
-      assert.deepEqual(again.map((e) => e.envelope.data.cluster_name), ['after-restart']);
+      assert.deepEqual(again.map((e) => (e.envelope.data as { cluster_name: string }).cluster_name), ['after-restart']);
       assert.deepEqual(errors, []);
     });
 
@@ -105,7 +105,7 @@ for (const engine of testEngines()) {
     it('gives live subscribers only events committed after start', async () => {
       const live = new EventRelay(database.db, 50, () => {});
       const got: string[] = [];
-      live.subscribeLive((e) => got.push(e.envelope.data.cluster_name as string));
+      live.subscribeLive((e) => got.push((e.envelope.data as { cluster_name: string }).cluster_name as string));
       await live.start();
       const liveOutbox = new Outbox(database.db, 'test-core', () => live.kick());
       await liveOutbox.run(async (_trx, emit) => emit('edge.enrollment_key.verified', verified('live-1')));

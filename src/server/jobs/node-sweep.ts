@@ -1,0 +1,54 @@
+/**
+ * Marks edge nodes `unreachable` once nothing has been heard from them (no stream pong, health
+ * report or registration) for longer than the threshold. Each instance sweeps only the clusters the
+ * admin-cluster assignment gives it, so two instances never flip the same node.
+ */
+export interface NodeSweepDeps {
+  ownedClusterIds(): string[];
+  /** Nodes of those clusters, not yet unreachable, last seen before `cutoff` (or never). */
+  findStale(cutoffIso: string, clusterIds: string[]): Promise<string[]>;
+  markUnreachable(nodeId: string): Promise<unknown>;
+  /** Writes pending coalesced last_seen_at values first, so a live node is never judged stale. */
+  flushLastSeen(): Promise<void>;
+  onError(error: unknown): void;
+}
+
+export class NodeSweep {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly deps: NodeSweepDeps,
+    private readonly options: { intervalMs: number; unreachableAfterMs: number },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.runOnce().catch((error) => this.deps.onError(error));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => {});
+  }
+
+  /** One pass; returns how many nodes became unreachable. Overlapping calls share one pass. */
+  runOnce(): Promise<number> {
+    this.running ??= this.sweep().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async sweep(): Promise<number> {
+    const clusters = this.deps.ownedClusterIds();
+    if (clusters.length === 0) return 0;
+    await this.deps.flushLastSeen();
+    const cutoff = new Date(Date.now() - this.options.unreachableAfterMs).toISOString();
+    const stale = await this.deps.findStale(cutoff, clusters);
+    for (const nodeId of stale) await this.deps.markUnreachable(nodeId);
+    return stale.length;
+  }
+}

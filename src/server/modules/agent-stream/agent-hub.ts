@@ -1,0 +1,123 @@
+/**
+ * Live channels of connected agents on this instance: one WebSocket per node, used to push work the
+ * moment it exists. Presence is WebSocket ping/pong: a socket that misses a pong is terminated, and
+ * every answered ping refreshes the node's last_seen_at through the coalescing buffer, so thousands
+ * of idle agents cost one batched write per flush, not one per heartbeat.
+ */
+import type { WebSocket } from 'ws';
+import type { Logger } from 'pino';
+
+/** What the hub needs from the node service. */
+export interface NodePresence {
+  reportHealth(nodeId: string, status: 'healthy' | 'unhealthy'): Promise<unknown>;
+  touch(nodeId: string): void;
+}
+
+/** Frames the server sends; the agent ignores types it does not know. */
+export type ServerFrame =
+  | { type: 'welcome'; node_id: string; health_interval_ms: number }
+  | { type: 'execution'; execution: Record<string, unknown> }
+  | { type: 'cancel_execution'; id: string }
+  | { type: 'self_update' };
+
+interface Channel {
+  socket: WebSocket;
+  alive: boolean;
+}
+
+export interface AgentHubOptions {
+  pingIntervalMs: number;
+  healthIntervalMs: number;
+}
+
+const MAX_FRAME_BYTES = 64 * 1024;
+
+export class AgentHub {
+  private readonly channels = new Map<string, Channel>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly presence: NodePresence,
+    private readonly log: Logger,
+    private readonly options: AgentHubOptions,
+  ) {}
+
+  get size(): number {
+    return this.channels.size;
+  }
+
+  isConnected(nodeId: string): boolean {
+    return this.channels.has(nodeId);
+  }
+
+  connectedNodeIds(): IterableIterator<string> {
+    return this.channels.keys();
+  }
+
+  attach(nodeId: string, socket: WebSocket): void {
+    const previous = this.channels.get(nodeId);
+    // A node has one live channel; a reconnect (e.g. after re-registration) replaces the old one.
+    if (previous) previous.socket.close(4000, 'replaced by a newer connection');
+    const channel: Channel = { socket, alive: true };
+    this.channels.set(nodeId, channel);
+
+    socket.on('pong', () => {
+      channel.alive = true;
+      this.presence.touch(nodeId);
+    });
+    socket.on('message', (data, isBinary) => this.receive(nodeId, data as Buffer, isBinary));
+    socket.on('close', () => {
+      if (this.channels.get(nodeId) === channel) this.channels.delete(nodeId);
+    });
+    socket.on('error', (error) => this.log.debug({ err: error, nodeId }, 'agent stream error'));
+
+    this.send(nodeId, { type: 'welcome', node_id: nodeId, health_interval_ms: this.options.healthIntervalMs });
+    this.presence.reportHealth(nodeId, 'healthy').catch((error) => this.log.error({ err: error, nodeId }, 'marking a connected node healthy failed'));
+  }
+
+  /** True when the frame was handed to an open socket. */
+  send(nodeId: string, frame: ServerFrame): boolean {
+    const channel = this.channels.get(nodeId);
+    if (!channel || channel.socket.readyState !== channel.socket.OPEN) return false;
+    channel.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.pingAll(), this.options.pingIntervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    for (const { socket } of this.channels.values()) socket.close(1001, 'server shutting down');
+    this.channels.clear();
+  }
+
+  private pingAll(): void {
+    for (const [nodeId, channel] of this.channels) {
+      if (!channel.alive) {
+        channel.socket.terminate();
+        this.channels.delete(nodeId);
+        continue;
+      }
+      channel.alive = false;
+      channel.socket.ping();
+    }
+  }
+
+  private receive(nodeId: string, data: Buffer, isBinary: boolean): void {
+    if (isBinary || data.length > MAX_FRAME_BYTES) return;
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data.toString('utf8'));
+    } catch {
+      return;
+    }
+    if (typeof frame !== 'object' || frame === null) return;
+    const { type, status } = frame as { type?: unknown; status?: unknown };
+    if (type === 'health' && (status === 'healthy' || status === 'unhealthy')) {
+      this.presence.reportHealth(nodeId, status).catch((error) => this.log.error({ err: error, nodeId }, 'health report failed'));
+    }
+  }
+}
