@@ -13,7 +13,8 @@ import { enrollmentKeysRoutes } from './faces/admin/enrollment-keys.routes.ts';
 import { nodesRoutes } from './faces/admin/nodes.routes.ts';
 import { aliasesRoutes } from './faces/admin/aliases.routes.ts';
 import { adminsRoutes } from './faces/admin/admins.routes.ts';
-import { nodeMetricsRoutes } from './faces/admin/node-metrics.routes.ts';
+import { nodeMetricsRoutes, rootMetricsRoutes } from './faces/admin/node-metrics.routes.ts';
+import { installHttpMetrics } from './modules/metrics/registry.ts';
 import { installAgentAuth } from './faces/agents/auth.ts';
 import { agentEnrollmentRoutes } from './faces/agents/enrollment.routes.ts';
 import { agentNodesRoutes } from './faces/agents/nodes.routes.ts';
@@ -58,6 +59,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   });
   app.setErrorHandler(adminErrorHandler);
   app.setNotFoundHandler(adminNotFound);
+  installHttpMetrics(app, ctx.nodeMetrics.registry);
 
   await app.register(swagger, {
     openapi: {
@@ -74,6 +76,8 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
     schema: { tags: ['Health'], summary: 'Liveness', security: [], response: { 200: Type.Object({ status: Type.String(), version: Type.String() }) } },
     config: { auth: 'public' },
   }, async () => ({ status: 'ok', version: '0.1.0' }));
+
+  await app.register(rootMetricsRoutes(ctx));
 
   await app.register(
     async (api) => {

@@ -59,9 +59,9 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     publicEnrollmentKeyEnabled: config.publicEnrollmentKeyEnabled,
     adminUrls,
   });
-  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl });
+  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
   const aliases = new AliasService(db, naming);
-  const admins = new AdminService(db, config);
+  const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
   await relay.start();

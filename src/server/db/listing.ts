@@ -131,7 +131,10 @@ export async function paginate<Row>(query: SelectQueryBuilder<any, any, Row>, in
 
   let ordered = filtered;
   const order = ordering(input, spec);
-  for (const [column, direction] of order) ordered = ordered.orderBy(sql.ref(column), direction) as typeof ordered;
+  // Postgres' null placement, spelled out so SQLite sorts the same way.
+  for (const [column, direction] of order) {
+    ordered = ordered.orderBy(sql.ref(column), (ob) => (direction === 'asc' ? ob.asc().nullsLast() : ob.desc().nullsFirst())) as typeof ordered;
+  }
   ordered = ordered.orderBy(sql.ref(spec.tieBreaker), order.at(-1)![1]) as typeof ordered;
 
   const items = (await ordered

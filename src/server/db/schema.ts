@@ -93,6 +93,15 @@ export interface EventConsumersTable {
   last_seq: number;
 }
 
+/** The latest snapshot a node pushed per metrics type (host | agent | wireguard). */
+export interface NodeMetricsTable {
+  node_id: string;
+  metrics_type: string;
+  id: string;
+  metrics_text: string;
+  updated_at: string;
+}
+
 export interface Database {
   instances: InstancesTable;
   clusters: ClustersTable;
@@ -103,6 +112,7 @@ export interface Database {
   aliases: AliasesTable;
   events: EventsTable;
   event_consumers: EventConsumersTable;
+  node_metrics: NodeMetricsTable;
 }
 
 export type ClusterRow = Selectable<ClustersTable>;

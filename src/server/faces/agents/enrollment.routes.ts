@@ -1,6 +1,33 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { NoQuery, VerifyEnrollmentKeyRequest, VerifyEnrollmentKeyResponse } from '../../../contract/admin/enrollment-keys.ts';
 import type { AppContext } from '../../context.ts';
 
+const tags = ['Agents'];
+
 export const agentEnrollmentRoutes =
-  (_ctx: AppContext): FastifyPluginAsyncTypebox =>
-  async (_app) => {};
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    // Always 200: the outcome is in the body, so agents can tell "bad key" from "admin down".
+    app.post('/enrollment_keys/verify', {
+      schema: {
+        tags,
+        summary: 'Verify and consume an enrollment key (agent bootstrap)',
+        security: [],
+        querystring: NoQuery,
+        body: VerifyEnrollmentKeyRequest,
+        response: { 200: VerifyEnrollmentKeyResponse },
+      },
+      config: { agentAuth: 'public' },
+    }, async (req): Promise<VerifyEnrollmentKeyResponse> => {
+      const result = await ctx.enrollmentKeys.verify(req.body.key);
+      // Nodeplane is its own VPN controller, so there is no separate VPN join token to hand out.
+      return {
+        data: {
+          verified: result.verified,
+          error: result.error ?? '',
+          netmaker_key: '',
+          cluster_name: result.verified ? result.clusterName : null,
+        },
+      };
+    });
+  };

@@ -1,6 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { MetricsPushRequest, MetricsPushResult } from '../../../contract/agents/metrics.ts';
+import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
+import { ok } from '../admin/http.ts';
+import { agentOf } from './auth.ts';
+
+const tags = ['Agents'];
 
 export const agentMetricsRoutes =
-  (_ctx: AppContext): FastifyPluginAsyncTypebox =>
-  async (_app) => {};
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post('/metrics/push', {
+      schema: {
+        tags,
+        summary: "Store the node's latest metrics snapshot of one type (replaces the previous one)",
+        body: MetricsPushRequest,
+        response: { 200: Single(MetricsPushResult) },
+      },
+      config: { agentAuth: 'token' },
+    }, async (req) => ok(req, await ctx.nodeMetrics.push(agentOf(req).nodeId, req.body.metrics_type, req.body.metrics_text)));
+  };
