@@ -1,25 +1,292 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
-import type { Outbox } from '../../events/outbox.ts';
-import type { SecretBox } from '../../lib/secrets.ts';
+import type { Kysely, Transaction } from 'kysely';
+import type { ChangeClusterRequest, Node, NodeListQuery, NodeStatus } from '../../../contract/admin/nodes.ts';
+import type { Registration, RegistrationRequest } from '../../../contract/agents/nodes.ts';
+import { forUpdate, uniqueViolationColumns } from '../../db/dialect.ts';
+import type { Page } from '../../db/listing.ts';
+import type { ClusterRow, Database, NodeUpdate } from '../../db/schema.ts';
+import type { Emit, Outbox } from '../../events/outbox.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
+import { randomToken, type SecretBox, tokenHash } from '../../lib/secrets.ts';
+import { nowIso, toSecondPrecision } from '../../lib/time.ts';
+import { AddressAllocator } from '../addresses/address-allocator.ts';
+import { type AliasRecord, aliasRepo } from '../aliases/alias.repo.ts';
+import { clusterRepo } from '../clusters/cluster.repo.ts';
 import type { Naming } from '../clusters/naming.ts';
+import { LastSeenBuffer } from './last-seen.buffer.ts';
+import { edgeNodeEventData } from './node-events.ts';
+import { EDGE_AGENT_KIND, type EdgeNodeRecord, nodeRepo } from './node.repo.ts';
 
 export interface RegistrationPolicy {
   adminUrls: () => string[];
   derpMapUrl: string | null;
+  /** Hosts at the start of every cluster range that nodes never get (ADMIN_SLOT_RESERVATION). */
+  addressReservation: number;
+  /** Background failures (the last-seen flush) have no caller to throw to. */
+  onError?: (error: unknown) => void;
 }
 
+const LAST_SEEN_FLUSH_MS = 1000;
+
+type Db = Kysely<Database>;
+
+/**
+ * Edge agents in the inventory: the Admin API's node operations, agent registration and the
+ * agent's health reports. Nodes of other kinds share the `nodes` table but not these rules.
+ */
 export class NodeService {
+  private readonly allocator: AddressAllocator;
+  private readonly lastSeen: LastSeenBuffer;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly outbox: Outbox,
     readonly naming: Naming,
     readonly secrets: SecretBox,
     readonly policy: RegistrationPolicy,
-  ) {}
+  ) {
+    this.allocator = new AddressAllocator(policy.addressReservation);
+    this.lastSeen = new LastSeenBuffer((seen) => nodeRepo.touchMany(this.db, seen), LAST_SEEN_FLUSH_MS, policy.onError ?? (() => {}));
+  }
 
-  /** Starts background work (e.g. flushing coalesced last_seen_at writes). */
-  async start(): Promise<void> {}
+  /** Starts flushing coalesced last_seen_at writes. */
+  async start(): Promise<void> {
+    this.lastSeen.start();
+  }
 
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    await this.lastSeen.stop();
+  }
+
+  // ── Admin API ────────────────────────────────────────────────────────────────────────────────
+
+  async list(query: NodeListQuery): Promise<Page<Node>> {
+    const page = await nodeRepo.list(this.db, query);
+    return { items: await this.render(page.items), pagination: page.pagination };
+  }
+
+  async get(id: string): Promise<Node> {
+    return (await this.render([await this.require(this.db, id)]))[0]!;
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.require(this.db, id);
+    await this.db.transaction().execute(async (trx) => {
+      await aliasRepo.deleteForNode(trx, id);
+      await this.allocator.release(trx, id);
+      await nodeRepo.delete(trx, id);
+    });
+    this.lastSeen.forget(id);
+  }
+
+  async changeCluster(id: string, input: ChangeClusterRequest): Promise<Node> {
+    await this.outbox.run(async (trx, emit) => {
+      const node = await this.require(trx, id);
+      const target = await lockCluster(trx, input.cluster_name);
+      if (!target) throw ValidationError.field('cluster_name', 'not found');
+      if (target.id === node.cluster_id) throw new ConflictError('node is already in this cluster');
+      await assertRoomFor(trx, target);
+
+      // Aliases are names inside the old cluster's DNS zone; they do not follow the node.
+      await aliasRepo.deleteForNode(trx, id);
+      await nodeRepo.update(trx, id, { cluster_id: target.id, updated_at: nowIso() });
+      await this.allocator.allocate(trx, id, target);
+      const moved = await this.require(trx, id);
+      emit('edge.node.cluster_changed', { ...edgeNodeEventData(moved), previous_cluster_name: node.cluster_name });
+    });
+    return this.get(id);
+  }
+
+  // ── Agent API ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * First registration creates the node; every later one upserts all reported facts, moves the
+   * node when `network_name` names another cluster, and rotates both secrets.
+   */
+  async register(input: RegistrationRequest): Promise<Registration> {
+    const clusterName = this.naming.clusterFromNetwork(input.network_name);
+    if (clusterName === null || clusterName === '') throw ValidationError.field('network_name', 'must start with "cluster-" followed by a cluster name');
+    const apiToken = randomToken(32);
+    const proxyPassword = randomToken(32);
+    const secrets = {
+      api_token_hash: tokenHash(apiToken),
+      api_token_enc: this.secrets.seal(apiToken),
+      proxy_password_enc: this.secrets.seal(proxyPassword),
+    };
+    const attempt = () => this.outbox.run((trx, emit) => this.upsertRegistration(trx, emit, input, clusterName, secrets));
+    try {
+      await attempt();
+    } catch (error) {
+      // Two first registrations of one node raced on its primary key: the loser re-registers.
+      if (!uniqueViolationColumns(error)) throw error;
+      await attempt();
+    }
+    return this.registration(input.node_id, apiToken, proxyPassword);
+  }
+
+  private async upsertRegistration(
+    trx: Transaction<Database>,
+    emit: Emit,
+    input: RegistrationRequest,
+    clusterName: string,
+    secrets: { api_token_hash: string; api_token_enc: string; proxy_password_enc: string },
+  ): Promise<void> {
+    const cluster = await lockCluster(trx, clusterName);
+    if (!cluster) throw ValidationError.field('network_name', 'cluster not found');
+    const now = nowIso();
+    const edge = {
+      id_type: input.id_type,
+      http_port: input.http_port,
+      ssh_port: input.ssh_port,
+      host_metrics_port: input.host_metrics_port,
+      wireguard_metrics_port: input.wireguard_metrics_port,
+      http_proxy_port: input.http_proxy_port,
+      socks5_proxy_port: input.socks5_proxy_port,
+      self_update_enabled: input.self_update_enabled ? 1 : 0,
+      ...secrets,
+    };
+    const previous = await nodeRepo.find(trx, input.node_id);
+
+    if (!previous) {
+      const other = await nodeRepo.findAnyKind(trx, input.node_id);
+      if (other) throw new ConflictError('node_id has already been taken');
+      await assertRoomFor(trx, cluster);
+      await nodeRepo.insert(
+        trx,
+        {
+          id: input.node_id,
+          kind: EDGE_AGENT_KIND,
+          name: this.naming.nodeName(input.node_id),
+          cluster_id: cluster.id,
+          status: 'healthy',
+          last_seen_at: now,
+          version: input.version,
+          labels: '{}',
+          inserted_at: now,
+          updated_at: now,
+        },
+        { node_id: input.node_id, ...edge },
+      );
+      await this.allocator.allocate(trx, input.node_id, cluster);
+      emit('edge.node.registered', edgeNodeEventData(await this.require(trx, input.node_id)));
+      return;
+    }
+
+    // Re-registration never fails on capacity (edge-admin spec §7.3), even when it moves clusters.
+    if (previous.cluster_id !== cluster.id) await aliasRepo.deleteForNode(trx, input.node_id);
+    await nodeRepo.update(trx, input.node_id, { cluster_id: cluster.id, status: 'healthy', last_seen_at: now, version: input.version, updated_at: now }, edge);
+    await this.allocator.allocate(trx, input.node_id, cluster);
+    const data = edgeNodeEventData(await this.require(trx, input.node_id));
+    emit('edge.node.reregistered', data);
+    if (previous.version !== input.version) emit('edge.node.version_changed', { ...data, previous_version: previous.version });
+  }
+
+  /**
+   * The agent's HTTP fallback health report. An unchanged status costs no write: the time goes
+   * to the coalescing buffer. A changed status is written at once and, by our decision (upstream
+   * stays silent here, edge-admin spec §6.1/§15.8), emits `edge.node.status_changed` so webhook
+   * consumers see agent-reported transitions exactly like sweep-detected ones.
+   */
+  async reportHealth(nodeId: string, status: 'healthy' | 'unhealthy'): Promise<Registration> {
+    const current = await nodeRepo.heartbeatView(this.db, nodeId);
+    if (!current) throw new NotFoundError('Node');
+    if (current.status === status) this.touch(nodeId);
+    else await this.markStatus(nodeId, status, nowIso());
+    return {
+      node_id: nodeId,
+      api_token: this.secrets.open(current.api_token_enc),
+      proxy_password: this.secrets.open(current.proxy_password_enc),
+      admin_urls: this.policy.adminUrls(),
+      derp_map_url: this.policy.derpMapUrl,
+    };
+  }
+
+  /** Records that a node (of any kind) was heard from; written by the next flush. */
+  touch(nodeId: string, at: string = nowIso()): void {
+    this.lastSeen.record(nodeId, at);
+  }
+
+  /**
+   * Sets an edge node's status now, emitting `edge.node.status_changed` when it actually changes.
+   * `seenAt` also records contact (a report or a successful probe); an unreachable verdict passes
+   * none. Returns whether the status changed.
+   */
+  async markStatus(nodeId: string, status: NodeStatus, seenAt: string | null = null): Promise<boolean> {
+    return this.outbox.run(async (trx, emit) => {
+      const node = await this.require(trx, nodeId);
+      if (node.status === status) {
+        if (seenAt !== null) this.touch(nodeId, seenAt);
+        return false;
+      }
+      const change: NodeUpdate = { status, updated_at: nowIso() };
+      if (seenAt !== null && (node.last_seen_at === null || node.last_seen_at < seenAt)) change.last_seen_at = seenAt;
+      if (!(await nodeRepo.setStatus(trx, nodeId, node.status, change))) return false;
+      const data = edgeNodeEventData(await this.require(trx, nodeId));
+      emit('edge.node.status_changed', { ...data, previous_status: node.status });
+      return true;
+    });
+  }
+
+  /** Writes pending last-seen times now (tests and shutdown; the timer does it every second). */
+  flushLastSeen(): Promise<void> {
+    return this.lastSeen.flush();
+  }
+
+  // ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+  private registration(nodeId: string, apiToken: string, proxyPassword: string): Registration {
+    return {
+      node_id: nodeId,
+      api_token: apiToken,
+      proxy_password: proxyPassword,
+      admin_urls: this.policy.adminUrls(),
+      derp_map_url: this.policy.derpMapUrl,
+    };
+  }
+
+  private async require(db: Db, id: string): Promise<EdgeNodeRecord> {
+    const node = await nodeRepo.find(db, id);
+    if (!node) throw new NotFoundError('Node');
+    return node;
+  }
+
+  private async render(rows: EdgeNodeRecord[]): Promise<Node[]> {
+    const aliases = await aliasRepo.forNodes(this.db, rows.map((r) => r.id));
+    const byNode = new Map<string, AliasRecord[]>();
+    for (const a of aliases) byNode.set(a.node_id, [...(byNode.get(a.node_id) ?? []), a]);
+    return rows.map((row) => ({
+      id: row.id,
+      node_name: row.name,
+      cluster_name: row.cluster_name,
+      netmaker_host_id: null,
+      id_type: row.id_type,
+      status: row.status,
+      vpn_hostname: this.naming.nodeHostname(row.id, row.cluster_name),
+      mdns_hostname: this.naming.mdnsHostname(row.id),
+      http_port: row.http_port,
+      ssh_port: row.ssh_port,
+      host_metrics_port: row.host_metrics_port,
+      wireguard_metrics_port: row.wireguard_metrics_port,
+      http_proxy_port: row.http_proxy_port,
+      socks5_proxy_port: row.socks5_proxy_port,
+      api_token: this.secrets.open(row.api_token_enc),
+      proxy_password: this.secrets.open(row.proxy_password_enc),
+      version: row.version,
+      self_update_enabled: row.self_update_enabled === 1,
+      last_seen_at: toSecondPrecision(row.last_seen_at),
+      inserted_at: toSecondPrecision(row.inserted_at),
+      updated_at: toSecondPrecision(row.updated_at),
+      aliases: (byNode.get(row.id) ?? []).map((a) => ({ id: a.id, name: a.name, vpn_hostname: this.naming.nodeHostname(a.name, a.cluster_name) })),
+    }));
+  }
+}
+
+/** Locks the cluster row so concurrent joins cannot both take its last free slot. */
+function lockCluster(trx: Db, name: string): Promise<ClusterRow | undefined> {
+  return forUpdate(trx, trx.selectFrom('clusters').selectAll().where('name', '=', name)).executeTakeFirst();
+}
+
+async function assertRoomFor(trx: Db, cluster: ClusterRow): Promise<void> {
+  if (cluster.node_limit === null) return;
+  const count = await clusterRepo.countNodes(trx, cluster.id);
+  if (count >= cluster.node_limit) throw new ConflictError(`cluster has reached its node limit of ${cluster.node_limit}`);
 }

@@ -1,0 +1,120 @@
+/** SQL of the edge-agent slice of the inventory: `nodes` rows of kind `edge-agent` + `edge_nodes`. */
+import { type Kysely, sql } from 'kysely';
+import type { Database, EdgeNodeRow, NewNode, NodeRow, NodeUpdate } from '../../db/schema.ts';
+import { dateRange, equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
+
+type Db = Kysely<Database>;
+
+export const EDGE_AGENT_KIND = 'edge-agent';
+
+/** One edge node as its faces see it: inventory row, edge facts and its cluster's name. */
+export type EdgeNodeRecord = NodeRow & Omit<EdgeNodeRow, 'node_id'> & { cluster_name: string | null };
+
+export const nodeFilters: Record<string, Filter> = {
+  id_type: equals('edge_nodes.id_type'),
+  status: equals('nodes.status'),
+  version: textFilter('nodes.version'),
+  self_update_enabled: equals('edge_nodes.self_update_enabled', (v: boolean) => (v ? 1 : 0)),
+  // Join-based cluster filters ignore comma lists (edge-admin spec §4.4).
+  cluster_name: textFilter('clusters.name', { inList: false }),
+  ...dateRange('last_seen_at', 'nodes.last_seen_at'),
+  ...timestampFilters('nodes'),
+};
+
+const edgeNodes = (db: Db) =>
+  db
+    .selectFrom('nodes')
+    .innerJoin('edge_nodes', 'edge_nodes.node_id', 'nodes.id')
+    .leftJoin('clusters', 'clusters.id', 'nodes.cluster_id')
+    .selectAll('nodes')
+    .select([
+      'edge_nodes.id_type',
+      'edge_nodes.http_port',
+      'edge_nodes.ssh_port',
+      'edge_nodes.host_metrics_port',
+      'edge_nodes.wireguard_metrics_port',
+      'edge_nodes.http_proxy_port',
+      'edge_nodes.socks5_proxy_port',
+      'edge_nodes.self_update_enabled',
+      'edge_nodes.api_token_hash',
+      'edge_nodes.api_token_enc',
+      'edge_nodes.proxy_password_enc',
+      'clusters.name as cluster_name',
+    ])
+    .where('nodes.kind', '=', EDGE_AGENT_KIND);
+
+/** Many last-seen times in one statement; more than this many per statement would strain bind limits. */
+const TOUCH_CHUNK = 5000;
+
+export const nodeRepo = {
+  find(db: Db, id: string): Promise<EdgeNodeRecord | undefined> {
+    return edgeNodes(db).where('nodes.id', '=', id).executeTakeFirst() as Promise<EdgeNodeRecord | undefined>;
+  },
+
+  list(db: Db, input: ListInput): Promise<Page<EdgeNodeRecord>> {
+    return paginate(edgeNodes(db), input, {
+      filters: nodeFilters,
+      sortable: {
+        id_type: 'edge_nodes.id_type',
+        status: 'nodes.status',
+        version: 'nodes.version',
+        self_update_enabled: 'edge_nodes.self_update_enabled',
+        last_seen_at: 'nodes.last_seen_at',
+        inserted_at: 'nodes.inserted_at',
+        updated_at: 'nodes.updated_at',
+      },
+      tieBreaker: 'nodes.id',
+    }) as Promise<Page<EdgeNodeRecord>>;
+  },
+
+  /** The inventory row of any kind (registration must not take over another face's node). */
+  findAnyKind(db: Db, id: string): Promise<Pick<NodeRow, 'id' | 'kind'> | undefined> {
+    return db.selectFrom('nodes').select(['id', 'kind']).where('id', '=', id).executeTakeFirst();
+  },
+
+  async insert(db: Db, node: NewNode, edge: EdgeNodeRow): Promise<void> {
+    await db.insertInto('nodes').values(node).execute();
+    await db.insertInto('edge_nodes').values(edge).execute();
+  },
+
+  async update(db: Db, id: string, node: NodeUpdate, edge: Partial<Omit<EdgeNodeRow, 'node_id'>> = {}): Promise<void> {
+    await db.updateTable('nodes').set(node).where('id', '=', id).execute();
+    if (Object.keys(edge).length > 0) await db.updateTable('edge_nodes').set(edge).where('node_id', '=', id).execute();
+  },
+
+  /** Compare-and-set of the status, so two concurrent reporters cannot both claim the transition. */
+  async setStatus(db: Db, id: string, from: string, change: NodeUpdate): Promise<boolean> {
+    const result = await db.updateTable('nodes').set(change).where('id', '=', id).where('status', '=', from).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  },
+
+  async delete(db: Db, id: string): Promise<void> {
+    await db.deleteFrom('nodes').where('id', '=', id).execute();
+  },
+
+  /** Status and sealed secrets: all a heartbeat needs to read. */
+  heartbeatView(db: Db, id: string): Promise<{ status: string; api_token_enc: string; proxy_password_enc: string } | undefined> {
+    return db
+      .selectFrom('nodes')
+      .innerJoin('edge_nodes', 'edge_nodes.node_id', 'nodes.id')
+      .select(['nodes.status', 'edge_nodes.api_token_enc', 'edge_nodes.proxy_password_enc'])
+      .where('nodes.id', '=', id)
+      .executeTakeFirst();
+  },
+
+  /**
+   * Advances last_seen_at of many nodes, never moving one backwards (a status write may have
+   * recorded a later time meanwhile). Any node kind: the live stream touches them all.
+   */
+  async touchMany(db: Db, seen: Array<[nodeId: string, at: string]>): Promise<void> {
+    for (let i = 0; i < seen.length; i += TOUCH_CHUNK) {
+      const rows = seen.slice(i, i + TOUCH_CHUNK).map(([id, at]) => sql`(${id}, ${at})`);
+      // VALUES columns are called column1, column2 on both engines.
+      await sql`
+        update nodes set last_seen_at = v.column2
+        from (values ${sql.join(rows)}) as v
+        where nodes.id = v.column1 and (nodes.last_seen_at is null or nodes.last_seen_at < v.column2)
+      `.execute(db);
+    }
+  },
+};
