@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatIp, hostRange, parseCidr } from '../../src/server/lib/ipv4.ts';
-import { AGENT_PORTS, nodeEvents, registerAgent, registrationBody } from '../helpers/agents.ts';
+import { AGENT_PORTS, joinTicket, nodeEvents, registerAgent, registrationBody } from '../helpers/agents.ts';
 import { createCluster } from '../helpers/factories.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 
@@ -14,7 +14,9 @@ for (const engine of testEngines()) {
     let server: TestServer;
     let cluster: { id: string; name: string; ipv4_range: string };
     const db = () => server.ctx.database.db;
-    const register = (body: unknown) => server.api.withToken(null).post('/api/v1/agents/nodes', body);
+    /** Registers with `token`, by default a fresh join ticket of the suite's cluster. */
+    const register = async (body: unknown, token?: string | null) =>
+      server.api.withToken(token === undefined ? await joinTicket(server.api, cluster.name) : token).post('/api/v1/agents/nodes', body);
     const nodeRow = (id: string) => db().selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
 
     before(async () => {
@@ -23,7 +25,7 @@ for (const engine of testEngines()) {
     });
     after(() => server.stop());
 
-    it('registers a node publicly: 201 with fresh credentials, the node is healthy with its ports and version', async () => {
+    it('registers a node with a join ticket: 201 with fresh credentials, the node is healthy with its ports and version', async () => {
       const body = registrationBody(cluster.name, { id_type: 'persistent', version: '1.2.3', self_update_enabled: true, http_port: 45000 });
       const res = await register(body);
       assert.equal(res.status, 201);
@@ -162,11 +164,13 @@ for (const engine of testEngines()) {
 
     it('refuses a new node over the cluster node limit with 409 and creates nothing; re-registration still works', async () => {
       const small = await createCluster(server.api, { node_limit: 1 });
+      // Verified while there was room; the cluster fills before this agent registers.
+      const early = await joinTicket(server.api, small.name);
       const member = await registerAgent(server.api, { cluster: small });
       const eventsBefore = await db().selectFrom('events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
 
       const body = registrationBody(small.name);
-      const res = await register(body);
+      const res = await register(body, early);
       assert.equal(res.status, 409);
       assert.equal(res.body.error.code, 'conflict');
       assert.equal(res.body.error.message, 'cluster has reached its node limit of 1');
@@ -176,11 +180,11 @@ for (const engine of testEngines()) {
       const eventsAfter = await db().selectFrom('events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
       assert.equal(Number(eventsAfter.n), Number(eventsBefore.n));
 
-      const again = await register(registrationBody(small.name, { node_id: member.nodeId }));
+      const again = await register(registrationBody(small.name, { node_id: member.nodeId }), member.apiToken);
       assert.equal(again.status, 201);
       // Moving an existing node into a full cluster is a re-registration too: it never fails on capacity.
       const outsider = await registerAgent(server.api, { cluster });
-      assert.equal((await register({ ...outsider.body, network_name: `cluster-${small.name}` })).status, 201);
+      assert.equal((await register({ ...outsider.body, network_name: `cluster-${small.name}` }, outsider.apiToken)).status, 201);
     });
 
     it('refuses to take over a node id another face already uses', async () => {

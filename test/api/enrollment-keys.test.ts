@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
+import { registrationBody } from '../helpers/agents.ts';
 import { createCluster, uniqueName } from '../helpers/factories.ts';
 
 const SECOND_PRECISION = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
@@ -522,7 +523,9 @@ for (const engine of testEngines()) {
       const seq = await lastEventSeq(server);
 
       const first = await verify(server, { key: key.key });
-      assert.deepEqual(first.body, { data: { verified: true, error: '', netmaker_key: '', cluster_name: cluster.name } });
+      const { netmaker_key: ticket, ...rest } = first.body.data;
+      assert.deepEqual(rest, { verified: true, error: '', cluster_name: cluster.name });
+      assert.match(ticket, /^[A-Za-z0-9+/]{43}$/, 'a verified key hands out a join ticket');
       const after1 = (await server.api.get(`/api/v1/enrollment_keys/${key.id}`)).body.data;
       assert.equal(after1.uses_remaining, 0);
       assert.match(after1.last_used_at, SECOND_PRECISION);
@@ -616,14 +619,21 @@ for (const engine of testEngines()) {
       assert.ok(events.every((e) => e.data.uses_remaining === 0 && e.data.enrollment_key_id === key.id));
     });
 
-    it('exposes the key cluster to the service caller (registration needs it)', async () => {
+    it('hands out a join ticket that registers exactly one node, in its own cluster only', async () => {
       const cluster = await createCluster(server.api, { name: uniqueName('reg') });
+      const other = await createCluster(server.api, { name: uniqueName('other') });
       const key = await createKey(server, cluster.name);
-      const result = await server.ctx.enrollmentKeys.verify(key.key);
-      assert.deepEqual(result, { verified: true, error: null, enrollmentKeyId: key.id, clusterId: cluster.id, clusterName: cluster.name });
-      const again = await server.ctx.enrollmentKeys.verify(key.key);
-      assert.equal(again.verified, false);
-      assert.equal(again.clusterName, cluster.name);
+      const ticket = (await verify(server, { key: key.key })).body.data.netmaker_key as string;
+      const register = (token: string | null, clusterName: string) =>
+        server.api.withToken(token).post('/api/v1/agents/nodes', registrationBody(clusterName));
+
+      assert.equal((await register(null, cluster.name)).status, 401, 'no credential, no node');
+      assert.equal((await register(ticket, other.name)).status, 401, 'a ticket is bound to its cluster');
+      assert.equal((await register(ticket, cluster.name)).status, 201);
+      assert.equal((await register(ticket, cluster.name)).status, 401, 'a ticket is single-use');
+      const nodes = await server.api.get(`/api/v1/nodes?cluster_name=${cluster.name}`);
+      assert.equal(nodes.body.meta.pagination.total_count, 1);
+      assert.equal((await server.api.get(`/api/v1/nodes?cluster_name=${other.name}`)).body.meta.pagination.total_count, 0);
     });
   });
 }

@@ -38,16 +38,38 @@ export interface RegisteredAgent {
   body: Record<string, unknown>;
 }
 
+const unlimitedKeys = new Map<string, string>();
+
 /**
- * Registers a node in `cluster` (a name or anything with a `name`) and fails loudly unless the
- * server answers 201. Pass `node_id` to re-register an existing node.
+ * A join ticket for `cluster`, the way an agent gets one: verify an enrollment key (an unlimited
+ * key per cluster, created once through the Admin API with the client's admin token).
+ */
+export async function joinTicket(api: ApiClient, cluster: string): Promise<string> {
+  const cacheKey = `${api.baseUrl} ${cluster}`;
+  let blob = unlimitedKeys.get(cacheKey);
+  if (!blob) {
+    const created = await api.post(`/api/v1/clusters/${cluster}/enrollment_keys`, { uses_remaining: null });
+    if (created.status !== 201) throw new Error(`joinTicket: ${created.status} ${created.text}`);
+    blob = created.body.data.key as string;
+    unlimitedKeys.set(cacheKey, blob);
+  }
+  const verified = await api.withToken(null).post('/api/v1/agents/enrollment_keys/verify', { key: blob });
+  if (!verified.body.data?.verified) throw new Error(`joinTicket: ${verified.text}`);
+  return verified.body.data.netmaker_key as string;
+}
+
+/**
+ * Registers a node in `cluster` (a name or anything with a `name`) with a fresh join ticket, or
+ * with `token` (the node's current api_token) when given, and fails loudly unless the server
+ * answers 201. Pass `node_id` to re-register an existing node.
  */
 export async function registerAgent(
   api: ApiClient,
-  { cluster, ...overrides }: { cluster: string | { name: string } } & Record<string, unknown>,
+  { cluster, token, ...overrides }: { cluster: string | { name: string }; token?: string } & Record<string, unknown>,
 ): Promise<RegisteredAgent> {
-  const body = registrationBody(typeof cluster === 'string' ? cluster : cluster.name, overrides);
-  const res = await api.withToken(null).post('/api/v1/agents/nodes', body);
+  const clusterName = typeof cluster === 'string' ? cluster : cluster.name;
+  const body = registrationBody(clusterName, overrides);
+  const res = await api.withToken(token ?? (await joinTicket(api, clusterName))).post('/api/v1/agents/nodes', body);
   if (res.status !== 201) throw new Error(`registerAgent: ${res.status} ${res.text}`);
   const data = res.body.data as { node_id: string; api_token: string; proxy_password: string };
   return { nodeId: data.node_id, apiToken: data.api_token, proxyPassword: data.proxy_password, client: api.withToken(data.api_token), body };

@@ -102,6 +102,12 @@ export interface NodeMetricsTable {
   updated_at: string;
 }
 
+export interface JoinTicketsTable {
+  ticket_hash: string;
+  cluster_id: string;
+  expires_at: string;
+}
+
 export interface Database {
   instances: InstancesTable;
   clusters: ClustersTable;
@@ -112,6 +118,7 @@ export interface Database {
   aliases: AliasesTable;
   events: EventsTable;
   event_consumers: EventConsumersTable;
+  join_tickets: JoinTicketsTable;
   node_metrics: NodeMetricsTable;
 }
 

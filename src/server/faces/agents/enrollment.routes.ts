@@ -20,12 +20,12 @@ export const agentEnrollmentRoutes =
       config: { agentAuth: 'public' },
     }, async (req): Promise<VerifyEnrollmentKeyResponse> => {
       const result = await ctx.enrollmentKeys.verify(req.body.key);
-      // Nodeplane is its own VPN controller, so there is no separate VPN join token to hand out.
+      // Nodeplane is its own VPN controller: the join token slot carries the ticket that registration requires.
       return {
         data: {
           verified: result.verified,
           error: result.error ?? '',
-          netmaker_key: '',
+          netmaker_key: result.joinTicket ?? '',
           cluster_name: result.verified ? result.clusterName : null,
         },
       };

@@ -5,7 +5,7 @@ import { HealthCheckRequest, Registration, RegistrationRequest } from '../../../
 import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { created, ok } from '../admin/http.ts';
-import { agentOf } from './auth.ts';
+import { agentOf, bearerToken } from './auth.ts';
 
 const tags = ['Agents'];
 
@@ -13,9 +13,9 @@ export const agentNodesRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.post('/nodes', {
-      schema: { tags, summary: 'Register (or re-register) an edge agent', security: [], body: RegistrationRequest, response: { 201: Single(Registration) } },
+      schema: { tags, summary: 'Register (or re-register) an edge agent with a join ticket or its current api_token', body: RegistrationRequest, response: { 201: Single(Registration) } },
       config: { agentAuth: 'public', degradedGate: true },
-    }, async (req, reply) => created(req, reply, await ctx.nodes.register(req.body)));
+    }, async (req, reply) => created(req, reply, await ctx.nodes.register(req.body, bearerToken(req))));
 
     app.patch('/nodes/me/health_check', {
       schema: { tags, summary: "Report the calling node's health", body: HealthCheckRequest, response: { 200: Single(Registration) } },

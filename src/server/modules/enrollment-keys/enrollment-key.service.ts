@@ -15,6 +15,7 @@ import { microsecondTimestamp, nowIso, toSecondPrecision } from '../../lib/time.
 import { clusterRepo } from '../clusters/cluster.repo.ts';
 import type { ClusterService } from '../clusters/cluster.service.ts';
 import { newEnrollmentBlob } from './blob.ts';
+import { joinTicketRepo } from './join-ticket.repo.ts';
 import { enrollmentKeyRepo, type EnrollmentKeyWithCluster } from './enrollment-key.repo.ts';
 
 export interface EnrollmentPolicy {
@@ -32,7 +33,12 @@ export interface VerifyResult {
   enrollmentKeyId: string | null;
   clusterId: string | null;
   clusterName: string | null;
+  /** Single-use credential for the first registration (sent as `netmaker_key`); null unless verified. */
+  joinTicket: string | null;
 }
+
+/** How long a verified agent has to register. */
+const JOIN_TICKET_TTL_MS = 60 * 60 * 1000;
 
 /** Ecto's `:string` columns are varchar(255) upstream; longer labels were never storable there. */
 const NAME_MAX = 255;
@@ -118,7 +124,7 @@ export class EnrollmentKeyService {
     return this.outbox.run(async (trx, emit) => {
       const now = nowIso();
       const key = await enrollmentKeyRepo.findByBlob(trx, blob);
-      const finish = (error: VerifyError | null, usesRemaining: number | null): VerifyResult => {
+      const finish = (error: VerifyError | null, usesRemaining: number | null, joinTicket: string | null = null): VerifyResult => {
         emit('edge.enrollment_key.verified', {
           enrollment_key_id: key?.id ?? null,
           cluster_name: key?.cluster_name ?? null,
@@ -133,6 +139,7 @@ export class EnrollmentKeyService {
           enrollmentKeyId: key?.id ?? null,
           clusterId: key?.cluster_id ?? null,
           clusterName: key?.cluster_name ?? null,
+          joinTicket,
         };
       };
 
@@ -147,7 +154,8 @@ export class EnrollmentKeyService {
         // Another verification took the last use between our read and our update.
         return finish('key_spent', (await enrollmentKeyRepo.usesRemaining(trx, key.id)) ?? 0);
       }
-      return finish(null, consumed.uses_remaining);
+      const ticket = await joinTicketRepo.issue(trx, key.cluster_id, new Date(Date.parse(now) + JOIN_TICKET_TTL_MS).toISOString());
+      return finish(null, consumed.uses_remaining, ticket);
     });
   }
 

@@ -117,4 +117,9 @@ export const nodeRepo = {
       `.execute(db);
     }
   },
+
+  async tokenHashOf(db: Kysely<Database>, nodeId: string): Promise<string | null> {
+    const row = await db.selectFrom('edge_nodes').select('api_token_hash').where('node_id', '=', nodeId).executeTakeFirst();
+    return row?.api_token_hash ?? null;
+  },
 };

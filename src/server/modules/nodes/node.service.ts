@@ -5,12 +5,13 @@ import { forUpdate, uniqueViolationColumns } from '../../db/dialect.ts';
 import type { Page } from '../../db/listing.ts';
 import type { ClusterRow, Database, NodeUpdate } from '../../db/schema.ts';
 import type { Emit, Outbox } from '../../events/outbox.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
 import { randomToken, type SecretBox, tokenHash } from '../../lib/secrets.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { AddressAllocator } from '../addresses/address-allocator.ts';
 import { type AliasRecord, aliasRepo } from '../aliases/alias.repo.ts';
 import { clusterRepo } from '../clusters/cluster.repo.ts';
+import { joinTicketRepo } from '../enrollment-keys/join-ticket.repo.ts';
 import type { Naming } from '../clusters/naming.ts';
 import { LastSeenBuffer } from './last-seen.buffer.ts';
 import { edgeNodeEventData } from './node-events.ts';
@@ -102,7 +103,12 @@ export class NodeService {
    * First registration creates the node; every later one upserts all reported facts, moves the
    * node when `network_name` names another cluster, and rotates both secrets.
    */
-  async register(input: RegistrationRequest): Promise<Registration> {
+  /**
+   * `credential` is the caller's Bearer token: a join ticket from enrollment-key verification for
+   * the target cluster, or, to re-register, the node's current api_token. Anything else is refused,
+   * so knowing a cluster name (or a node id) is not enough to join it or take a node over.
+   */
+  async register(input: RegistrationRequest, credential: string | null): Promise<Registration> {
     const clusterName = this.naming.clusterFromNetwork(input.network_name);
     if (clusterName === null || clusterName === '') throw ValidationError.field('network_name', 'must start with "cluster-" followed by a cluster name');
     const apiToken = randomToken(32);
@@ -112,7 +118,7 @@ export class NodeService {
       api_token_enc: this.secrets.seal(apiToken),
       proxy_password_enc: this.secrets.seal(proxyPassword),
     };
-    const attempt = () => this.outbox.run((trx, emit) => this.upsertRegistration(trx, emit, input, clusterName, secrets));
+    const attempt = () => this.outbox.run((trx, emit) => this.upsertRegistration(trx, emit, input, clusterName, secrets, credential));
     try {
       await attempt();
     } catch (error) {
@@ -129,10 +135,15 @@ export class NodeService {
     input: RegistrationRequest,
     clusterName: string,
     secrets: { api_token_hash: string; api_token_enc: string; proxy_password_enc: string },
+    credential: string | null,
   ): Promise<void> {
     const cluster = await lockCluster(trx, clusterName);
     if (!cluster) throw ValidationError.field('network_name', 'cluster not found');
     const now = nowIso();
+    const ownToken = credential !== null && (await nodeRepo.tokenHashOf(trx, input.node_id)) === tokenHash(credential);
+    if (!ownToken && (credential === null || !(await joinTicketRepo.consume(trx, credential, cluster.id, now)))) {
+      throw new AppError('unauthorized', 'Unauthorized');
+    }
     const edge = {
       id_type: input.id_type,
       http_port: input.http_port,
