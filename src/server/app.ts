@@ -1,6 +1,7 @@
 /** Builds the Fastify app without listening, so tests run the real thing in-process. */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
@@ -19,6 +20,7 @@ import { installAgentAuth } from './faces/agents/auth.ts';
 import { agentEnrollmentRoutes } from './faces/agents/enrollment.routes.ts';
 import { agentNodesRoutes } from './faces/agents/nodes.routes.ts';
 import { agentMetricsRoutes } from './faces/agents/metrics.routes.ts';
+import { agentStreamRoutes } from './faces/agents/stream.routes.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -70,6 +72,8 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
     },
   });
   await app.register(swaggerUi, { routePrefix: '/swaggerui' });
+  // No per-message compression: it costs ~300 KB per idle socket, and frames are small.
+  await app.register(websocket, { options: { perMessageDeflate: false, maxPayload: 64 * 1024 } });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
   app.get('/health', {
@@ -98,6 +102,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
           await agents.register(agentEnrollmentRoutes(ctx));
           await agents.register(agentNodesRoutes(ctx));
           await agents.register(agentMetricsRoutes(ctx));
+          await agents.register(agentStreamRoutes(ctx));
         },
         { prefix: '/agents' },
       );

@@ -17,6 +17,9 @@ import { AliasService } from './modules/aliases/alias.service.ts';
 import { AdminService } from './modules/admins/admin.service.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
+import { AgentHub } from './modules/agent-stream/agent-hub.ts';
+import { NodeSweep } from './jobs/node-sweep.ts';
+import { nowIso } from './lib/time.ts';
 
 export interface AppContext {
   config: Config;
@@ -33,6 +36,8 @@ export interface AppContext {
   aliases: AliasService;
   admins: AdminService;
   nodeMetrics: NodeMetricsService;
+  agentHub: AgentHub;
+  nodeSweep: NodeSweep;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -64,9 +69,30 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
+  const agentHub = new AgentHub(
+    { reportHealth: (nodeId, status) => nodes.markStatus(nodeId, status, nowIso()), touch: (nodeId) => nodes.touch(nodeId) },
+    log,
+    { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs },
+  );
+  const nodeSweep = new NodeSweep(
+    {
+      ownedClusterIds: async () => {
+        await admins.refresh();
+        return admins.ownedClusterIds();
+      },
+      findStale: (cutoff, clusterIds) => nodes.findStale(cutoff, clusterIds),
+      markUnreachable: (nodeId) => nodes.markStatus(nodeId, 'unreachable'),
+      flushLastSeen: () => nodes.flushLastSeen(),
+      onError: (error) => log.error({ err: error }, 'unreachable-node sweep failed'),
+    },
+    { intervalMs: config.nodeSweepIntervalMs, unreachableAfterMs: config.nodeUnreachableAfterMs },
+  );
+
   await relay.start();
   await admins.start();
   await nodes.start();
+  agentHub.start();
+  nodeSweep.start();
 
   return {
     config,
@@ -83,11 +109,15 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     aliases,
     admins,
     nodeMetrics,
+    agentHub,
+    nodeSweep,
     setListeningPort(port) {
       listeningPort = port;
     },
     adminUrls,
     async stop() {
+      await nodeSweep.stop();
+      await agentHub.stop();
       await nodes.stop();
       await admins.stop();
       await relay.stop();

@@ -4,7 +4,8 @@
  * admin-cluster assignment gives it, so two instances never flip the same node.
  */
 export interface NodeSweepDeps {
-  ownedClusterIds(): string[];
+  /** Clusters this instance sweeps, from a fresh assignment (so new clusters are covered). */
+  ownedClusterIds(): Promise<string[]>;
   /** Nodes of those clusters, not yet unreachable, last seen before `cutoff` (or never). */
   findStale(cutoffIso: string, clusterIds: string[]): Promise<string[]>;
   markUnreachable(nodeId: string): Promise<unknown>;
@@ -43,7 +44,7 @@ export class NodeSweep {
   }
 
   private async sweep(): Promise<number> {
-    const clusters = this.deps.ownedClusterIds();
+    const clusters = await this.deps.ownedClusterIds();
     if (clusters.length === 0) return 0;
     await this.deps.flushLastSeen();
     const cutoff = new Date(Date.now() - this.options.unreachableAfterMs).toISOString();

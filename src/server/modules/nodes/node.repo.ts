@@ -122,4 +122,18 @@ export const nodeRepo = {
     const row = await db.selectFrom('edge_nodes').select('api_token_hash').where('node_id', '=', nodeId).executeTakeFirst();
     return row?.api_token_hash ?? null;
   },
+
+  /** Edge nodes of `clusterIds` not yet unreachable whose last contact is before `cutoff` (or never). */
+  async findStale(db: Db, cutoff: string, clusterIds: string[]): Promise<string[]> {
+    if (clusterIds.length === 0) return [];
+    const rows = await db
+      .selectFrom('nodes')
+      .select('id')
+      .where('kind', '=', EDGE_AGENT_KIND)
+      .where('cluster_id', 'in', clusterIds)
+      .where('status', '!=', 'unreachable')
+      .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', cutoff)]))
+      .execute();
+    return rows.map((r) => r.id);
+  },
 };

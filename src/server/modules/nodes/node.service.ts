@@ -237,6 +237,11 @@ export class NodeService {
     });
   }
 
+  /** Edge nodes in `clusterIds` silent since before `cutoff`, for the unreachable sweep. */
+  findStale(cutoff: string, clusterIds: string[]): Promise<string[]> {
+    return nodeRepo.findStale(this.db, cutoff, clusterIds);
+  }
+
   /** Writes pending last-seen times now (tests and shutdown; the timer does it every second). */
   flushLastSeen(): Promise<void> {
     return this.lastSeen.flush();
