@@ -99,7 +99,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     clusterSubnetPrefix: subnetPrefix,
     adminSlotReservation: int('ADMIN_SLOT_RESERVATION', 10),
     nodeSlotReservation: int('NODE_SLOT_RESERVATION', 10),
-    maxWireguardPeers: int('ADMIN_MAX_WIREGUARD_PEERS', 250, 1),
+    maxWireguardPeers: int('ADMIN_MAX_WIREGUARD_PEERS', 50_000, 1),
     adminClusterName: read('ADMIN_CLUSTER_NAME') ?? '1',
     instanceHeartbeatMs: int('INSTANCE_HEARTBEAT_MS', 10_000, 100),
     instanceTtlMs: int('INSTANCE_TTL_MS', 30_000, 300),
