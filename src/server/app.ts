@@ -98,7 +98,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
           agents.addHook('onRoute', (route) => {
             route.config = { ...(route.config as object), auth: 'face' } as typeof route.config;
           });
-          installAgentAuth(agents, ctx.database.db);
+          installAgentAuth(agents, (token) => ctx.nodes.authenticate(token));
           await agents.register(agentEnrollmentRoutes(ctx));
           await agents.register(agentNodesRoutes(ctx));
           await agents.register(agentMetricsRoutes(ctx));

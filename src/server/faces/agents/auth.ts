@@ -1,11 +1,8 @@
 /**
- * Agent-facing routes authenticate with the node's `api_token` (Bearer). The token is looked up by
- * its SHA-256, so the comparison happens inside an index lookup on a digest, never on the secret.
+ * Agent-facing routes authenticate with the node's `api_token` (Bearer). Tokens are looked up by
+ * their SHA-256 (NodeService.authenticate), never compared as secrets.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
-import { tokenHash } from '../../lib/secrets.ts';
 import { sendError } from '../admin/http.ts';
 
 export interface AgentIdentity {
@@ -30,25 +27,15 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match ? match[1]! : null;
 }
 
-export async function findAgentByToken(db: Kysely<Database>, token: string): Promise<AgentIdentity | null> {
-  const row = await db
-    .selectFrom('edge_nodes')
-    .innerJoin('nodes', 'nodes.id', 'edge_nodes.node_id')
-    .select(['nodes.id', 'nodes.cluster_id'])
-    .where('edge_nodes.api_token_hash', '=', tokenHash(token))
-    .executeTakeFirst();
-  return row ? { nodeId: row.id, clusterId: row.cluster_id } : null;
-}
-
 /** Installs node-token auth on an agent route scope (onRequest: before validation, like the admin keys). */
-export function installAgentAuth(app: FastifyInstance, db: Kysely<Database>) {
+export function installAgentAuth(app: FastifyInstance, authenticate: (token: string) => Promise<AgentIdentity | null>) {
   app.decorateRequest('agent', null);
   app.addHook('onRequest', async (request, reply) => {
     if ((request.routeOptions.config?.agentAuth ?? 'token') === 'public') return;
     const token = bearerToken(request);
-    const agent = token ? await findAgentByToken(db, token) : null;
+    const agent = token ? await authenticate(token) : null;
     if (!agent) return sendError(request, reply, 401, 'unauthorized', 'Unauthorized');
-    request.agent = agent;
+    request.agent = { nodeId: agent.nodeId, clusterId: agent.clusterId };
   });
 }
 

@@ -92,6 +92,16 @@ export const nodeRepo = {
     await db.deleteFrom('nodes').where('id', '=', id).execute();
   },
 
+  /** What authenticating an agent needs, by token hash. */
+  sessionByTokenHash(db: Db, hash: string): Promise<{ id: string; cluster_id: string | null; status: string; api_token_enc: string; proxy_password_enc: string } | undefined> {
+    return db
+      .selectFrom('edge_nodes')
+      .innerJoin('nodes', 'nodes.id', 'edge_nodes.node_id')
+      .select(['nodes.id', 'nodes.cluster_id', 'nodes.status', 'edge_nodes.api_token_enc', 'edge_nodes.proxy_password_enc'])
+      .where('edge_nodes.api_token_hash', '=', hash)
+      .executeTakeFirst();
+  },
+
   /** Status and sealed secrets: all a heartbeat needs to read. */
   heartbeatView(db: Db, id: string): Promise<{ status: string; api_token_enc: string; proxy_password_enc: string } | undefined> {
     return db

@@ -14,6 +14,7 @@ import { clusterRepo } from '../clusters/cluster.repo.ts';
 import { joinTicketRepo } from '../enrollment-keys/join-ticket.repo.ts';
 import type { Naming } from '../clusters/naming.ts';
 import { LastSeenBuffer } from './last-seen.buffer.ts';
+import { type AgentSession, AgentSessions } from './agent-sessions.ts';
 import { edgeNodeEventData } from './node-events.ts';
 import { EDGE_AGENT_KIND, type EdgeNodeRecord, nodeRepo } from './node.repo.ts';
 
@@ -27,6 +28,8 @@ export interface RegistrationPolicy {
 }
 
 const LAST_SEEN_FLUSH_MS = 1000;
+/** How long another instance's token rotation may take to reach this one's cache. */
+const SESSION_TTL_MS = 10_000;
 
 type Db = Kysely<Database>;
 
@@ -37,6 +40,7 @@ type Db = Kysely<Database>;
 export class NodeService {
   private readonly allocator: AddressAllocator;
   private readonly lastSeen: LastSeenBuffer;
+  private readonly sessions: AgentSessions;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -47,6 +51,17 @@ export class NodeService {
   ) {
     this.allocator = new AddressAllocator(policy.addressReservation);
     this.lastSeen = new LastSeenBuffer((seen) => nodeRepo.touchMany(this.db, seen), LAST_SEEN_FLUSH_MS, policy.onError ?? (() => {}));
+    this.sessions = new AgentSessions(SESSION_TTL_MS, async (hash) => {
+      const row = await nodeRepo.sessionByTokenHash(this.db, hash);
+      return row
+        ? { nodeId: row.id, clusterId: row.cluster_id, status: row.status, apiToken: this.secrets.open(row.api_token_enc), proxyPassword: this.secrets.open(row.proxy_password_enc) }
+        : null;
+    });
+  }
+
+  /** The node a Bearer api_token belongs to, or null. */
+  authenticate(token: string): Promise<AgentSession | null> {
+    return this.sessions.get(tokenHash(token));
   }
 
   /** Starts flushing coalesced last_seen_at writes. */
@@ -77,6 +92,7 @@ export class NodeService {
       await nodeRepo.delete(trx, id);
     });
     this.lastSeen.forget(id);
+    this.sessions.forget(id);
   }
 
   async changeCluster(id: string, input: ChangeClusterRequest): Promise<Node> {
@@ -126,6 +142,8 @@ export class NodeService {
       if (!uniqueViolationColumns(error)) throw error;
       await attempt();
     }
+    // The old token stopped working in the database; stop honouring it here too.
+    this.sessions.forget(input.node_id);
     return this.registration(input.node_id, apiToken, proxyPassword);
   }
 
@@ -198,14 +216,18 @@ export class NodeService {
    * consumers see agent-reported transitions exactly like sweep-detected ones.
    */
   async reportHealth(nodeId: string, status: 'healthy' | 'unhealthy'): Promise<Registration> {
-    const current = await nodeRepo.heartbeatView(this.db, nodeId);
-    if (!current) throw new NotFoundError('Node');
-    if (current.status === status) this.touch(nodeId);
+    let session = this.sessions.ofNode(nodeId);
+    if (!session) {
+      const current = await nodeRepo.heartbeatView(this.db, nodeId);
+      if (!current) throw new NotFoundError('Node');
+      session = { nodeId, clusterId: null, status: current.status, apiToken: this.secrets.open(current.api_token_enc), proxyPassword: this.secrets.open(current.proxy_password_enc) };
+    }
+    if (session.status === status) this.touch(nodeId);
     else await this.markStatus(nodeId, status, nowIso());
     return {
       node_id: nodeId,
-      api_token: this.secrets.open(current.api_token_enc),
-      proxy_password: this.secrets.open(current.proxy_password_enc),
+      api_token: session.apiToken,
+      proxy_password: session.proxyPassword,
       admin_urls: this.policy.adminUrls(),
       derp_map_url: this.policy.derpMapUrl,
     };
@@ -222,7 +244,7 @@ export class NodeService {
    * none. Returns whether the status changed.
    */
   async markStatus(nodeId: string, status: NodeStatus, seenAt: string | null = null): Promise<boolean> {
-    return this.outbox.run(async (trx, emit) => {
+    const changed = await this.outbox.run(async (trx, emit) => {
       const node = await this.require(trx, nodeId);
       if (node.status === status) {
         if (seenAt !== null) this.touch(nodeId, seenAt);
@@ -235,6 +257,8 @@ export class NodeService {
       emit('edge.node.status_changed', { ...data, previous_status: node.status });
       return true;
     });
+    this.sessions.setStatus(nodeId, status);
+    return changed;
   }
 
   /** Edge nodes in `clusterIds` silent since before `cutoff`, for the unreachable sweep. */
