@@ -1,0 +1,193 @@
+/**
+ * HTTP client for the agent-facing routes (edge-admin spec §6.4–6.5). Unwraps `{data, meta}`; every
+ * failure becomes an ApiError carrying the HTTP status (0 = no answer: refused, reset, timed out).
+ */
+import type { IdType } from './identity.ts';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  /** Worth retrying later: the server did not answer, is overloaded, degraded or failing. */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+
+  /** "422 validation_failed: node_id: node not found in Netmaker network" */
+  describe(): string {
+    const head = this.status === 0 ? this.message : `${this.status} ${this.code}: ${this.message}`;
+    const details = flattenDetails(this.details);
+    return details.length ? `${head} (${details.join('; ')})` : head;
+  }
+}
+
+function flattenDetails(details: unknown, prefix = ''): string[] {
+  if (details === null || details === undefined) return [];
+  if (Array.isArray(details)) return [`${prefix ? `${prefix}: ` : ''}${details.map(String).join(', ')}`];
+  if (typeof details === 'object') {
+    return Object.entries(details as Record<string, unknown>).flatMap(([k, v]) => flattenDetails(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return [`${prefix ? `${prefix}: ` : ''}${String(details)}`];
+}
+
+export interface VerifyResult {
+  verified: boolean;
+  error: string;
+  netmaker_key: string;
+  /** Nodeplane addition to the upstream shape: the key's cluster, needed for `network_name`. */
+  cluster_name: string | null;
+}
+
+export interface RegistrationRequest {
+  node_id: string;
+  network_name: string;
+  id_type: IdType;
+  http_port: number;
+  ssh_port: number;
+  host_metrics_port: number;
+  wireguard_metrics_port: number;
+  http_proxy_port: number;
+  socks5_proxy_port: number;
+  version: string;
+  self_update_enabled: boolean;
+}
+
+export interface RegistrationResult {
+  node_id: string;
+  api_token: string;
+  proxy_password: string;
+  admin_urls: string[];
+  derp_map_url: string | null;
+}
+
+export type HealthStatus = 'healthy' | 'unhealthy';
+export type MetricsType = 'host' | 'agent' | 'wireguard';
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  token?: string | null;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+  userAgent?: string;
+  /** Aborts every in-flight request (agent shutdown). */
+  signal?: AbortSignal;
+}
+
+export class ApiClient {
+  private token: string | null;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: ApiClientOptions) {
+    this.token = options.token ?? null;
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  get baseUrl(): string {
+    return this.options.baseUrl;
+  }
+
+  setToken(token: string | null): void {
+    this.token = token;
+  }
+
+  async verifyEnrollmentKey(key: string): Promise<VerifyResult> {
+    const data = await this.request('POST', '/api/v1/agents/enrollment_keys/verify', { key }, false);
+    const d = asObject(data, 'verify');
+    if (typeof d.verified !== 'boolean') throw badResponse('verify: "verified" is not a boolean');
+    return {
+      verified: d.verified,
+      error: typeof d.error === 'string' ? d.error : '',
+      netmaker_key: typeof d.netmaker_key === 'string' ? d.netmaker_key : '',
+      cluster_name: typeof d.cluster_name === 'string' && d.cluster_name !== '' ? d.cluster_name : null,
+    };
+  }
+
+  /**
+   * Registration is public in the upstream spec; Nodeplane's server also wants proof: the join ticket
+   * (verify's `netmaker_key`) the first time, the current api_token afterwards. Sending it is harmless
+   * to a server that does not look.
+   */
+  async register(body: RegistrationRequest, credential: string | null): Promise<RegistrationResult> {
+    const data = await this.request('POST', '/api/v1/agents/nodes', body, credential ? { bearer: credential } : false);
+    const d = asObject(data, 'registration');
+    if (typeof d.api_token !== 'string' || d.api_token === '') throw badResponse('registration: no api_token');
+    return {
+      node_id: typeof d.node_id === 'string' ? d.node_id : body.node_id,
+      api_token: d.api_token,
+      proxy_password: typeof d.proxy_password === 'string' ? d.proxy_password : '',
+      admin_urls: Array.isArray(d.admin_urls) ? d.admin_urls.filter((u): u is string => typeof u === 'string') : [],
+      derp_map_url: typeof d.derp_map_url === 'string' ? d.derp_map_url : null,
+    };
+  }
+
+  async reportHealth(status: HealthStatus): Promise<void> {
+    await this.request('PATCH', '/api/v1/agents/nodes/me/health_check', { status }, true);
+  }
+
+  async pushMetrics(metricsType: MetricsType, metricsText: string): Promise<void> {
+    await this.request('POST', '/api/v1/agents/metrics/push', { metrics_type: metricsType, metrics_text: metricsText }, true);
+  }
+
+  /** Returns the envelope's `data` (undefined for 204). `auth: true` = the api_token. */
+  async request(method: string, path: string, body: unknown, auth: boolean | { bearer: string }): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.options.userAgent) headers['user-agent'] = this.options.userAgent;
+    if (typeof auth === 'object') {
+      headers.authorization = `Bearer ${auth.bearer}`;
+    } else if (auth) {
+      if (!this.token) throw new ApiError(401, 'unauthorized', 'no api_token yet (not registered)');
+      headers.authorization = `Bearer ${this.token}`;
+    }
+    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 10_000);
+    const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.fetchImpl(`${this.options.baseUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+      text = await response.text();
+    } catch (error) {
+      const reason = timeout.aborted ? 'timed out' : ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+      throw new ApiError(0, 'unreachable', `${method} ${this.options.baseUrl}${path}: ${reason}`);
+    }
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) {
+      const error = (json as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+      throw new ApiError(
+        response.status,
+        typeof error?.code === 'string' ? error.code : `http_${response.status}`,
+        typeof error?.message === 'string' ? error.message : response.statusText || `HTTP ${response.status}`,
+        error?.details,
+      );
+    }
+    if (response.status === 204 || text === '') return undefined;
+    if (typeof json !== 'object' || json === null || !('data' in json)) {
+      throw new ApiError(response.status, 'bad_response', `${method} ${path}: response is not a {data, meta} envelope`);
+    }
+    return (json as { data: unknown }).data;
+  }
+}
+
+function asObject(data: unknown, what: string): Record<string, unknown> {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw badResponse(`${what}: data is not an object`);
+  return data as Record<string, unknown>;
+}
+
+const badResponse = (message: string) => new ApiError(200, 'bad_response', message);

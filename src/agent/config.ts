@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { decodeEnrollmentKey, EnrollmentKeyError, isHttpUrl, stripTrailingSlash } from './enrollment-key.ts';
+
+/** The agent's only reader of process.env and argv. Everything else receives a frozen AgentConfig. */
+export interface AgentConfig {
+  /** Explicit --server / NODEPLANE_SERVER_URL; null means "use the saved or the key's admin_urls". */
+  serverUrl: string | null;
+  enrollmentKey: string | null;
+  /** admin_urls decoded from the enrollment key; null when no key was given or it does not decode. */
+  enrollmentAdminUrls: string[] | null;
+  /** Fallback cluster name for servers whose verify answer lacks `cluster_name`. */
+  clusterName: string | null;
+  dataDir: string;
+  nodeIdOverride: string | null;
+  healthIntervalMs: number;
+  metricsIntervalMs: number;
+  version: string;
+  ports: AgentPorts;
+  selfUpdateEnabled: boolean;
+  logLevel: string;
+}
+
+export interface AgentPorts {
+  http: number;
+  ssh: number;
+  hostMetrics: number;
+  wireguardMetrics: number;
+  httpProxy: number;
+  socks5Proxy: number;
+}
+
+export class ConfigError extends Error {}
+
+export const USAGE = `usage: nodeplane agent [options]
+
+Enrolls this machine with a Nodeplane control plane, registers it and keeps it connected.
+The first start needs an enrollment key; later starts reuse <data-dir>/state.json.
+
+options (each has an environment equivalent; flags win):
+  --server <url>           control plane URL              NODEPLANE_SERVER_URL
+                           (optional when the key's admin_urls or saved state give one)
+  --enrollment-key <blob>  enrollment key, first start    NODEPLANE_ENROLLMENT_KEY
+  --data-dir <dir>         state directory                NODEPLANE_AGENT_DATA_DIR (./agent-data)
+  --cluster <name>         cluster, only for servers whose key verification does not
+                           return cluster_name            NODEPLANE_AGENT_CLUSTER
+  -h, --help               print this help
+
+environment:
+  NODEPLANE_AGENT_NODE_ID                 fixed node id (UUID; id_type "random")
+  NODEPLANE_AGENT_HEALTH_INTERVAL_MS      health report interval (30000)
+  NODEPLANE_AGENT_METRICS_INTERVAL_MS     metrics push interval (60000)
+  NODEPLANE_AGENT_VERSION                 version reported at registration (package version)
+  NODEPLANE_AGENT_HTTP_PORT               agent API port (44000)
+  NODEPLANE_AGENT_SSH_PORT                SSH port (40022)
+  NODEPLANE_AGENT_HOST_METRICS_PORT       host metrics port (49100)
+  NODEPLANE_AGENT_WIREGUARD_METRICS_PORT  WireGuard metrics port (49586)
+  NODEPLANE_AGENT_HTTP_PROXY_PORT         HTTP proxy port (43128)
+  NODEPLANE_AGENT_SOCKS5_PORT             SOCKS5 proxy port (41080)
+  NODEPLANE_AGENT_SELF_UPDATE_ENABLED     accept self-update requests (false)
+  NODEPLANE_AGENT_LOG_LEVEL               pino level (info)
+`;
+
+type Env = Record<string, string | undefined>;
+
+const FLAGS: Record<string, string> = {
+  '--server': 'NODEPLANE_SERVER_URL',
+  '--enrollment-key': 'NODEPLANE_ENROLLMENT_KEY',
+  '--data-dir': 'NODEPLANE_AGENT_DATA_DIR',
+  '--cluster': 'NODEPLANE_AGENT_CLUSTER',
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+/** Flags are folded into the env map under their env names, so each setting has one parse path. */
+function parseArgs(args: string[]): { help: boolean; values: Env } {
+  const values: Env = {};
+  let help = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '-h' || arg === '--help') {
+      help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const name = FLAGS[flag];
+    if (!name) throw new ConfigError(`unknown option: ${arg} (see nodeplane agent --help)`);
+    const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
+    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new ConfigError(`${flag} needs a value`);
+    values[name] = value;
+  }
+  return { help, values };
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Returns 'help' when usage was asked for; throws ConfigError with a precise message otherwise. */
+export function loadAgentConfig(args: string[], env: Env = process.env, cwd = process.cwd()): AgentConfig | 'help' {
+  const { help, values } = parseArgs(args);
+  if (help) return 'help';
+  const merged: Env = { ...env, ...values };
+  const read = (name: string): string | undefined => {
+    const value = merged[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+  const port = (name: string, fallback: number) => int(name, fallback, 1, 65535);
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  };
+
+  const serverRaw = read('NODEPLANE_SERVER_URL');
+  if (serverRaw !== undefined && !isHttpUrl(serverRaw)) {
+    throw new ConfigError(`--server / NODEPLANE_SERVER_URL must be an http(s) URL, got "${serverRaw}"`);
+  }
+  const serverUrl = serverRaw === undefined ? null : stripTrailingSlash(serverRaw);
+
+  const enrollmentKey = read('NODEPLANE_ENROLLMENT_KEY') ?? null;
+  let enrollmentAdminUrls: string[] | null = null;
+  if (enrollmentKey !== null) {
+    try {
+      enrollmentAdminUrls = decodeEnrollmentKey(enrollmentKey).adminUrls;
+    } catch (error) {
+      // With an explicit server the blob is opaque to us: the server's verify answer is the judge.
+      if (!(error instanceof EnrollmentKeyError) || serverUrl === null) {
+        throw new ConfigError(`${(error as Error).message}; pass the key exactly as the server issued it, or give --server`);
+      }
+    }
+  }
+
+  const nodeIdOverride = read('NODEPLANE_AGENT_NODE_ID')?.toLowerCase() ?? null;
+  if (nodeIdOverride !== null && !UUID.test(nodeIdOverride)) {
+    throw new ConfigError(`NODEPLANE_AGENT_NODE_ID must be a UUID, got "${nodeIdOverride}"`);
+  }
+  const clusterName = read('NODEPLANE_AGENT_CLUSTER') ?? null;
+  if (clusterName !== null && (!CLUSTER_NAME.test(clusterName) || clusterName.length > 24)) {
+    throw new ConfigError(`--cluster / NODEPLANE_AGENT_CLUSTER must be a cluster name (DNS label, ≤24 chars), got "${clusterName}"`);
+  }
+
+  return Object.freeze({
+    serverUrl,
+    enrollmentKey,
+    enrollmentAdminUrls: enrollmentAdminUrls ? Object.freeze(enrollmentAdminUrls) as string[] : null,
+    clusterName,
+    dataDir: path.resolve(cwd, read('NODEPLANE_AGENT_DATA_DIR') ?? './agent-data'),
+    nodeIdOverride,
+    healthIntervalMs: int('NODEPLANE_AGENT_HEALTH_INTERVAL_MS', 30_000, 100, 86_400_000),
+    metricsIntervalMs: int('NODEPLANE_AGENT_METRICS_INTERVAL_MS', 60_000, 100, 86_400_000),
+    version: read('NODEPLANE_AGENT_VERSION') ?? packageVersion(),
+    ports: Object.freeze({
+      http: port('NODEPLANE_AGENT_HTTP_PORT', 44000),
+      ssh: port('NODEPLANE_AGENT_SSH_PORT', 40022),
+      hostMetrics: port('NODEPLANE_AGENT_HOST_METRICS_PORT', 49100),
+      wireguardMetrics: port('NODEPLANE_AGENT_WIREGUARD_METRICS_PORT', 49586),
+      httpProxy: port('NODEPLANE_AGENT_HTTP_PROXY_PORT', 43128),
+      socks5Proxy: port('NODEPLANE_AGENT_SOCKS5_PORT', 41080),
+    }),
+    selfUpdateEnabled: bool('NODEPLANE_AGENT_SELF_UPDATE_ENABLED', false),
+    logLevel: read('NODEPLANE_AGENT_LOG_LEVEL') ?? 'info',
+  });
+}
