@@ -74,6 +74,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     log,
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs },
   );
+  nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, 4401, 'api token revoked'));
   const nodeSweep = new NodeSweep(
     {
       ownedClusterIds: async () => {

@@ -91,6 +91,22 @@ for (const engine of testEngines()) {
       result.socket.close();
     });
 
+    it('closes the channel when the token is revoked (re-registration or deletion)', async () => {
+      const agent = await registerAgent(server.api, { cluster });
+      const first = await connect(server, agent.apiToken);
+      assert.ok('socket' in first);
+      const rotated = new Promise<number>((resolve) => first.socket.once('close', (code) => resolve(code)));
+      const again = await registerAgent(server.api, { cluster, node_id: agent.nodeId, token: agent.apiToken });
+      assert.equal(await rotated, 4401);
+      assert.deepEqual(await connect(server, agent.apiToken), { refused: 401 }, 'the old token no longer opens a channel');
+
+      const second = await connect(server, again.apiToken);
+      assert.ok('socket' in second);
+      const deleted = new Promise<number>((resolve) => second.socket.once('close', (code) => resolve(code)));
+      assert.equal((await server.api.delete(`/api/v1/nodes/${agent.nodeId}`)).status, 204);
+      assert.equal(await deleted, 4401);
+    });
+
     it('a new connection of the same node replaces the old one', async () => {
       const agent = await registerAgent(server.api, { cluster });
       const first = await connect(server, agent.apiToken);

@@ -75,6 +75,14 @@ export class AgentHub {
     this.presence.reportHealth(nodeId, 'healthy').catch((error) => this.log.error({ err: error, nodeId }, 'marking a connected node healthy failed'));
   }
 
+  /** Closes a node's channel (its token was revoked); the agent sees `code` and reacts. */
+  disconnect(nodeId: string, code: number, reason: string): void {
+    const channel = this.channels.get(nodeId);
+    if (!channel) return;
+    this.channels.delete(nodeId);
+    channel.socket.close(code, reason);
+  }
+
   /** True when the frame was handed to an open socket. */
   send(nodeId: string, frame: ServerFrame): boolean {
     const channel = this.channels.get(nodeId);

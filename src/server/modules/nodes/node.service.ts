@@ -41,6 +41,7 @@ export class NodeService {
   private readonly allocator: AddressAllocator;
   private readonly lastSeen: LastSeenBuffer;
   private readonly sessions: AgentSessions;
+  private readonly revokedListeners: Array<(nodeId: string) => void> = [];
 
   constructor(
     readonly db: Kysely<Database>,
@@ -57,6 +58,19 @@ export class NodeService {
         ? { nodeId: row.id, clusterId: row.cluster_id, status: row.status, apiToken: this.secrets.open(row.api_token_enc), proxyPassword: this.secrets.open(row.proxy_password_enc) }
         : null;
     });
+  }
+
+  /**
+   * Called when a node's api_token stops being valid (re-registration or deletion), so channels
+   * opened with the old token (live streams) can be closed.
+   */
+  onTokenRevoked(listener: (nodeId: string) => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  private revoked(nodeId: string): void {
+    this.sessions.forget(nodeId);
+    for (const listener of this.revokedListeners) listener(nodeId);
   }
 
   /** The node a Bearer api_token belongs to, or null. */
@@ -92,7 +106,7 @@ export class NodeService {
       await nodeRepo.delete(trx, id);
     });
     this.lastSeen.forget(id);
-    this.sessions.forget(id);
+    this.revoked(id);
   }
 
   async changeCluster(id: string, input: ChangeClusterRequest): Promise<Node> {
@@ -143,7 +157,7 @@ export class NodeService {
       await attempt();
     }
     // The old token stopped working in the database; stop honouring it here too.
-    this.sessions.forget(input.node_id);
+    this.revoked(input.node_id);
     return this.registration(input.node_id, apiToken, proxyPassword);
   }
 
