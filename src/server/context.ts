@@ -17,7 +17,7 @@ import { AliasService } from './modules/aliases/alias.service.ts';
 import { AdminService } from './modules/admins/admin.service.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
-import { AgentHub } from './modules/agent-stream/agent-hub.ts';
+import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
 import { NodeSweep } from './jobs/node-sweep.ts';
 import { nowIso } from './lib/time.ts';
 
@@ -74,6 +74,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     log,
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs },
   );
+  registerAgentHubMetrics(nodeMetrics.registry, agentHub);
   nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, 4401, 'api token revoked'));
   const nodeSweep = new NodeSweep(
     {

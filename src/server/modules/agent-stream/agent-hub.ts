@@ -6,6 +6,7 @@
  */
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
 
 /** What the hub needs from the node service. */
 export interface NodePresence {
@@ -128,4 +129,16 @@ export class AgentHub {
       this.presence.reportHealth(nodeId, status).catch((error) => this.log.error({ err: error, nodeId }, 'health report failed'));
     }
   }
+}
+
+/** `nodeplane_agent_streams_connected`: live channels held by this instance. */
+export function registerAgentHubMetrics(registry: Registry, hub: AgentHub): void {
+  new Gauge({
+    name: 'nodeplane_agent_streams_connected',
+    help: 'Agents holding a live channel to this instance',
+    registers: [registry],
+    collect() {
+      this.set(hub.size);
+    },
+  });
 }
