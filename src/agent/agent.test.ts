@@ -130,7 +130,13 @@ describe('agent', () => {
     await waitFor(() => cp.sockets.length === socketsBefore + 1, 'stream of the second start');
     assert.equal(cp.count('POST', '/api/v1/agents/enrollment_keys/verify'), 1);
     assert.equal(cp.nodes.get(env.NODEPLANE_AGENT_NODE_ID)!.body.version, '2.0.0');
-    const saved = JSON.parse(await readFile(statePath(dir), 'utf8'));
+    // The state file is rewritten after the registration answer arrives; give it that moment.
+    await waitFor(() => second.agent.registration?.api_token != null && second.agent.registration.api_token !== firstToken, 'new token in memory');
+    let saved = JSON.parse(await readFile(statePath(dir), 'utf8'));
+    for (let i = 0; i < 100 && saved.api_token !== second.agent.registration!.api_token; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      saved = JSON.parse(await readFile(statePath(dir), 'utf8'));
+    }
     assert.notEqual(saved.api_token, firstToken);
     assert.equal(saved.api_token, second.agent.registration!.api_token);
   });

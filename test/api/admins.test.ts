@@ -51,7 +51,7 @@ for (const engine of testEngines()) {
     let server: TestServer;
     let self: string;
     before(async () => {
-      server = await startServer(engine);
+      server = await startServer(engine, { ADMIN_MAX_WIREGUARD_PEERS: '250' });
       self = server.ctx.admins.adminName;
     });
     after(() => server.stop());
@@ -182,7 +182,7 @@ for (const engine of testEngines()) {
     let b: ReturnType<typeof peer>;
     const clusters: Record<string, { id: string; nodes: string[] }> = {};
     before(async () => {
-      server = await startServer(engine);
+      server = await startServer(engine, { ADMIN_MAX_WIREGUARD_PEERS: '250' });
       a = server.ctx.admins;
       for (const [name, count] of [['big', 3], ['mid', 2], ['small', 1], ['empty', 0]] as const) {
         const cluster = await createCluster(server.api, { name });

@@ -16,11 +16,13 @@ interface Probe {
   path: string;
   body?: string;
   contentType?: string;
+  authorization?: string;
   what: string;
 }
 
 const HUGE = 'x'.repeat(20_000);
-const BAD_IDS = ['not-a-uuid', '1', '%27%20or%201%3D1--', '..%2F..%2Fetc', 'x'.repeat(300), '%00', 'DROP%20TABLE'];
+const BAD_IDS = ['not-a-uuid', '1', '%27%20or%201%3D1--', '..%2F..%2Fetc', 'x'.repeat(300), '%00', 'DROP%20TABLE', '%F0%9F%92%A5', '-1', 'Z'.repeat(25)];
+const BAD_AUTH = ['', 'Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'Bearer a b', 'bearer-without-space', `Bearer ${'k'.repeat(5000)}`];
 
 /** A value of the wrong JSON type for `schema`. */
 function wrongValues(schema: any): unknown[] {
@@ -68,6 +70,10 @@ function probesFor(method: string, template: string, op: any): Probe[] {
 
   const base = fillPath();
   probes.push({ method, path: `${base}?unknown_param=1`, what: 'unknown query param' });
+  probes.push({ method, path: `${base}?__proto__=x`, what: 'prototype query param' });
+  probes.push({ method, path: `${base}?constructor=x`, what: 'constructor query param' });
+  const isPublic = Array.isArray(op.security) && op.security.length === 0;
+  if (!isPublic) for (const authorization of BAD_AUTH) probes.push({ method, path: base, authorization, what: `authorization "${authorization.slice(0, 20)}"` });
   for (const p of params.filter((q) => q.in === 'query')) {
     for (const value of wrongQueryValues(p.schema)) probes.push({ method, path: `${base}?${p.name}=${encodeURIComponent(value)}`, what: `query ${p.name}` });
   }
@@ -79,11 +85,17 @@ function probesFor(method: string, template: string, op: any): Probe[] {
     probes.push({ method, path: base, body: '"just a string"', what: 'JSON string body' });
     probes.push({ method, path: base, body: 'name=x', contentType: 'application/x-www-form-urlencoded', what: 'form body' });
     probes.push({ method, path: base, body: '{}', contentType: 'text/plain', what: 'text/plain body' });
+    probes.push({ method, path: base, body: '{"__proto__": {"polluted": true}}', what: '__proto__ body' });
+    probes.push({ method, path: base, body: '{"constructor": {"prototype": {"polluted": true}}}', what: 'constructor body' });
+    probes.push({ method, path: base, body: '\u0000\u0001', what: 'binary garbage body' });
     let nested: any = {};
     for (let i = 0; i < 200; i++) nested = { a: nested };
     probes.push({ method, path: base, body: JSON.stringify({ deeply: nested, ...(bodySchema.required ? {} : {}) }), what: 'deep nesting + unknown field' });
+    if ((bodySchema.required ?? []).length > 0) probes.push({ method, path: base, body: '{}', what: 'required fields missing' });
     for (const [name, prop] of Object.entries<any>(bodySchema.properties ?? {})) {
-      for (const value of wrongValues(prop)) {
+      const wrong = wrongValues(prop);
+      if (!prop.nullable) wrong.push(null);
+      for (const value of wrong) {
         probes.push({ method, path: base, body: JSON.stringify({ [name]: value }), what: `body ${name} wrong` });
       }
     }
@@ -119,6 +131,12 @@ for (const engine of testEngines()) {
       for (const [path, item] of Object.entries<any>(doc.paths)) {
         for (const [method, op] of Object.entries<any>(item)) probes.push(...probesFor(method.toUpperCase(), path, op));
       }
+      // Methods and sub-paths no route has.
+      for (const path of Object.keys(doc.paths)) {
+        const concrete = path.replace(/\{[^}]+\}/g, 'prod');
+        probes.push({ method: 'PUT', path: concrete, body: '{}', what: 'unrouted method' });
+        probes.push({ method: 'GET', path: `${concrete}/no-such-thing`, what: 'unrouted sub-path' });
+      }
       // Bodies over the limit, for every route that takes a body.
       for (const [path, item] of Object.entries<any>(doc.paths)) {
         for (const method of Object.keys(item).filter((m) => ['post', 'patch', 'put'].includes(m))) {
@@ -126,6 +144,7 @@ for (const engine of testEngines()) {
         }
       }
       assert.ok(probes.length >= 1000, `only ${probes.length} probes generated`);
+      console.log(`hostile input [${engine}]: ${probes.length} malformed requests across ${Object.keys(doc.paths).length} paths`);
 
       const before = await snapshot(server);
       const failures: string[] = [];
@@ -134,7 +153,7 @@ for (const engine of testEngines()) {
         for (let probe = queue.shift(); probe; probe = queue.shift()) {
           const res = await fetch(server.url + probe.path, {
             method: probe.method,
-            headers: { authorization: `Bearer ${server.masterKey}`, ...(probe.body !== undefined ? { 'content-type': probe.contentType ?? 'application/json' } : {}) },
+            headers: { authorization: probe.authorization ?? `Bearer ${server.masterKey}`, ...(probe.body !== undefined ? { 'content-type': probe.contentType ?? 'application/json' } : {}) },
             body: probe.body,
           });
           const text = await res.text();
@@ -148,6 +167,7 @@ for (const engine of testEngines()) {
       const health = await server.api.get('/health');
       assert.equal(health.status, 200);
       assert.equal(await snapshot(server), before, 'the database changed');
+      assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution');
     });
   });
 }

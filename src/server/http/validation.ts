@@ -108,7 +108,8 @@ function message(error: ErrorObject): string {
 
 /** ajv errors → `{path: [messages]}` with `/`-joined segments and no leading slash. */
 export function validationDetails(errors: ErrorObject[]): Record<string, string[]> {
-  const details: Record<string, string[]> = {};
+  // No prototype: a client can name a field `constructor` or `__proto__`.
+  const details: Record<string, string[]> = Object.create(null);
   for (const error of errors) {
     // anyOf/oneOf wrappers repeat what their branches already said.
     if (error.keyword === 'anyOf' || error.keyword === 'oneOf' || error.keyword === 'if') continue;

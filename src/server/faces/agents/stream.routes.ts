@@ -6,18 +6,26 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../../context.ts';
+import { ErrorEnvelope } from '../../../contract/types.ts';
+import { sendError } from '../admin/http.ts';
 import { agentOf } from './auth.ts';
 
 export const agentStreamRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/stream', {
-      websocket: true,
+    app.route({
+      method: 'GET',
+      url: '/stream',
       schema: {
         tags: ['Agents'],
         summary: 'Live channel: the server pushes work (JSON frames) the moment it exists',
         description:
-          'WebSocket. Server frames: `welcome` {node_id, health_interval_ms}, `execution` {execution}, `cancel_execution` {id}, `self_update`. Agent frames: `health` {status: healthy|unhealthy}. Presence is WebSocket ping/pong.',
+          'WebSocket upgrade only (a plain GET gets 426). Server frames: `welcome` {node_id, health_interval_ms}, `execution` {execution}, `cancel_execution` {id}, `self_update`. Agent frames: `health` {status: healthy|unhealthy}. Presence is WebSocket ping/pong; close code 4401 = token revoked, 4000 = replaced by a newer connection.',
+        response: { 426: ErrorEnvelope },
       },
-    }, (socket, req) => ctx.agentHub.attach(agentOf(req).nodeId, socket));
+      handler: async (req, reply) => {
+        await sendError(req, reply, 426, 'upgrade_required', 'This endpoint speaks WebSocket only');
+      },
+      wsHandler: (socket, req) => ctx.agentHub.attach(agentOf(req).nodeId, socket),
+    });
   };
