@@ -16,6 +16,7 @@ import { collectHostMetrics } from './host-metrics.ts';
 import { type Identity, resolveIdentity } from './identity.ts';
 import { type AgentState, ensureDataDir, loadState, saveState, statePath } from './state.ts';
 import { type SocketFactory, StreamClient, type StreamClientOptions, type WelcomeFrame } from './stream.ts';
+import { type AgentFeature, type AgentRuntime, createFeatures } from './features.ts';
 
 /** Ends the agent with a message meant for the operator; exit status non-zero. */
 export class AgentFatalError extends Error {
@@ -33,6 +34,8 @@ export interface AgentDeps {
   machineIdSources?: readonly string[];
   /** The node's own verdict; later features (services, disk) plug in here. */
   healthStatus?: () => HealthStatus;
+  /** What the agent runs besides presence and metrics (default: createFeatures()). */
+  features?: AgentFeature[];
   /** Backoff for retrying enrollment/registration while the server is unreachable (1 s → 30 s). */
   retry?: BackoffOptions;
   /**
@@ -70,12 +73,14 @@ export class Agent {
   private reregistering: Promise<void> | null = null;
   private lastRegisteredAt = 0;
   private stopping: Promise<void> | null = null;
+  private readonly features: AgentFeature[];
 
   constructor(
     private readonly config: AgentConfig,
     private readonly deps: AgentDeps,
   ) {
     this.log = deps.logger;
+    this.features = deps.features ?? createFeatures();
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -115,6 +120,8 @@ export class Agent {
       throw error;
     }
     if (this.stopping) return this.done;
+    await this.startFeatures();
+    if (this.stopping) return this.done;
     this.stream.start();
     this.scheduleHealth(this.config.healthIntervalMs);
     this.scheduleMetrics(0);
@@ -136,12 +143,35 @@ export class Agent {
       this.abort.abort();
       if (this.healthTimer) clearTimeout(this.healthTimer);
       if (this.metricsTimer) clearTimeout(this.metricsTimer);
+      for (const feature of this.features.slice().reverse()) {
+        await feature.stop().catch((err) => this.log.error({ err, feature: feature.name }, 'feature failed to stop'));
+      }
       await this.stream.stop();
       this.log.info('agent stopped');
       if (error) this.rejectDone(error);
       else this.resolveDone();
     })();
     return this.stopping;
+  }
+
+  private async startFeatures(): Promise<void> {
+    const runtime: AgentRuntime = {
+      config: this.config,
+      log: this.log,
+      metrics: this.metrics,
+      stream: this.stream,
+      api: this.api!,
+      nodeId: this.identity!.node_id,
+      signal: this.abort.signal,
+    };
+    for (const feature of this.features) {
+      try {
+        await feature.start(runtime);
+      } catch (error) {
+        // A feature that cannot start (say, its port is taken) must not take the agent down.
+        this.log.error({ err: error, feature: feature.name }, 'feature failed to start');
+      }
+    }
   }
 
   private async bootstrap(): Promise<void> {

@@ -18,6 +18,16 @@ export interface AgentConfig {
   version: string;
   ports: AgentPorts;
   selfUpdateEnabled: boolean;
+  /** Shell command that installs the new agent version (run with /bin/sh -c); null = cannot update. */
+  updateCommand: string | null;
+  /** How often to look for self-update requests over HTTP while the stream is down (2 h). */
+  selfUpdateCheckIntervalMs: number;
+  /** Execution polling over HTTP while the stream is down (the spec's fallback cadence, 2 min). */
+  executionPollIntervalMs: number;
+  /** Stored output of one command is capped at this many bytes (the tail is kept). */
+  outputLimitBytes: number;
+  sshEnabled: boolean;
+  sshHost: string;
   logLevel: string;
 }
 
@@ -58,6 +68,12 @@ environment:
   NODEPLANE_AGENT_HTTP_PROXY_PORT         HTTP proxy port (43128)
   NODEPLANE_AGENT_SOCKS5_PORT             SOCKS5 proxy port (41080)
   NODEPLANE_AGENT_SELF_UPDATE_ENABLED     accept self-update requests (false)
+  NODEPLANE_AGENT_UPDATE_COMMAND          shell command that installs a new version (unset)
+  NODEPLANE_AGENT_SELF_UPDATE_CHECK_INTERVAL_MS  HTTP self-update check while offline (7200000)
+  NODEPLANE_AGENT_POLL_INTERVAL_MS        HTTP execution polling while offline (120000)
+  NODEPLANE_AGENT_OUTPUT_LIMIT_BYTES      stored output per command, tail kept (1048576)
+  NODEPLANE_AGENT_SSH_ENABLED             run the embedded SSH server (true)
+  NODEPLANE_AGENT_SSH_HOST                SSH listen address (0.0.0.0)
   NODEPLANE_AGENT_LOG_LEVEL               pino level (info)
 `;
 
@@ -177,6 +193,12 @@ export function loadAgentConfig(args: string[], env: Env = process.env, cwd = pr
       socks5Proxy: port('NODEPLANE_AGENT_SOCKS5_PORT', 41080),
     }),
     selfUpdateEnabled: bool('NODEPLANE_AGENT_SELF_UPDATE_ENABLED', false),
+    updateCommand: read('NODEPLANE_AGENT_UPDATE_COMMAND') ?? null,
+    selfUpdateCheckIntervalMs: int('NODEPLANE_AGENT_SELF_UPDATE_CHECK_INTERVAL_MS', 7_200_000, 100, 604_800_000),
+    executionPollIntervalMs: int('NODEPLANE_AGENT_POLL_INTERVAL_MS', 120_000, 100, 86_400_000),
+    outputLimitBytes: int('NODEPLANE_AGENT_OUTPUT_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+    sshEnabled: bool('NODEPLANE_AGENT_SSH_ENABLED', true),
+    sshHost: read('NODEPLANE_AGENT_SSH_HOST') ?? '0.0.0.0',
     logLevel: read('NODEPLANE_AGENT_LOG_LEVEL') ?? 'info',
   });
 }

@@ -21,6 +21,14 @@ import { agentEnrollmentRoutes } from './faces/agents/enrollment.routes.ts';
 import { agentNodesRoutes } from './faces/agents/nodes.routes.ts';
 import { agentMetricsRoutes } from './faces/agents/metrics.routes.ts';
 import { agentStreamRoutes } from './faces/agents/stream.routes.ts';
+import { commandRoutes } from './faces/admin/commands.routes.ts';
+import { sshRoutes } from './faces/admin/ssh.routes.ts';
+import { selfUpdateRoutes } from './faces/admin/self-updates.routes.ts';
+import { webhookRoutes } from './faces/admin/webhooks.routes.ts';
+import { adminMetricsRoutes } from './faces/admin/admin-metrics.routes.ts';
+import { agentExecutionRoutes } from './faces/agents/executions.routes.ts';
+import { agentSshRoutes } from './faces/agents/ssh.routes.ts';
+import { agentSelfUpdateRoutes } from './faces/agents/self-updates.routes.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -92,6 +100,11 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       await api.register(aliasesRoutes(ctx));
       await api.register(adminsRoutes(ctx));
       await api.register(nodeMetricsRoutes(ctx));
+      await api.register(commandRoutes(ctx));
+      await api.register(sshRoutes(ctx));
+      await api.register(selfUpdateRoutes(ctx));
+      await api.register(webhookRoutes(ctx));
+      await api.register(adminMetricsRoutes(ctx));
       // Agent routes authenticate with node tokens, not admin keys; the admin guard skips them.
       await api.register(
         async (agents) => {
@@ -103,6 +116,9 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
           await agents.register(agentNodesRoutes(ctx));
           await agents.register(agentMetricsRoutes(ctx));
           await agents.register(agentStreamRoutes(ctx));
+          await agents.register(agentExecutionRoutes(ctx));
+          await agents.register(agentSshRoutes(ctx));
+          await agents.register(agentSelfUpdateRoutes(ctx));
         },
         { prefix: '/agents' },
       );

@@ -20,6 +20,31 @@ import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
 import { NodeSweep } from './jobs/node-sweep.ts';
 import { nowIso } from './lib/time.ts';
+import { JobRunner } from './jobs/job-queue.ts';
+import { CommandService } from './modules/commands/command.service.ts';
+import { SshService } from './modules/ssh/ssh.service.ts';
+import { SelfUpdateService } from './modules/self-updates/self-update.service.ts';
+import { WebhookService } from './modules/webhooks/webhook.service.ts';
+import type { Kysely } from 'kysely';
+import type { Registry } from 'prom-client';
+import type { Database } from './db/schema.ts';
+
+/** What the later modules (commands, SSH, self-updates, webhooks) are built from. */
+export interface ModuleDeps {
+  config: Config;
+  db: Kysely<Database>;
+  log: Logger;
+  outbox: Outbox;
+  relay: EventRelay;
+  jobs: JobRunner;
+  secrets: SecretBox;
+  naming: Naming;
+  clusters: ClusterService;
+  nodes: NodeService;
+  admins: AdminService;
+  agentHub: AgentHub;
+  registry: Registry;
+}
 
 export interface AppContext {
   config: Config;
@@ -38,6 +63,11 @@ export interface AppContext {
   nodeMetrics: NodeMetricsService;
   agentHub: AgentHub;
   nodeSweep: NodeSweep;
+  jobs: JobRunner;
+  commands: CommandService;
+  ssh: SshService;
+  selfUpdates: SelfUpdateService;
+  webhooks: WebhookService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -48,7 +78,12 @@ export interface AppContext {
 export async function createContext(config: Config, keys: BootKeys, database: DatabaseHandle, log: Logger): Promise<AppContext> {
   const { db } = database;
   const relay = new EventRelay(db, 1000, (error) => log.error({ err: error }, 'event relay failed'));
-  const outbox = new Outbox(db, config.coreName, () => relay.kick());
+  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'));
+  // After any committed unit of work: deliver its events and pick up the jobs it enqueued.
+  const outbox = new Outbox(db, config.coreName, (withEvents) => {
+    if (withEvents) relay.kick();
+    jobs.kick();
+  });
   const naming = new Naming(config.vpnDomain);
   const clusters = new ClusterService(db, naming, {
     autoRanges: config.clusterAutoRanges,
@@ -90,11 +125,20 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     { intervalMs: config.nodeSweepIntervalMs, unreachableAfterMs: config.nodeUnreachableAfterMs },
   );
 
+  const deps: ModuleDeps = { config, db, log, outbox, relay, jobs, secrets, naming, clusters, nodes, admins, agentHub, registry: nodeMetrics.registry };
+  const commands = new CommandService(deps);
+  const ssh = new SshService(deps);
+  const selfUpdates = new SelfUpdateService(deps);
+  const webhooks = new WebhookService(deps);
+  const modules = [commands, ssh, selfUpdates, webhooks];
+
   await relay.start();
   await admins.start();
   await nodes.start();
   agentHub.start();
   nodeSweep.start();
+  for (const module of modules) await module.start();
+  jobs.start();
 
   return {
     config,
@@ -113,11 +157,18 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     nodeMetrics,
     agentHub,
     nodeSweep,
+    jobs,
+    commands,
+    ssh,
+    selfUpdates,
+    webhooks,
     setListeningPort(port) {
       listeningPort = port;
     },
     adminUrls,
     async stop() {
+      await jobs.stop();
+      for (const module of modules.slice().reverse()) await module.stop();
       await nodeSweep.stop();
       await agentHub.stop();
       await nodes.stop();

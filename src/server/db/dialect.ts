@@ -129,3 +129,8 @@ export async function serializeOutboxWrites(trx: Kysely<any>): Promise<void> {
 export function forUpdate<Q extends { forUpdate(): Q }>(db: Kysely<any>, query: Q): Q {
   return engineOf(db) === 'postgres' ? query.forUpdate() : query;
 }
+
+/** `FOR UPDATE SKIP LOCKED` on Postgres, so instances claim different jobs; SQLite has one writer. */
+export function forUpdateSkipLocked<Q extends { forUpdate(): Q; skipLocked(): Q }>(db: Kysely<any>, query: Q): Q {
+  return engineOf(db) === 'postgres' ? query.forUpdate().skipLocked() : query;
+}

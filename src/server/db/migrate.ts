@@ -2,12 +2,22 @@ import { type Kysely, type Migration, Migrator } from 'kysely';
 import * as foundation from './migrations/0001_foundation.ts';
 import * as nodeMetrics from './migrations/0002_node_metrics.ts';
 import * as joinTickets from './migrations/0003_join_tickets.ts';
+import * as jobs from './migrations/0004_jobs.ts';
+import * as commands from './migrations/0005_commands.ts';
+import * as ssh from './migrations/0006_ssh.ts';
+import * as selfUpdates from './migrations/0007_self_updates.ts';
+import * as webhooks from './migrations/0008_webhooks.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
   '0001_foundation': foundation,
   '0002_node_metrics': nodeMetrics,
   '0003_join_tickets': joinTickets,
+  '0004_jobs': jobs,
+  '0005_commands': commands,
+  '0006_ssh': ssh,
+  '0007_self_updates': selfUpdates,
+  '0008_webhooks': webhooks,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

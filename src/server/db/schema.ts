@@ -3,6 +3,10 @@
  * integers and JSON is text, identically on SQLite and Postgres.
  */
 import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { CommandTables } from '../modules/commands/tables.ts';
+import type { SshTables } from '../modules/ssh/tables.ts';
+import type { SelfUpdateTables } from '../modules/self-updates/tables.ts';
+import type { WebhookTables } from '../modules/webhooks/tables.ts';
 
 export interface InstancesTable {
   id: string;
@@ -108,7 +112,23 @@ export interface JoinTicketsTable {
   expires_at: string;
 }
 
-export interface Database {
+export interface JobsTable {
+  id: string;
+  queue: string;
+  payload: string;
+  /** `pending` until done (then deleted) or out of attempts (`dead`, kept for inspection). */
+  state: 'pending' | 'dead';
+  run_at: string;
+  lease_until: string | null;
+  attempts: number;
+  max_attempts: number;
+  last_error: string | null;
+  /** At most one live job per key (e.g. one delivery per webhook × event). */
+  dedupe_key: string | null;
+  created_at: string;
+}
+
+export interface Database extends CommandTables, SshTables, SelfUpdateTables, WebhookTables {
   instances: InstancesTable;
   clusters: ClustersTable;
   enrollment_keys: EnrollmentKeysTable;
@@ -120,6 +140,7 @@ export interface Database {
   event_consumers: EventConsumersTable;
   join_tickets: JoinTicketsTable;
   node_metrics: NodeMetricsTable;
+  jobs: JobsTable;
 }
 
 export type ClusterRow = Selectable<ClustersTable>;

@@ -16,7 +16,8 @@ export class Outbox {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly coreName: string,
-    private readonly onCommit: () => void,
+    /** Runs after every commit; `withEvents` tells whether events were written. */
+    private readonly onCommit: (withEvents: boolean) => void,
   ) {}
 
   async run<T>(work: (trx: Transaction<Database>, emit: Emit) => Promise<T>): Promise<T> {
@@ -44,7 +45,7 @@ export class Outbox {
       }
       return value;
     });
-    if (pending.length > 0) this.onCommit();
+    this.onCommit(pending.length > 0);
     return result;
   }
 }

@@ -33,18 +33,35 @@ export interface AgentHubOptions {
 
 const MAX_FRAME_BYTES = 64 * 1024;
 
+/** Handles one frame type from agents; `frame` is parsed JSON, unvalidated: check every field. */
+export type FrameHandler = (nodeId: string, frame: Record<string, unknown>) => void;
+
 export class AgentHub {
   private readonly channels = new Map<string, Channel>();
+  private readonly handlers = new Map<string, FrameHandler>();
+  private readonly connectListeners: Array<(nodeId: string) => void> = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly presence: NodePresence,
     private readonly log: Logger,
     private readonly options: AgentHubOptions,
-  ) {}
+  ) {
+    this.onFrame('health', (nodeId, frame) => this.health(nodeId, frame));
+  }
 
   get size(): number {
     return this.channels.size;
+  }
+
+  /** Registers the handler of agent frames of `type` (one per type). */
+  onFrame(type: string, handler: FrameHandler): void {
+    this.handlers.set(type, handler);
+  }
+
+  /** Called after a node's channel opens (e.g. to push work that waited for it). */
+  onConnect(listener: (nodeId: string) => void): void {
+    this.connectListeners.push(listener);
   }
 
   isConnected(nodeId: string): boolean {
@@ -74,6 +91,13 @@ export class AgentHub {
 
     this.send(nodeId, { type: 'welcome', node_id: nodeId, health_interval_ms: this.options.healthIntervalMs });
     this.presence.reportHealth(nodeId, 'healthy').catch((error) => this.log.error({ err: error, nodeId }, 'marking a connected node healthy failed'));
+    for (const listener of this.connectListeners) {
+      try {
+        listener(nodeId);
+      } catch (error) {
+        this.log.error({ err: error, nodeId }, 'stream connect listener failed');
+      }
+    }
   }
 
   /** Closes a node's channel (its token was revoked); the agent sees `code` and reacts. */
@@ -115,6 +139,12 @@ export class AgentHub {
     }
   }
 
+  private health(nodeId: string, frame: Record<string, unknown>): void {
+    const { status } = frame;
+    if (status !== 'healthy' && status !== 'unhealthy') return;
+    this.presence.reportHealth(nodeId, status).catch((error) => this.log.error({ err: error, nodeId }, 'health report failed'));
+  }
+
   private receive(nodeId: string, data: Buffer, isBinary: boolean): void {
     if (isBinary || data.length > MAX_FRAME_BYTES) return;
     let frame: unknown;
@@ -123,10 +153,14 @@ export class AgentHub {
     } catch {
       return;
     }
-    if (typeof frame !== 'object' || frame === null) return;
-    const { type, status } = frame as { type?: unknown; status?: unknown };
-    if (type === 'health' && (status === 'healthy' || status === 'unhealthy')) {
-      this.presence.reportHealth(nodeId, status).catch((error) => this.log.error({ err: error, nodeId }, 'health report failed'));
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return;
+    const { type } = frame as { type?: unknown };
+    const handler = typeof type === 'string' ? this.handlers.get(type) : undefined;
+    if (!handler) return;
+    try {
+      handler(nodeId, frame as Record<string, unknown>);
+    } catch (error) {
+      this.log.error({ err: error, nodeId, type }, 'agent frame handler failed');
     }
   }
 }
