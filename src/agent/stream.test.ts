@@ -107,7 +107,7 @@ describe('stream client', () => {
       ws.send(JSON.stringify({ type: 'welcome', node_id: NODE_ID, health_interval_ms: 15000 }));
       ws.send(JSON.stringify({ type: 'execution', execution }));
       ws.send(JSON.stringify({ type: 'cancel_execution', id: 'e1' }));
-      ws.send(JSON.stringify({ type: 'self_update' }));
+      ws.send(JSON.stringify({ type: 'self_update', self_update_request_id: 'r1' }));
     };
     const welcome = next<[unknown]>(client, 'welcome');
     const exec = next<[unknown]>(client, 'execution');
@@ -117,7 +117,7 @@ describe('stream client', () => {
     assert.deepEqual((await welcome)[0], { type: 'welcome', node_id: NODE_ID, health_interval_ms: 15000 });
     assert.deepEqual((await exec)[0], { type: 'execution', execution });
     assert.deepEqual((await cancel)[0], { type: 'cancel_execution', id: 'e1' });
-    assert.deepEqual((await update)[0], { type: 'self_update' });
+    assert.deepEqual((await update)[0], { type: 'self_update', self_update_request_id: 'r1' });
     assert.equal(server.connections[0]!.authorization, 'Bearer good');
     assert.ok(client.isOpen);
   });

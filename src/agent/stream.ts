@@ -14,44 +14,17 @@ import type { Logger } from 'pino';
 import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 
-export interface WelcomeFrame {
-  type: 'welcome';
-  node_id: string;
-  health_interval_ms?: number;
-}
-
-export interface StreamExecution {
-  id: string;
-  command_id: string;
-  command_text: string;
-  timeout: number | null;
-  expired_at: string | null;
-  status: string;
-  inserted_at: string;
-}
-
-export interface ExecutionFrame {
-  type: 'execution';
-  execution: StreamExecution;
-}
-
-export interface CancelExecutionFrame {
-  type: 'cancel_execution';
-  id: string;
-}
-
-export interface SelfUpdateFrame {
-  type: 'self_update';
-}
-
-export type ServerFrame = WelcomeFrame | ExecutionFrame | CancelExecutionFrame | SelfUpdateFrame;
-
-export interface HealthFrame {
-  type: 'health';
-  status: 'healthy' | 'unhealthy';
-}
-
-export type AgentFrame = HealthFrame;
+export type {
+  AgentExecution as StreamExecution,
+  AgentFrame,
+  CancelExecutionFrame,
+  ExecutionFrame,
+  HealthFrame,
+  SelfUpdateFrame,
+  ServerFrame,
+  WelcomeFrame,
+} from '../contract/agent-stream.ts';
+import type { AgentFrame, CancelExecutionFrame, ExecutionFrame, SelfUpdateFrame, ServerFrame, WelcomeFrame } from '../contract/agent-stream.ts';
 
 export interface StreamEvents {
   open: [];
@@ -353,7 +326,7 @@ export function parseServerFrame(frame: unknown): ServerFrame | null {
     case 'cancel_execution':
       return str(f.id) ? { type: 'cancel_execution', id: f.id } : null;
     case 'self_update':
-      return { type: 'self_update' };
+      return str(f.self_update_request_id) ? { type: 'self_update', self_update_request_id: f.self_update_request_id } : null;
     default:
       return null;
   }

@@ -20,6 +20,7 @@ import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
 import { NodeSweep } from './jobs/node-sweep.ts';
 import { nowIso } from './lib/time.ts';
+import { STREAM_CLOSE } from '../contract/agent-stream.ts';
 import { JobRunner } from './jobs/job-queue.ts';
 import { CommandService } from './modules/commands/command.service.ts';
 import { SshService } from './modules/ssh/ssh.service.ts';
@@ -110,7 +111,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs },
   );
   registerAgentHubMetrics(nodeMetrics.registry, agentHub);
-  nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, 4401, 'api token revoked'));
+  nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, STREAM_CLOSE.tokenRevoked, 'api token revoked'));
   const nodeSweep = new NodeSweep(
     {
       ownedClusterIds: async () => {

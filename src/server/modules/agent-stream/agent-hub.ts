@@ -14,12 +14,7 @@ export interface NodePresence {
   touch(nodeId: string): void;
 }
 
-/** Frames the server sends; the agent ignores types it does not know. */
-export type ServerFrame =
-  | { type: 'welcome'; node_id: string; health_interval_ms: number }
-  | { type: 'execution'; execution: Record<string, unknown> }
-  | { type: 'cancel_execution'; id: string }
-  | { type: 'self_update' };
+import { STREAM_CLOSE, type ServerFrame } from '../../../contract/agent-stream.ts';
 
 interface Channel {
   socket: WebSocket;
@@ -75,7 +70,7 @@ export class AgentHub {
   attach(nodeId: string, socket: WebSocket): void {
     const previous = this.channels.get(nodeId);
     // A node has one live channel; a reconnect (e.g. after re-registration) replaces the old one.
-    if (previous) previous.socket.close(4000, 'replaced by a newer connection');
+    if (previous) previous.socket.close(STREAM_CLOSE.replaced, 'replaced by a newer connection');
     const channel: Channel = { socket, alive: true };
     this.channels.set(nodeId, channel);
 
