@@ -29,6 +29,12 @@ import { adminMetricsRoutes } from './faces/admin/admin-metrics.routes.ts';
 import { agentExecutionRoutes } from './faces/agents/executions.routes.ts';
 import { agentSshRoutes } from './faces/agents/ssh.routes.ts';
 import { agentSelfUpdateRoutes } from './faces/agents/self-updates.routes.ts';
+import { vpnAdminRoutes } from './faces/admin/vpn.routes.ts';
+import { vpnUsageRoutes } from './faces/admin/vpn-usage.routes.ts';
+import { coreErrorHandler, installCoreNodeAuth } from './faces/core-node/http.ts';
+import { coreNodeRoutes } from './faces/core-node/node.routes.ts';
+import { coreIngestRoutes } from './faces/core-node/ingest.routes.ts';
+import { subscriptionLinkRoutes } from './faces/subscription/sub.routes.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -105,6 +111,8 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       await api.register(selfUpdateRoutes(ctx));
       await api.register(webhookRoutes(ctx));
       await api.register(adminMetricsRoutes(ctx));
+      await api.register(vpnAdminRoutes(ctx));
+      await api.register(vpnUsageRoutes(ctx));
       // Agent routes authenticate with node tokens, not admin keys; the admin guard skips them.
       await api.register(
         async (agents) => {
@@ -125,6 +133,19 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
     },
     { prefix: '/api/v1' },
   );
+
+  // The Core node API: its own auth header and NestJS-style errors.
+  await app.register(
+    async (core) => {
+      core.setErrorHandler(coreErrorHandler);
+      installCoreNodeAuth(core, (key) => ctx.coreNodes.authenticate(key));
+      await core.register(coreNodeRoutes(ctx));
+      await core.register(coreIngestRoutes(ctx));
+    },
+    { prefix: '/node' },
+  );
+  // Public subscription links (unguessable link UUIDs).
+  await app.register(subscriptionLinkRoutes(ctx));
 
   return app;
 }

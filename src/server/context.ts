@@ -26,6 +26,9 @@ import { CommandService } from './modules/commands/command.service.ts';
 import { SshService } from './modules/ssh/ssh.service.ts';
 import { SelfUpdateService } from './modules/self-updates/self-update.service.ts';
 import { WebhookService } from './modules/webhooks/webhook.service.ts';
+import { VpnService } from './modules/vpn/vpn.service.ts';
+import { CoreNodeService } from './modules/vpn/core-node.service.ts';
+import { UsageService } from './modules/vpn/usage.service.ts';
 import type { Kysely } from 'kysely';
 import type { Registry } from 'prom-client';
 import type { Database } from './db/schema.ts';
@@ -69,6 +72,9 @@ export interface AppContext {
   ssh: SshService;
   selfUpdates: SelfUpdateService;
   webhooks: WebhookService;
+  vpn: VpnService;
+  coreNodes: CoreNodeService;
+  usage: UsageService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -131,7 +137,10 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const ssh = new SshService(deps);
   const selfUpdates = new SelfUpdateService(deps);
   const webhooks = new WebhookService(deps);
-  const modules = [commands, ssh, selfUpdates, webhooks];
+  const vpn = new VpnService(deps);
+  const coreNodes = new CoreNodeService(deps);
+  const usage = new UsageService(deps);
+  const modules = [commands, ssh, selfUpdates, webhooks, vpn, coreNodes, usage];
 
   await relay.start();
   await admins.start();
@@ -163,6 +172,9 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     ssh,
     selfUpdates,
     webhooks,
+    vpn,
+    coreNodes,
+    usage,
     setListeningPort(port) {
       listeningPort = port;
     },

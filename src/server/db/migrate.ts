@@ -7,6 +7,7 @@ import * as commands from './migrations/0005_commands.ts';
 import * as ssh from './migrations/0006_ssh.ts';
 import * as selfUpdates from './migrations/0007_self_updates.ts';
 import * as webhooks from './migrations/0008_webhooks.ts';
+import * as vpn from './migrations/0009_vpn.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0006_ssh': ssh,
   '0007_self_updates': selfUpdates,
   '0008_webhooks': webhooks,
+  '0009_vpn': vpn,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

@@ -7,6 +7,7 @@ import type { CommandTables } from '../modules/commands/tables.ts';
 import type { SshTables } from '../modules/ssh/tables.ts';
 import type { SelfUpdateTables } from '../modules/self-updates/tables.ts';
 import type { WebhookTables } from '../modules/webhooks/tables.ts';
+import type { VpnTables } from '../modules/vpn/tables.ts';
 
 export interface InstancesTable {
   id: string;
@@ -128,7 +129,7 @@ export interface JobsTable {
   created_at: string;
 }
 
-export interface Database extends CommandTables, SshTables, SelfUpdateTables, WebhookTables {
+export interface Database extends CommandTables, SshTables, SelfUpdateTables, WebhookTables, VpnTables {
   instances: InstancesTable;
   clusters: ClustersTable;
   enrollment_keys: EnrollmentKeysTable;
