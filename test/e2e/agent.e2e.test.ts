@@ -20,6 +20,8 @@ const agentEnv = (server: ServerProcess, overrides: Record<string, string> = {})
   NODEPLANE_AGENT_VERSION: '9.8.7',
   NODEPLANE_AGENT_HTTP_PORT: '45001',
   NODEPLANE_AGENT_SSH_PORT: '45002',
+  // Several agents share this machine; the SSH feature has its own end-to-end test.
+  NODEPLANE_AGENT_SSH_ENABLED: 'false',
   ...overrides,
 });
 

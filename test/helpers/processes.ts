@@ -73,12 +73,25 @@ export class ServerProcess {
     this.child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => (this.output += d));
     this.child.stderr!.on('data', (d) => (this.output += d));
-    await until(async () => (await fetch(`${this.url}/health`)).ok, `server at ${this.url}\n${this.output}`);
+    await until(async () => (await fetch(`${this.url}/health`)).ok, `server at ${this.url}\n${this.output}`, 60_000);
+  }
+
+  /** The database the server uses, for tests that look at rows directly. */
+  get databaseUrl(): string {
+    return this.env.DATABASE_URL!;
   }
 
   async stop(): Promise<void> {
     if (!this.child) return;
     this.child.kill('SIGTERM');
+    await waitForExit(this.child);
+    this.child = null;
+  }
+
+  /** Kills the server without a chance to clean up (SIGKILL by default): a crash. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.child) return;
+    this.child.kill(signal);
     await waitForExit(this.child);
     this.child = null;
   }

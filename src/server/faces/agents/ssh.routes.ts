@@ -1,6 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { VerifyCredentialsRequest, VerifyCredentialsResult } from '../../../contract/agents/ssh.ts';
+import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
+import { ok } from '../admin/http.ts';
+import { agentOf } from './auth.ts';
 
+const tags = ['Agents'];
+
+/** The agent's SSH login check (edge-admin spec §9.2): the node comes from its token. */
 export const agentSshRoutes =
-  (_ctx: AppContext): FastifyPluginAsyncTypebox =>
-  async (_app) => {};
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post('/ssh_usernames/verify_credentials', {
+      schema: {
+        tags,
+        summary: "Check an SSH login (username with a password or a public key) against the calling node's usernames",
+        body: VerifyCredentialsRequest,
+        response: { 200: Single(VerifyCredentialsResult) },
+      },
+    }, async (req) => ok(req, await ctx.ssh.verifyCredentials(agentOf(req).nodeId, req.body)));
+  };
