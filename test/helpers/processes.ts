@@ -69,7 +69,9 @@ export class ServerProcess {
     return server;
   }
 
-  async start(): Promise<void> {
+  /** Starts (or restarts) the server; `env` adds to or overrides its environment from now on. */
+  async start(env: Record<string, string> = {}): Promise<void> {
+    Object.assign(this.env, env);
     this.child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => (this.output += d));
     this.child.stderr!.on('data', (d) => (this.output += d));

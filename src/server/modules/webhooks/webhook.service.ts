@@ -1,9 +1,262 @@
+/**
+ * Webhooks (edge-admin spec §11.3–11.4): immutable subscriptions with sealed secrets and headers,
+ * and their delivery. The durable relay subscriber `webhooks` turns each committed event into one
+ * delivery job per subscribed webhook, in the transaction that advances its cursor, so every
+ * (webhook × event) gets exactly one job across all instances and a crash loses none. The job
+ * handler re-reads the webhook on every attempt, so a deleted webhook stops its deliveries.
+ */
+import type { Transaction } from 'kysely';
+import type { Webhook, WebhookCreateRequest, WebhookListQuery } from '../../../contract/admin/webhooks.ts';
 import type { ModuleDeps } from '../../context.ts';
+import type { Database } from '../../db/schema.ts';
+import type { Page } from '../../db/listing.ts';
+import { isEventType } from '../../events/catalog.ts';
+import type { StoredEvent } from '../../events/relay.ts';
+import { NotFoundError, ValidationError } from '../../errors.ts';
+import { DropJob, enqueueMany, type Job, PermanentJobError } from '../../jobs/job-queue.ts';
+import { uuidv7 } from '../../lib/ids.ts';
+import { nowIso, toSecondPrecision } from '../../lib/time.ts';
+import { EventBrokerRelay } from '../../events/broker/broker-relay.ts';
+import { classifyStatus, SIGNATURE_HEADER, WebhookSender } from './delivery.ts';
+import { type DeliveryOutcome, type WebhookMetrics, webhookMetrics } from './metrics.ts';
+import { SsrfGuard, SsrfRefusedError } from './ssrf.ts';
+import { DELIVERY_QUEUE, deliveryKey, type PublicWebhookRow, webhookRepo } from './webhook.repo.ts';
+
+export interface DeliveryPayload {
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  /** The envelope exactly as written to the outbox: the bytes that are signed and sent. */
+  raw: string;
+}
+
+/** Names the delivery sets itself, or that would break the request's framing if overridden. */
+const RESERVED_HEADERS = new Set([
+  'content-type',
+  SIGNATURE_HEADER,
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+]);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Visible ASCII, spaces, tabs and obs-text; no CR, LF, NUL or other controls (header injection).
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const CONTROL_OR_SPACE = /[\s\x00-\x1f\x7f]/;
+
+/** About 15 s + 2^attempt s with up to +10 % jitter at the default base (Oban's default, §11.3). */
+export function retryDelayMs(attempt: number, baseMs: number): number {
+  const delay = baseMs + 2 ** attempt * (baseMs / 15);
+  return Math.round(delay * (1 + Math.random() * 0.1));
+}
 
 export class WebhookService {
-  constructor(readonly deps: ModuleDeps) {}
+  readonly ssrf: SsrfGuard;
+  readonly metrics: WebhookMetrics;
+  readonly broker: EventBrokerRelay | null;
+  private readonly sender: WebhookSender;
+  private readonly kickTimers = new Set<NodeJS.Timeout>();
 
-  async start(): Promise<void> {}
+  constructor(readonly deps: ModuleDeps) {
+    const { config } = deps;
+    this.ssrf = new SsrfGuard(config.webhookAllowPrivateIps);
+    this.metrics = webhookMetrics(deps.registry);
+    this.sender = new WebhookSender(config.webhookConcurrency);
+    deps.relay.subscribeDurable('webhooks', (events, trx) => this.fanOut(events, trx));
+    deps.jobs.register<DeliveryPayload>(DELIVERY_QUEUE, {
+      handler: (job) => this.deliver(job),
+      concurrency: config.webhookConcurrency,
+      backoffMs: (attempt) => retryDelayMs(attempt, config.webhookRetryBaseMs),
+      // Longer than the slowest attempt (DNS + timeout), so a live attempt is never claimed twice.
+      leaseMs: config.webhookTimeoutMs + 15_000,
+    });
+    this.broker = config.eventBrokerUrl ? new EventBrokerRelay(deps, config.eventBrokerUrl, this.metrics) : null;
+  }
 
-  async stop(): Promise<void> {}
+  async start(): Promise<void> {
+    await this.broker?.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.kickTimers) clearTimeout(timer);
+    this.sender.destroy();
+    await this.broker?.stop();
+  }
+
+  async create(input: WebhookCreateRequest): Promise<Webhook> {
+    const errors: Record<string, string[]> = {};
+    const add = (field: string, message: string) => (errors[field] ??= []).push(message);
+
+    const url = this.parseUrl(input.url, (message) => add('url', message));
+    if (Buffer.byteLength(input.secret, 'utf8') < 32) add('secret', 'should be at least 32 byte(s)');
+    const headers = input.headers ?? {};
+    const seen = new Set<string>();
+    for (const [name, value] of Object.entries(headers)) {
+      const lower = name.toLowerCase();
+      if (!HEADER_NAME.test(name)) add('headers', `${JSON.stringify(name)} is not a valid header name`);
+      else if (RESERVED_HEADERS.has(lower)) add('headers', `${name} cannot be set: the delivery sets it`);
+      else if (seen.has(lower)) add('headers', `${name} is given more than once`);
+      if (!HEADER_VALUE.test(value)) add('headers', `value of ${name} contains characters not allowed in a header`);
+      seen.add(lower);
+    }
+    const unknown = [...new Set(input.subscribed_events.filter((type) => !isEventType(type)))];
+    if (unknown.length > 0) add('subscribed_events', `unknown event type(s): ${unknown.join(', ')}`);
+    if (url) {
+      const refusal = await this.ssrf.refusal(url);
+      if (refusal) add('url', refusal);
+    }
+    if (Object.keys(errors).length > 0) throw new ValidationError(errors);
+
+    const now = nowIso();
+    const row = {
+      id: uuidv7(),
+      url: input.url,
+      subscribed_events: JSON.stringify(input.subscribed_events),
+      secret_enc: this.deps.secrets.seal(input.secret),
+      headers_enc: this.deps.secrets.seal(JSON.stringify(headers)),
+      inserted_at: now,
+      updated_at: now,
+    };
+    await this.deps.db.transaction().execute((trx) => webhookRepo.insert(trx, row, input.subscribed_events));
+    return render(row);
+  }
+
+  async get(id: string): Promise<Webhook> {
+    const row = await webhookRepo.findPublic(this.deps.db, id);
+    if (!row) throw new NotFoundError('Webhook');
+    return render(row);
+  }
+
+  async list(query: WebhookListQuery): Promise<Page<Webhook>> {
+    const page = await webhookRepo.list(this.deps.db, query);
+    return { items: page.items.map(render), pagination: page.pagination };
+  }
+
+  /** Deletes the webhook and cancels its pending deliveries in one transaction. */
+  async delete(id: string): Promise<void> {
+    const deleted = await this.deps.db.transaction().execute((trx) => webhookRepo.delete(trx, id));
+    if (!deleted) throw new NotFoundError('Webhook');
+  }
+
+  private parseUrl(raw: string, fail: (message: string) => void): URL | null {
+    if (CONTROL_OR_SPACE.test(raw)) {
+      fail('must not contain whitespace or control characters');
+      return null;
+    }
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      fail('is not a valid URL');
+      return null;
+    }
+    const problems: string[] = [];
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('scheme must be http or https');
+    // `http:///x` parses as host `x`; say what was typed is missing a host instead of guessing.
+    if (!url.hostname || !/^https?:\/\/[^/?#]/i.test(raw)) problems.push('must include a host');
+    // The raw test as well: the parser drops an empty userinfo (`http://@host/`) without a trace.
+    if (url.username || url.password || /^https?:\/\/[^/?#]*@/i.test(raw)) problems.push('URL must not include userinfo (user:pass@host)');
+    if (raw.includes('#')) problems.push('URL must not include a fragment');
+    problems.forEach(fail);
+    return problems.length === 0 ? url : null;
+  }
+
+  private async fanOut(events: StoredEvent[], trx: Transaction<Database>): Promise<void> {
+    this.metrics.fanOuts.inc(events.length);
+    const subscribers = await webhookRepo.subscribers(trx, [...new Set(events.map((e) => e.envelope.type))]);
+    const jobs = [];
+    for (const event of events) {
+      for (const webhookId of subscribers.get(event.envelope.type) ?? []) {
+        const payload: DeliveryPayload = { webhook_id: webhookId, event_id: event.envelope.id, event_type: event.envelope.type, raw: event.raw };
+        jobs.push({ queue: DELIVERY_QUEUE, payload, maxAttempts: this.deps.config.webhookMaxAttempts, dedupeKey: deliveryKey(webhookId, event.envelope.id) });
+      }
+    }
+    await enqueueMany(trx, jobs);
+    if (jobs.length > 0) this.kickAfterCommit();
+  }
+
+  /**
+   * The relay commits our jobs right after this subscriber returns, and offers no hook for that
+   * moment. Kick the runner shortly after instead of waiting for its next poll; on Postgres a kick
+   * that lands before the commit just finds nothing, and the later one (or the poll) finds them.
+   */
+  private kickAfterCommit(): void {
+    for (const ms of [0, 25, 100]) {
+      const timer = setTimeout(() => {
+        this.kickTimers.delete(timer);
+        this.deps.jobs.kick();
+      }, ms);
+      timer.unref();
+      this.kickTimers.add(timer);
+    }
+  }
+
+  private count(outcome: DeliveryOutcome): void {
+    this.metrics.deliveries.inc({ outcome });
+  }
+
+  private async deliver(job: Job<DeliveryPayload>): Promise<void> {
+    const { config, db, secrets } = this.deps;
+    const row = await webhookRepo.findSealed(db, job.payload.webhook_id);
+    if (!row) throw new DropJob();
+    const maxAgeMs = config.eventDeliveryMaxAgeSeconds * 1000;
+    if (maxAgeMs > 0 && Date.now() - Date.parse(job.createdAt) > maxAgeMs) {
+      this.metrics.expired.inc();
+      throw new DropJob();
+    }
+    let secret: string;
+    let headers: Record<string, string>;
+    try {
+      secret = secrets.open(row.secret_enc);
+      headers = JSON.parse(secrets.open(row.headers_enc)) as Record<string, string>;
+    } catch (error) {
+      // Sealed under a key this instance does not hold: no retry will change that.
+      throw new PermanentJobError(`cannot open the webhook's secret: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const url = new URL(row.url);
+
+    let address;
+    try {
+      address = await this.ssrf.pin(url);
+    } catch (error) {
+      if (error instanceof SsrfRefusedError) {
+        this.count('terminal');
+        throw new PermanentJobError(`refused: ${error.message}`);
+      }
+      this.count('recoverable');
+      throw error;
+    }
+
+    let status: number;
+    try {
+      status = await this.sender.post({ url, address, body: Buffer.from(job.payload.raw, 'utf8'), secret, headers, timeoutMs: config.webhookTimeoutMs });
+    } catch (error) {
+      this.count('recoverable');
+      throw new Error(`delivery failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const outcome = classifyStatus(status);
+    this.count(outcome);
+    if (outcome === 'ok') {
+      this.metrics.jobsCompleted.inc({ queue: DELIVERY_QUEUE });
+      return;
+    }
+    if (outcome === 'recoverable') throw new Error(`receiver answered ${status}`);
+    throw new PermanentJobError(`receiver answered ${status}`);
+  }
+}
+
+function render(row: PublicWebhookRow): Webhook {
+  return {
+    id: row.id,
+    url: row.url,
+    subscribed_events: JSON.parse(row.subscribed_events) as string[],
+    inserted_at: toSecondPrecision(row.inserted_at),
+    updated_at: toSecondPrecision(row.updated_at),
+  };
 }
