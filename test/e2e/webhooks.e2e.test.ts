@@ -275,7 +275,7 @@ for (const engine of testEngines()) {
         const receiver = await new WebhookReceiver(s).start(port);
         try {
           await server.start();
-          await until(async () => receiver.requests.length >= 1, `delivery after restart\n${server.output}`, 20_000);
+          await until(async () => receiver.requests.length >= 1, `delivery after restart\n${server.output}`, 60_000);
           await sleep(500);
           for (const request of receiver.requests) {
             assert.equal(request.event!.id, event.id);

@@ -38,6 +38,8 @@ export class EventRelay {
     private readonly db: Kysely<Database>,
     private readonly pollMs: number,
     private readonly onError: (error: unknown) => void,
+    /** After a durable subscriber's transaction commits (e.g. wake the job runner for its jobs). */
+    private readonly afterDurableCommit: () => void = () => {},
   ) {}
 
   subscribeLive(subscriber: LiveSubscriber): () => void {
@@ -143,9 +145,10 @@ export class EventRelay {
         if (batch.length === 0) return false;
         await subscriber(batch, trx);
         await trx.updateTable('event_consumers').set({ last_seq: batch.at(-1)!.seq }).where('name', '=', name).execute();
-        return batch.length === BATCH;
+        return batch.length === BATCH ? 'more' : 'done';
       });
-      if (!more) return;
+      if (more !== false) this.afterDurableCommit();
+      if (more !== 'more') return;
     }
   }
 

@@ -81,6 +81,11 @@ export class JobRunner {
   private polling: Promise<void> | null = null;
   private again = false;
   private stopped = true;
+  /** Queues that may have due jobs; a claim that comes back short marks its queue drained. */
+  private readonly dirty = new Set<string>();
+  /** Finished job ids, deleted together in one statement. */
+  private finished: string[] = [];
+  private flushing: Promise<void> | null = null;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -100,9 +105,11 @@ export class JobRunner {
     this.kick();
   }
 
-  /** Look for due jobs now (after a local enqueue commits). */
-  kick(): void {
+  /** Look for due jobs now: of one queue, or of all (after a local commit that may have enqueued). */
+  kick(queue?: string): void {
     if (this.stopped) return;
+    if (queue === undefined) for (const name of this.queues.keys()) this.dirty.add(name);
+    else this.dirty.add(queue);
     if (this.polling) {
       this.again = true;
       return;
@@ -124,6 +131,7 @@ export class JobRunner {
     for (;;) {
       await this.polling;
       await Promise.all([...this.inFlight]);
+      await this.flushing;
       const due = await this.db
         .selectFrom('jobs')
         .select('id')
@@ -143,14 +151,41 @@ export class JobRunner {
     if (this.timer) clearInterval(this.timer);
     await this.polling;
     await Promise.all([...this.inFlight]);
+    await this.flushFinished();
   }
 
   private async poll(): Promise<void> {
-    for (const [queue, options] of this.queues) {
+    for (const queue of [...this.dirty]) {
+      const options = this.queues.get(queue);
+      if (!options) {
+        this.dirty.delete(queue);
+        continue;
+      }
       const free = options.concurrency - (this.running.get(queue) ?? 0);
+      // A full queue stays dirty: the next finished job polls it again.
       if (free <= 0) continue;
       const jobs = await this.claim(queue, free, options.leaseMs ?? DEFAULT_LEASE_MS);
+      if (jobs.length < free) this.dirty.delete(queue);
       for (const job of jobs) this.run(queue, options, job);
+    }
+  }
+
+  private finish(id: string): void {
+    this.finished.push(id);
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushFinished());
+  }
+
+  /** Deletes every finished job in one statement (they stay leased until then, so none reruns). */
+  private async flushFinished(): Promise<void> {
+    const ids = this.finished;
+    this.finished = [];
+    this.flushing = null;
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.db
+        .deleteFrom('jobs')
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute()
+        .catch((error) => this.onError(error));
     }
   }
 
@@ -192,8 +227,8 @@ export class JobRunner {
     const work = this.execute(options, job).finally(() => {
       this.running.set(queue, (this.running.get(queue) ?? 1) - 1);
       this.inFlight.delete(work);
-      // A slot opened: there may be more due work.
-      this.kick();
+      // A slot opened: claim more if this queue had more than we could take.
+      if (this.dirty.has(queue)) this.kick(queue);
     });
     this.inFlight.add(work);
   }
@@ -201,10 +236,10 @@ export class JobRunner {
   private async execute(options: QueueOptions<any>, job: Job): Promise<void> {
     try {
       await options.handler(job);
-      await this.db.deleteFrom('jobs').where('id', '=', job.id).execute();
+      this.finish(job.id);
     } catch (error) {
       if (error instanceof DropJob) {
-        await this.db.deleteFrom('jobs').where('id', '=', job.id).execute();
+        this.finish(job.id);
         return;
       }
       const message = error instanceof Error ? error.message : String(error);

@@ -51,8 +51,6 @@ export class EventBrokerRelay {
       if (events.length === 0) return;
       await enqueue(trx, BROKER_QUEUE, { events: events.map((e) => ({ type: e.envelope.type, raw: e.raw })) } satisfies BrokerPayload, { maxAttempts: MAX_ATTEMPTS });
       this.metrics.brokerEnqueues.inc(events.length);
-      // See WebhookService.kickAfterCommit: the job is visible once the relay commits.
-      for (const ms of [0, 25, 100]) setTimeout(() => deps.jobs.kick(), ms).unref();
     });
     deps.jobs.register<BrokerPayload>(BROKER_QUEUE, {
       handler: (job) => this.publish(job),

@@ -61,7 +61,6 @@ export class WebhookService {
   readonly metrics: WebhookMetrics;
   readonly broker: EventBrokerRelay | null;
   private readonly sender: WebhookSender;
-  private readonly kickTimers = new Set<NodeJS.Timeout>();
 
   constructor(readonly deps: ModuleDeps) {
     const { config } = deps;
@@ -84,7 +83,6 @@ export class WebhookService {
   }
 
   async stop(): Promise<void> {
-    for (const timer of this.kickTimers) clearTimeout(timer);
     this.sender.destroy();
     await this.broker?.stop();
   }
@@ -177,24 +175,8 @@ export class WebhookService {
         jobs.push({ queue: DELIVERY_QUEUE, payload, maxAttempts: this.deps.config.webhookMaxAttempts, dedupeKey: deliveryKey(webhookId, event.envelope.id) });
       }
     }
+    // The relay wakes the job runner once this transaction commits.
     await enqueueMany(trx, jobs);
-    if (jobs.length > 0) this.kickAfterCommit();
-  }
-
-  /**
-   * The relay commits our jobs right after this subscriber returns, and offers no hook for that
-   * moment. Kick the runner shortly after instead of waiting for its next poll; on Postgres a kick
-   * that lands before the commit just finds nothing, and the later one (or the poll) finds them.
-   */
-  private kickAfterCommit(): void {
-    for (const ms of [0, 25, 100]) {
-      const timer = setTimeout(() => {
-        this.kickTimers.delete(timer);
-        this.deps.jobs.kick();
-      }, ms);
-      timer.unref();
-      this.kickTimers.add(timer);
-    }
   }
 
   private count(outcome: DeliveryOutcome): void {
