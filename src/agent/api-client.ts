@@ -2,7 +2,9 @@
  * HTTP client for the agent-facing routes (edge-admin spec §6.4–6.5). Unwraps `{data, meta}`; every
  * failure becomes an ApiError carrying the HTTP status (0 = no answer: refused, reset, timed out).
  */
+import type { AgentExecution } from '../contract/agent-stream.ts';
 import type { IdType } from './identity.ts';
+import { parseServerFrame } from './stream.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -68,6 +70,29 @@ export interface RegistrationResult {
 }
 
 export type HealthStatus = 'healthy' | 'unhealthy';
+
+/** One SSH login to check (edge-admin spec §9.2): a password or an OpenSSH public key line. */
+export type SshCredentials = { username: string; password: string } | { username: string; public_key: string };
+
+/** Body of `PATCH /api/v1/agents/command_executions/{id}/result` (spec §6.5, §8.3). */
+export interface ExecutionResultBody {
+  status: 'completed' | 'expired';
+  output?: string;
+  exit_code?: number;
+  completed_at?: string;
+}
+
+export interface ExecutionPage {
+  items: AgentExecution[];
+  /** From `meta.pagination.has_next`; a server without pagination meta counts as one page. */
+  hasNext: boolean;
+}
+
+/** `GET /api/v1/agents/self_updates/check`: the newest self-update request and whether it targets this node. */
+export interface SelfUpdateCheck {
+  including_me: boolean;
+  inserted_at: string | null;
+}
 export type MetricsType = 'host' | 'agent' | 'wireguard';
 
 export interface ApiClientOptions {
@@ -135,8 +160,56 @@ export class ApiClient {
     await this.request('POST', '/api/v1/agents/metrics/push', { metrics_type: metricsType, metrics_text: metricsText }, true);
   }
 
+  /**
+   * This node's executions in one status, oldest first (the server's default order and page size
+   * of 100). `page` is sent only past the first, so a server that pages differently still answers.
+   */
+  async listExecutions(status: 'pending' | 'sent', page = 1): Promise<ExecutionPage> {
+    const query = `status=${status}${page > 1 ? `&page=${page}` : ''}`;
+    const { data, meta } = await this.requestEnvelope('GET', `/api/v1/agents/command_executions?${query}`, undefined, true);
+    if (!Array.isArray(data)) throw badResponse('command_executions: data is not a list');
+    const items: AgentExecution[] = [];
+    for (const item of data) {
+      // One validator for pushed and polled items; a malformed item is skipped, not fatal.
+      const frame = parseServerFrame({ type: 'execution', execution: item });
+      if (frame?.type === 'execution') items.push(frame.execution);
+    }
+    const pagination = (meta as { pagination?: { has_next?: unknown } } | undefined)?.pagination;
+    return { items, hasNext: pagination?.has_next === true };
+  }
+
+  /** pending → sent. 409 = not pending any more (someone claimed, cancelled or expired it). */
+  async acknowledgeExecution(id: string): Promise<void> {
+    await this.request('PATCH', `/api/v1/agents/command_executions/${encodeURIComponent(id)}/acknowledge`, undefined, true);
+  }
+
+  async reportExecutionResult(id: string, body: ExecutionResultBody): Promise<void> {
+    await this.request('PATCH', `/api/v1/agents/command_executions/${encodeURIComponent(id)}/result`, body, true);
+  }
+
+  async checkSelfUpdate(): Promise<SelfUpdateCheck> {
+    const d = asObject(await this.request('GET', '/api/v1/agents/self_updates/check', undefined, true), 'self_updates/check');
+    if (typeof d.including_me !== 'boolean') throw badResponse('self_updates/check: "including_me" is not a boolean');
+    return {
+      including_me: d.including_me,
+      inserted_at: typeof d.inserted_at === 'string' && d.inserted_at !== '' ? d.inserted_at : null,
+    };
+  }
+
+  /** Whether the control plane accepts this login on this node; it never says which part failed. */
+  async verifySshCredentials(credentials: SshCredentials): Promise<boolean> {
+    const data = asObject(await this.request('POST', '/api/v1/agents/ssh_usernames/verify_credentials', credentials, true), 'verify_credentials');
+    if (typeof data.verified !== 'boolean') throw badResponse('verify_credentials: "verified" is not a boolean');
+    return data.verified;
+  }
+
   /** Returns the envelope's `data` (undefined for 204). `auth: true` = the api_token. */
   async request(method: string, path: string, body: unknown, auth: boolean | { bearer: string }): Promise<unknown> {
+    return (await this.requestEnvelope(method, path, body, auth)).data;
+  }
+
+  /** Like request(), keeping `meta` (pagination) too. */
+  async requestEnvelope(method: string, path: string, body: unknown, auth: boolean | { bearer: string }): Promise<{ data: unknown; meta: unknown }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.userAgent) headers['user-agent'] = this.options.userAgent;
@@ -177,11 +250,11 @@ export class ApiClient {
         error?.details,
       );
     }
-    if (response.status === 204 || text === '') return undefined;
+    if (response.status === 204 || text === '') return { data: undefined, meta: undefined };
     if (typeof json !== 'object' || json === null || !('data' in json)) {
       throw new ApiError(response.status, 'bad_response', `${method} ${path}: response is not a {data, meta} envelope`);
     }
-    return (json as { data: unknown }).data;
+    return { data: (json as { data: unknown }).data, meta: (json as { meta?: unknown }).meta };
   }
 }
 

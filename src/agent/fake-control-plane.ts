@@ -18,9 +18,30 @@ export interface FakeNode {
 export interface FakeRequest {
   method: string;
   path: string;
+  /** The raw query string without `?` ('' when none). */
+  query: string;
   authorization: string | undefined;
   body: unknown;
 }
+
+/** A command execution as the server keeps it (spec §3.2 CommandExecution, §8.3). */
+export interface FakeExecution {
+  id: string;
+  command_id: string;
+  node_id: string;
+  command_text: string;
+  timeout: number | null;
+  expired_at: string | null;
+  status: 'pending' | 'sent' | 'completed' | 'cancelled' | 'expired';
+  output: string | null;
+  exit_code: number | null;
+  sent_at: string | null;
+  completed_at: string | null;
+  cancelled_at: string | null;
+  inserted_at: string;
+}
+
+const EXECUTION_STATUSES = ['pending', 'sent', 'completed', 'cancelled', 'expired'];
 
 export class FakeControlPlane {
   readonly http: Server;
@@ -47,6 +68,19 @@ export class FakeControlPlane {
   readonly tickets = new Map<string, string>();
   /** Fails registrations with this status until cleared. */
   registrationFailure: { status: number; code: string; message: string; details?: unknown } | null = null;
+  readonly executions = new Map<string, FakeExecution>();
+  /** Every result call, with the status the fake answered. */
+  readonly resultCalls: { id: string; body: Record<string, unknown>; answer: number }[] = [];
+  /** Statuses the next result calls get instead of being processed (e.g. [503, 503]), in order. */
+  resultFailures: number[] = [];
+  /** Same for acknowledge calls. */
+  ackFailures: number[] = [];
+  /** This many acknowledge calls take effect but answer 503, like a reply lost on the way back. */
+  ackAnswersLost = 0;
+  /** Push a node's pending executions whenever its stream opens, as the contract says. */
+  pushPendingOnOpen = true;
+  /** Answer of `GET /api/v1/agents/self_updates/check` (spec §10). */
+  selfUpdateCheck: { including_me: boolean; inserted_at: string | null } = { including_me: false, inserted_at: null };
   private port = 0;
 
   constructor() {
@@ -66,6 +100,11 @@ export class FakeControlPlane {
         this.sockets.push({ nodeId, ws });
         ws.on('message', (data) => this.streamFrames.push({ nodeId, frame: JSON.parse(data.toString()) }));
         ws.send(JSON.stringify({ type: 'welcome', node_id: nodeId, health_interval_ms: this.healthIntervalMs }));
+        if (this.pushPendingOnOpen) {
+          for (const e of this.executions.values()) {
+            if (e.node_id === nodeId && e.status === 'pending') ws.send(JSON.stringify({ type: 'execution', execution: agentItem(e) }));
+          }
+        }
       });
     });
   }
@@ -102,6 +141,53 @@ export class FakeControlPlane {
     for (const s of this.sockets) if (s.nodeId === nodeId) s.ws.close(4001, 'token revoked');
   }
 
+  /** Creates a pending execution for a node (spec §8.2) and pushes it if the node's stream is open. */
+  addExecution(nodeId: string, fields: { command_text: string; timeout?: number | null; expired_at?: string | null; status?: FakeExecution['status']; push?: boolean }): FakeExecution {
+    const execution: FakeExecution = {
+      id: randomUUID(),
+      command_id: randomUUID(),
+      node_id: nodeId,
+      command_text: fields.command_text,
+      timeout: fields.timeout ?? null,
+      expired_at: fields.expired_at ?? null,
+      status: fields.status ?? 'pending',
+      output: null,
+      exit_code: null,
+      sent_at: fields.status === 'sent' ? new Date().toISOString() : null,
+      completed_at: null,
+      cancelled_at: null,
+      inserted_at: new Date(Date.now() + this.executions.size).toISOString(),
+    };
+    this.executions.set(execution.id, execution);
+    if (fields.push !== false && execution.status === 'pending') this.pushExecution(execution.id);
+    return execution;
+  }
+
+  /** Sends an `execution` frame (again) to every open socket of the execution's node. */
+  pushExecution(id: string): void {
+    const e = this.executions.get(id)!;
+    this.sendTo(e.node_id, { type: 'execution', execution: agentItem(e) });
+  }
+
+  /** The admin cancel of spec §8.3: pending → cancelled here; sent → ask the agent. */
+  cancelExecution(id: string): void {
+    const e = this.executions.get(id)!;
+    if (e.status === 'pending') {
+      e.status = 'cancelled';
+      e.cancelled_at = new Date().toISOString();
+    } else if (e.status === 'sent') {
+      this.sendTo(e.node_id, { type: 'cancel_execution', id });
+    }
+  }
+
+  pushSelfUpdate(nodeId: string, requestId: string): void {
+    this.sendTo(nodeId, { type: 'self_update', self_update_request_id: requestId });
+  }
+
+  sendTo(nodeId: string, frame: unknown): void {
+    for (const s of this.sockets) if (s.nodeId === nodeId && s.ws.readyState === s.ws.OPEN) s.ws.send(JSON.stringify(frame));
+  }
+
   count(method: string, path: string): number {
     return this.requests.filter((r) => r.method === method && r.path === path).length;
   }
@@ -121,8 +207,8 @@ export class FakeControlPlane {
     } catch {
       return this.error(res, 400, 'bad_request', 'Invalid request parameters');
     }
-    const path = (req.url ?? '').split('?')[0]!;
-    this.requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization, body });
+    const [path = '', query = ''] = (req.url ?? '').split('?');
+    this.requests.push({ method: req.method ?? '', path, query, authorization: req.headers.authorization, body });
     const b = (body ?? {}) as Record<string, unknown>;
     const route = `${req.method} ${path}`;
 
@@ -183,7 +269,88 @@ export class FakeControlPlane {
       this.pushes.push({ nodeId, metrics_type: b.metrics_type as string, metrics_text: b.metrics_text });
       return this.ok(res, 200, { id: randomUUID(), node_id: nodeId, metrics_type: b.metrics_type, updated_at: new Date().toISOString() });
     }
+    if (route === 'GET /api/v1/agents/command_executions') return this.listExecutions(res, nodeId, new URLSearchParams(query));
+    const executionRoute = /^PATCH \/api\/v1\/agents\/command_executions\/([^/]+)\/(acknowledge|result)$/.exec(route);
+    if (executionRoute) return this.updateExecution(res, nodeId, decodeURIComponent(executionRoute[1]!), executionRoute[2] as 'acknowledge' | 'result', b);
+    if (route === 'GET /api/v1/agents/self_updates/check') return this.ok(res, 200, this.selfUpdateCheck);
     return this.error(res, 404, 'not_found', 'Resource not found');
+  }
+
+  /** Spec §6.5: `status` required, caller's node only, oldest first, page_size 100 (max 100). */
+  private listExecutions(res: ServerResponse, nodeId: string, query: URLSearchParams): void {
+    const unknown = [...query.keys()].find((k) => !['status', 'page', 'page_size'].includes(k));
+    if (unknown) return this.error(res, 400, 'bad_request', 'Invalid request parameters', { [unknown]: ['Unexpected field: ' + unknown] });
+    const status = query.get('status');
+    if (!status || !EXECUTION_STATUSES.includes(status)) return this.error(res, 400, 'bad_request', 'Invalid request parameters', { status: ['Invalid value for enum'] });
+    const page = Number(query.get('page') ?? 1);
+    const pageSize = Number(query.get('page_size') ?? 100);
+    if (!Number.isInteger(page) || page < 1 || !Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) {
+      return this.error(res, 400, 'bad_request', 'Invalid request parameters');
+    }
+    const all = [...this.executions.values()]
+      .filter((e) => e.node_id === nodeId && e.status === status)
+      .sort((a, b) => a.inserted_at.localeCompare(b.inserted_at));
+    const totalPages = Math.ceil(all.length / pageSize);
+    const items = all.slice((page - 1) * pageSize, page * pageSize).map(agentItem);
+    const pagination = {
+      page,
+      page_size: pageSize,
+      total_count: all.length,
+      total_pages: totalPages,
+      has_next: page < totalPages,
+      has_prev: page > 1,
+      next_page: page < totalPages ? page + 1 : null,
+      prev_page: page > 1 ? page - 1 : null,
+    };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: items, meta: { ...this.meta(), pagination } }));
+  }
+
+  /** Spec §6.5 / §8.3: acknowledge (pending → sent) and result. */
+  private updateExecution(res: ServerResponse, nodeId: string, id: string, action: 'acknowledge' | 'result', b: Record<string, unknown>): void {
+    const e = this.executions.get(id);
+    if (!e) return this.error(res, 404, 'not_found', 'Resource not found');
+    if (e.node_id !== nodeId) return this.error(res, 403, 'forbidden', 'Forbidden');
+    if (action === 'acknowledge') {
+      const forced = this.ackFailures.shift();
+      if (forced) return this.error(res, forced, `http_${forced}`, 'forced by the test');
+      if (e.status !== 'pending') {
+        return this.error(res, 409, 'conflict', `execution is in '${e.status}' status and cannot be acknowledged (must be 'pending')`);
+      }
+      e.status = 'sent';
+      e.sent_at = new Date().toISOString();
+      if (this.ackAnswersLost > 0) {
+        this.ackAnswersLost--;
+        return this.error(res, 503, 'service_unavailable', 'Service Unavailable');
+      }
+      return this.ok(res, 200, agentItem(e));
+    }
+    if (b.status !== 'completed' && b.status !== 'expired') {
+      this.resultCalls.push({ id, body: b, answer: 400 });
+      return this.error(res, 400, 'bad_request', 'Invalid request parameters', { status: ['Invalid value for enum'] });
+    }
+    const forced = this.resultFailures.shift();
+    if (forced) {
+      this.resultCalls.push({ id, body: b, answer: forced });
+      return this.error(res, forced, forced === 409 ? 'conflict' : `http_${forced}`, 'forced by the test');
+    }
+    const open = e.status === 'sent' || ((e.status === 'cancelled' || e.status === 'expired') && e.exit_code === null);
+    if (!open) {
+      this.resultCalls.push({ id, body: b, answer: 409 });
+      return this.error(res, 409, 'conflict', `execution is in '${e.status}' status (exit_code: ${e.exit_code}) and cannot be updated`);
+    }
+    this.resultCalls.push({ id, body: b, answer: 200 });
+    const exitCode = typeof b.exit_code === 'number' ? b.exit_code : null;
+    const now = new Date().toISOString();
+    if (exitCode === 143) {
+      e.status = 'cancelled';
+      e.cancelled_at = now;
+    } else {
+      e.status = b.status === 'expired' ? 'expired' : 'completed';
+    }
+    e.output = typeof b.output === 'string' ? b.output : null;
+    e.exit_code = exitCode;
+    e.completed_at = typeof b.completed_at === 'string' ? b.completed_at : now;
+    return this.ok(res, 200, agentItem(e));
   }
 
   private meta() {
@@ -199,4 +366,9 @@ export class FakeControlPlane {
       .writeHead(status, { 'content-type': 'application/json' })
       .end(JSON.stringify({ error: { code, message, ...(details === undefined ? {} : { details }) }, meta: this.meta() }));
   }
+}
+
+/** The agent-facing item shape of spec §6.5. */
+function agentItem(e: FakeExecution) {
+  return { id: e.id, command_id: e.command_id, command_text: e.command_text, timeout: e.timeout, expired_at: e.expired_at, status: e.status, inserted_at: e.inserted_at };
 }
