@@ -34,6 +34,30 @@ export interface Config {
   agentHealthIntervalMs: number;
   nodeUnreachableAfterMs: number;
   nodeSweepIntervalMs: number;
+  /** Core nodes without a heartbeat for this long become `offline`. */
+  coreNodeOfflineAfterMs: number;
+  coreNodeSweepIntervalMs: number;
+  /** How often subscriptions past expires_at expire and periodic traffic resets run. */
+  vpnSubscriptionSweepIntervalMs: number;
+  /** How often open executions past their command's deadline are expired. */
+  executionExpirySweepMs: number;
+  /** Pruning of finalised executions older than the retention (edge-admin spec §8.4); off by default. */
+  executionPruningEnabled: boolean;
+  executionPruningIntervalMs: number;
+  executionRetentionDays: number;
+  /** How long a self-update request waits for its agents' `self_update_ack` frames. */
+  selfUpdateAckTimeoutMs: number;
+  /** Lifts the webhook SSRF range checks (tests deliver to loopback with it). */
+  webhookAllowPrivateIps: boolean;
+  webhookMaxAttempts: number;
+  /** Retry delay after attempt n ≈ base + 2^n × base/15, plus up to 10 % jitter (15 s + 2^n s by default). */
+  webhookRetryBaseMs: number;
+  webhookTimeoutMs: number;
+  webhookConcurrency: number;
+  /** Deliveries whose job is older than this are dropped; 0 = no limit. */
+  eventDeliveryMaxAgeSeconds: number;
+  /** nats://…, redis(s)://… or mqtt(s)://…; null = no broker. */
+  eventBrokerUrl: string | null;
 }
 
 export class ConfigError extends Error {}
@@ -77,6 +101,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
   const subnetPrefix = int('CLUSTER_SUBNET_PREFIX', 24, 8, 30);
+  const eventBrokerUrl = read('EVENT_BROKER_URL') ?? null;
+  if (eventBrokerUrl !== null && !/^(nats|redis|rediss|mqtt|mqtts):\/\/[^/]/.test(eventBrokerUrl)) {
+    throw new ConfigError('EVENT_BROKER_URL must be nats://…, redis://…, rediss://…, mqtt://… or mqtts://…');
+  }
 
   return Object.freeze({
     port: int('PORT', 8080, 0, 65535),
@@ -109,6 +137,21 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     agentHealthIntervalMs: int('AGENT_HEALTH_INTERVAL_MS', 30_000, 100),
     nodeUnreachableAfterMs: int('NODE_UNREACHABLE_AFTER_MS', 300_000, 100),
     nodeSweepIntervalMs: int('NODE_SWEEP_INTERVAL_MS', 60_000, 50),
+    coreNodeOfflineAfterMs: int('CORE_NODE_OFFLINE_AFTER_MS', 90_000, 100),
+    coreNodeSweepIntervalMs: int('CORE_NODE_SWEEP_INTERVAL_MS', 15_000, 50),
+    vpnSubscriptionSweepIntervalMs: int('VPN_SUBSCRIPTION_SWEEP_INTERVAL_MS', 30_000, 50),
+    executionExpirySweepMs: int('EXECUTION_EXPIRY_SWEEP_MS', 60_000, 50),
+    executionPruningEnabled: bool('EXECUTION_PRUNING_ENABLED', false),
+    executionPruningIntervalMs: int('EXECUTION_PRUNING_INTERVAL_MS', 86_400_000, 50),
+    executionRetentionDays: int('EXECUTION_RETENTION_DAYS', 30, 0, 36_500),
+    selfUpdateAckTimeoutMs: int('SELF_UPDATE_ACK_TIMEOUT_MS', 30_000, 10, 600_000),
+    webhookAllowPrivateIps: bool('WEBHOOK_ALLOW_PRIVATE_IPS', false),
+    webhookMaxAttempts: int('WEBHOOK_MAX_ATTEMPTS', 3, 1, 100),
+    webhookRetryBaseMs: int('WEBHOOK_RETRY_BASE_MS', 15_000, 0, 86_400_000),
+    webhookTimeoutMs: int('WEBHOOK_TIMEOUT_MS', 10_000, 1, 600_000),
+    webhookConcurrency: int('WEBHOOK_CONCURRENCY', 8, 1, 1000),
+    eventDeliveryMaxAgeSeconds: int('EVENT_DELIVERY_MAX_AGE_SECONDS', 3600, 0),
+    eventBrokerUrl,
   });
 }
 

@@ -102,13 +102,21 @@ for (const engine of testEngines()) {
       assert.equal((await server.api.withToken('wrong').get('/api/v1/event_types')).status, 401);
     });
 
-    it('lists the 15 event types in catalog order', async () => {
+    it('lists the 15 edge event types first, in catalog order, then the Core node and VPN types', async () => {
       const res = await server.api.get('/api/v1/event_types');
       assert.equal(res.status, 200);
-      assert.equal(res.body.data.length, 15);
       assert.deepEqual(res.body.data, [...EVENT_TYPES]);
       assert.equal(res.body.data[0], 'edge.node.registered');
       assert.equal(res.body.data[14], 'edge.self_update_request.completed');
+      assert.ok(res.body.data.slice(0, 15).every((t: string) => t.startsWith('edge.')));
+      assert.deepEqual(res.body.data.slice(15), [
+        'core.node.registered',
+        'core.node.config_applied',
+        'core.node.error',
+        'core.node.status_changed',
+        'vpn.subscription.limited',
+        'vpn.subscription.expired',
+      ]);
     });
 
     it('computes the admin cluster and assignments from the real inventory', async () => {

@@ -40,6 +40,24 @@ export interface CommandExecutionEventData {
   updated_at: string;
 }
 
+/** A Core node (VPN service) as events carry it: no auth key, no registration code secret. */
+export interface CoreNodeEventData {
+  node_id: string;
+  core_id: number;
+  name: string;
+  code: string;
+  host: string;
+  ip: string | null;
+  region: string | null;
+  status: string;
+  sync_status: string;
+  revision: number;
+  applied_revision: number | null;
+  last_seen_at: string | null;
+  inserted_at: string;
+  updated_at: string;
+}
+
 export interface EventDataMap {
   'edge.node.registered': EdgeNodeEventData;
   'edge.node.reregistered': EdgeNodeEventData;
@@ -78,6 +96,25 @@ export interface EventDataMap {
     inserted_at: string;
     updated_at: string;
   };
+  'core.node.registered': CoreNodeEventData & { reregistered: boolean };
+  'core.node.config_applied': CoreNodeEventData;
+  'core.node.error': CoreNodeEventData & { error: { message: string; code: string | null; at: string } };
+  'core.node.status_changed': CoreNodeEventData & { previous_status: string };
+  /** A subscription reached its traffic limit and left every node config (no credentials in events). */
+  'vpn.subscription.limited': {
+    subscription_id: number;
+    user_id: number;
+    used_bytes: number;
+    traffic_limit_bytes: number;
+    limited_at: string;
+  };
+  /** A subscription passed its expires_at and left every node config. */
+  'vpn.subscription.expired': {
+    subscription_id: number;
+    user_id: number;
+    expires_at: string;
+    expired_at: string;
+  };
 }
 
 export type EventType = keyof EventDataMap;
@@ -99,6 +136,12 @@ export const EVENT_TYPES: readonly EventType[] = [
   'edge.enrollment_key.verified',
   'edge.ssh_username.verified',
   'edge.self_update_request.completed',
+  'core.node.registered',
+  'core.node.config_applied',
+  'core.node.error',
+  'core.node.status_changed',
+  'vpn.subscription.limited',
+  'vpn.subscription.expired',
 ];
 
 export const isEventType = (value: string): value is EventType => (EVENT_TYPES as readonly string[]).includes(value);

@@ -39,6 +39,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('vpn_subscriptions_user').on('vpn_subscriptions').column('user_id').execute();
+  // The expiry sweep looks for passed expires_at every few seconds.
+  await db.schema.createIndex('vpn_subscriptions_expiry').on('vpn_subscriptions').column('expires_at').execute();
 
   await db.schema
     .createTable('core_nodes')
@@ -56,6 +58,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('applied_revision', 'integer')
     .addColumn('config_hash', 'text')
     .addColumn('last_error', 'text')
+    /** JSON list of Xray field rules (RoutingRule in contract/admin/vpn-nodes.ts), rendered in order. */
+    .addColumn('routing_rules', 'text', (c) => c.notNull().defaultTo('[]'))
     .execute();
 
   await addSerialPrimaryKey(db, db.schema.createTable('node_protocols'), 'id')

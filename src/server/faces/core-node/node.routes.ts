@@ -1,6 +1,73 @@
+/**
+ * The Core node lifecycle routes (seed 000 "Core Private Node Routes", specs/core-node.md §4.3):
+ * register, heartbeat, config/latest, config/applied, error. Usage ingest lives in ingest.routes.ts.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { NodeConfigSchema } from '../../../contract/core-node/config.ts';
+import {
+  CoreErrorBody,
+  NodeAuthHeaders,
+  NodeConfigAppliedDto,
+  NodeErrorDto,
+  NodeHeartbeatDto,
+  NodeHeartbeatResponse,
+  OkResponse,
+  RegisterNodeDto,
+  RegisterNodeResponse,
+} from '../../../contract/core-node/node.ts';
 import type { AppContext } from '../../context.ts';
+import { coreNodeOf } from './http.ts';
+
+const tags = ['Core node API'];
+// The node authenticates with x-node-auth-key (declared as a header), not the Admin API's bearer key.
+const security: never[] = [];
+const errors = { 400: CoreErrorBody, 401: CoreErrorBody };
 
 export const coreNodeRoutes =
-  (_ctx: AppContext): FastifyPluginAsyncTypebox =>
-  async (_app) => {};
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post('/register', {
+      schema: {
+        tags,
+        security,
+        summary: 'Register a node with the code an operator created for it; returns a new auth key',
+        body: RegisterNodeDto,
+        response: { 201: RegisterNodeResponse, ...errors },
+      },
+      config: { coreAuth: 'public' },
+    }, async (req, reply) => {
+      const result = await ctx.coreNodes.register(req.body);
+      return reply.code(201).send(result);
+    });
+
+    app.post('/heartbeat', {
+      schema: { tags, security, summary: 'Report liveness; answers whether the node must fetch its config', headers: NodeAuthHeaders, body: NodeHeartbeatDto, response: { 200: NodeHeartbeatResponse, ...errors } },
+    }, async (req) => ctx.coreNodes.heartbeat(coreNodeOf(req), req.body));
+
+    app.get('/config/latest', {
+      schema: {
+        tags,
+        security,
+        summary: "The node's NodeConfig; 304 when If-None-Match names the current ETag",
+        headers: Type.Object({ ...NodeAuthHeaders.properties, 'if-none-match': Type.Optional(Type.String({ maxLength: 1024 })) }),
+        response: { 200: NodeConfigSchema, 304: Type.Null(), 401: CoreErrorBody },
+      },
+    }, async (req, reply) => {
+      const result = await ctx.coreNodes.latestConfig(coreNodeOf(req), req.headers['if-none-match']);
+      reply.header('etag', result.etag).header('cache-control', 'no-cache');
+      if (result.notModified) return reply.code(304).send(undefined as never);
+      // Sent as rendered: the bytes the ETag names.
+      return reply.type('application/json; charset=utf-8').send(result.body as never);
+    });
+
+    app.post('/config/applied', {
+      schema: { tags, security, summary: 'Confirm that a config revision is applied', headers: NodeAuthHeaders, body: NodeConfigAppliedDto, response: { 200: OkResponse, ...errors, 409: CoreErrorBody } },
+    }, async (req) => ctx.coreNodes.applied(coreNodeOf(req), req.body));
+
+    app.post('/error', {
+      schema: { tags, security, summary: 'Report that the node failed to apply its config', headers: NodeAuthHeaders, body: NodeErrorDto, response: { 200: OkResponse, ...errors } },
+      // Error reports are small; a huge `details` is refused before it is parsed.
+      bodyLimit: 64 * 1024,
+    }, async (req) => ctx.coreNodes.error(coreNodeOf(req), req.body));
+  };

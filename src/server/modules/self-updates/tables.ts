@@ -1,2 +1,16 @@
 /** Row types of this module's tables (see migration 0007_self_updates); part of the Database interface. */
-export interface SelfUpdateTables {}
+
+export interface SelfUpdateRequestsTable {
+  id: string;
+  /** The request's targeting object, as JSON text. */
+  targeting: string;
+  status: 'pending' | 'processing' | 'completed';
+  /** JSON `{total, triggered, failed}` once completed, else null. */
+  summary: string | null;
+  inserted_at: string;
+  updated_at: string;
+}
+
+export interface SelfUpdateTables {
+  self_update_requests: SelfUpdateRequestsTable;
+}

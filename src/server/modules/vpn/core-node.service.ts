@@ -1,15 +1,191 @@
+/**
+ * What Core node agents do (specs/core-node.md §4.3): register with an operator-issued code,
+ * heartbeat, fetch their config (ETag / If-None-Match), confirm an apply or report an error. The
+ * node is always the one the auth key names; bodies never choose it. Nodes that stop heartbeating
+ * are swept to `offline`.
+ */
+import { randomBytes } from 'node:crypto';
 import type { ModuleDeps } from '../../context.ts';
+import type { NodeConfigAppliedDto, NodeErrorDto, NodeHeartbeatDto, RegisterNodeDto } from '../../../contract/core-node/node.ts';
+import type { Emit } from '../../events/outbox.ts';
+import { AppError, ConflictError, NotFoundError } from '../../errors.ts';
+import { constantTimeEqual, tokenHash } from '../../lib/secrets.ts';
+import { nowIso } from '../../lib/time.ts';
+import { REGISTRATION_CODE } from './core-node-admin.service.ts';
+import { type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
+import { configEtag, etagMatches, SecretCache, servedConfig } from './node-config.ts';
+import { bumpNodes } from './revisions.ts';
 
-/** What Core node agents do: register, heartbeat, fetch and apply config, report errors. */
+export interface CoreNodeSession {
+  nodeId: string;
+  coreId: number;
+}
+
+export type LatestConfig = { notModified: true; etag: string } | { notModified: false; etag: string; body: string };
+
+const invalidCode = () => new AppError('unauthorized', 'Invalid registration code');
+
 export class CoreNodeService {
-  constructor(readonly deps: ModuleDeps) {}
+  private timer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<number> | null = null;
+  readonly secretCache: SecretCache;
 
-  /** The node an x-node-auth-key belongs to, or null. */
-  async authenticate(_key: string): Promise<{ nodeId: string; coreId: number } | null> {
-    return null;
+  constructor(readonly deps: ModuleDeps) {
+    this.secretCache = new SecretCache(deps.secrets);
   }
 
-  async start(): Promise<void> {}
+  /** The node an x-node-auth-key belongs to, or null. */
+  async authenticate(key: string): Promise<CoreNodeSession | null> {
+    const row = await coreNodeRepo.sessionByKeyHash(this.deps.db, tokenHash(key));
+    return row ? { nodeId: row.node_id, coreId: Number(row.core_id) } : null;
+  }
 
-  async stop(): Promise<void> {}
+  /**
+   * Accepts only the code an operator created or reset for the node; anything else is a 401 that
+   * changes nothing. Each registration issues a new auth key and retires the previous one.
+   */
+  async register(dto: RegisterNodeDto): Promise<{ authKey: string; nodeId: number }> {
+    const match = REGISTRATION_CODE.exec(dto.code);
+    if (!match) throw invalidCode();
+    return this.deps.outbox.run(async (trx, emit) => {
+      const found = await coreNodeRepo.findByCode(trx, match[1]!);
+      const row = found && (await coreNodeRepo.lock(trx, found.id));
+      if (!row || row.registration_secret_hash === null || !constantTimeEqual(tokenHash(dto.code), row.registration_secret_hash)) throw invalidCode();
+      const authKey = randomBytes(32).toString('base64url');
+      const now = nowIso();
+      const status = row.status === 'disabled' ? 'disabled' : 'pending';
+      await coreNodeRepo.updateCore(trx, row.id, { auth_key_hash: tokenHash(authKey), host: dto.host, ip: dto.ip, region: dto.region, sync_status: 'pending' });
+      await coreNodeRepo.updateNode(trx, row.id, { name: dto.name, status, updated_at: now });
+      // The host is part of the config (telemt's public host).
+      await bumpNodes(trx, [row.id]);
+      const after = (await coreNodeRepo.find(trx, row.id))!;
+      emit('core.node.registered', { ...coreNodeEventData(after), reregistered: row.auth_key_hash !== null });
+      this.statusEvent(emit, row, after);
+      return { authKey, nodeId: Number(row.core_id) };
+    });
+  }
+
+  /**
+   * `needSync` whenever the reported revision differs (`!==`, so a node ahead after a restore also
+   * resyncs). A node in `error` stays there until an apply succeeds; `disabled` is the operator's.
+   */
+  async heartbeat(session: CoreNodeSession, dto: NodeHeartbeatDto): Promise<{ ok: true; needSync: boolean }> {
+    return this.deps.outbox.run(async (trx, emit) => {
+      const row = await this.lock(trx, session.nodeId);
+      const now = nowIso();
+      const needSync = dto?.revision === undefined || dto.revision !== Number(row.revision);
+      const status = row.status === 'disabled' || row.status === 'error' ? row.status : 'online';
+      await coreNodeRepo.updateNode(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
+      await coreNodeRepo.updateCore(trx, row.id, {
+        ...(dto?.ip !== undefined && dto.ip !== row.ip ? { ip: dto.ip } : {}),
+        ...(needSync && row.sync_status === 'synced' ? { sync_status: 'pending' } : {}),
+      });
+      if (status !== row.status) this.statusEvent(emit, row, (await coreNodeRepo.find(trx, row.id))!);
+      return { ok: true as const, needSync };
+    });
+  }
+
+  /** 304 from the stored revision and hash alone: an unchanged config costs one indexed read. */
+  async latestConfig(session: CoreNodeSession, ifNoneMatch: string | undefined): Promise<LatestConfig> {
+    if (ifNoneMatch) {
+      const row = await this.deps.db.selectFrom('core_nodes').select(['revision', 'config_hash']).where('node_id', '=', session.nodeId).executeTakeFirst();
+      if (!row) throw new NotFoundError('Core node');
+      if (row.config_hash !== null) {
+        const etag = configEtag(Number(row.revision), row.config_hash);
+        if (etagMatches(ifNoneMatch, etag)) return { notModified: true, etag };
+      }
+    }
+    const served = await servedConfig(this.deps.db, session.nodeId, this.secretCache.reveal);
+    const etag = configEtag(served.revision, served.hash);
+    if (etagMatches(ifNoneMatch, etag)) return { notModified: true, etag };
+    return { notModified: false, etag, body: served.body };
+  }
+
+  /**
+   * The current revision applied → synced, online, error cleared. An older one is recorded but the
+   * node stays pending (a newer change came meanwhile). A revision Core never issued is refused.
+   */
+  async applied(session: CoreNodeSession, dto: NodeConfigAppliedDto): Promise<{ ok: true }> {
+    return this.deps.outbox.run(async (trx, emit) => {
+      const row = await this.lock(trx, session.nodeId);
+      const revision = Number(row.revision);
+      if (dto.revision > revision) throw new ConflictError(`revision ${dto.revision} was never issued to this node (current revision is ${revision})`);
+      const now = nowIso();
+      const current = dto.revision === revision;
+      const status = row.status === 'disabled' ? 'disabled' : current ? 'online' : row.status === 'error' ? 'error' : 'online';
+      await coreNodeRepo.updateCore(trx, row.id, {
+        applied_revision: dto.revision,
+        sync_status: current ? 'synced' : 'pending',
+        ...(current ? { last_error: null } : {}),
+      });
+      await coreNodeRepo.updateNode(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
+      const after = (await coreNodeRepo.find(trx, row.id))!;
+      if (current) emit('core.node.config_applied', coreNodeEventData(after));
+      this.statusEvent(emit, row, after);
+      return { ok: true as const };
+    });
+  }
+
+  /** The node could not apply its config: status error, sync failed, message kept for operators. */
+  async error(session: CoreNodeSession, dto: NodeErrorDto): Promise<{ ok: true }> {
+    return this.deps.outbox.run(async (trx, emit) => {
+      const row = await this.lock(trx, session.nodeId);
+      const now = nowIso();
+      const lastError = { message: dto.message, code: dto.code ?? null, details: dto.details ?? null, at: now };
+      const status = row.status === 'disabled' ? 'disabled' : 'error';
+      await coreNodeRepo.updateCore(trx, row.id, { sync_status: 'failed', last_error: JSON.stringify(lastError) });
+      await coreNodeRepo.updateNode(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
+      const after = (await coreNodeRepo.find(trx, row.id))!;
+      emit('core.node.error', { ...coreNodeEventData(after), error: { message: lastError.message, code: lastError.code, at: lastError.at } });
+      this.statusEvent(emit, row, after);
+      return { ok: true as const };
+    });
+  }
+
+  /** One pass of offline detection; returns how many nodes went offline. Overlapping calls share it. */
+  sweepOffline(): Promise<number> {
+    this.sweeping ??= this.sweep().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  private async sweep(): Promise<number> {
+    const cutoff = new Date(Date.now() - this.deps.config.coreNodeOfflineAfterMs).toISOString();
+    let count = 0;
+    for (const stale of await coreNodeRepo.findStale(this.deps.db, cutoff)) {
+      const changed = await this.deps.outbox.run(async (trx, emit) => {
+        const before = await coreNodeRepo.find(trx, stale.id);
+        if (!before || !(await coreNodeRepo.setStatusIf(trx, stale.id, stale.status, 'offline', nowIso(), { lastSeenBefore: cutoff }))) return false;
+        this.statusEvent(emit, before, (await coreNodeRepo.find(trx, stale.id))!);
+        return true;
+      });
+      if (changed) count++;
+    }
+    return count;
+  }
+
+  async start(): Promise<void> {
+    this.timer = setInterval(() => {
+      this.sweepOffline().catch((error) => this.deps.log.error({ err: error }, 'core node offline sweep failed'));
+    }, this.deps.config.coreNodeSweepIntervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.sweeping?.catch(() => {});
+  }
+
+  private async lock(trx: Parameters<typeof coreNodeRepo.lock>[0], nodeId: string): Promise<CoreNodeRecord> {
+    const row = await coreNodeRepo.lock(trx, nodeId);
+    // The key was valid a moment ago; the node was deleted since.
+    if (!row) throw new AppError('unauthorized', 'Invalid or missing node auth key');
+    return row;
+  }
+
+  private statusEvent(emit: Emit, before: CoreNodeRecord, after: CoreNodeRecord): void {
+    if (after.status !== before.status) emit('core.node.status_changed', { ...coreNodeEventData(after), previous_status: before.status });
+  }
 }

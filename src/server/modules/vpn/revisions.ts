@@ -1,16 +1,94 @@
 /**
  * Config revisions of Core nodes (specs/core-node.md §4.2): a change bumps the revision of exactly
- * the nodes whose rendered config it alters, in the same transaction as the change.
+ * the nodes whose rendered config it alters, in the same transaction as the change. Each affected
+ * node is re-rendered and its hash compared with `config_hash`, so a change that leaves the config
+ * identical (a username, a usage counter below the limit) bumps nothing, and the cost of a change
+ * is the cost of rendering the nodes it can affect, never the whole fleet.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import { forUpdate } from '../../db/dialect.ts';
 import type { Database } from '../../db/schema.ts';
+import { chunks, loadRenderInputs } from './render-input.ts';
+import { configHash, configText, renderNodeConfig } from './render.ts';
 
-/** Re-renders the given Core nodes and bumps those whose config hash changed. Returns the bumped ids. */
-export async function bumpNodes(_db: Kysely<Database>, _nodeIds: string[]): Promise<string[]> {
-  return [];
+type Db = Kysely<Database>;
+
+const inTransaction = <T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> =>
+  db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work);
+
+/** Hash of a node's config as of now; sealed secrets stand for their plaintext, so no key is needed. */
+export function hashOf(input: Parameters<typeof renderNodeConfig>[0], now: Date | string = new Date()): string {
+  return configHash(configText(renderNodeConfig(input, now)));
 }
 
-/** The nodes that serve these subscriptions (through their granted protocols), re-rendered and bumped. */
-export async function bumpForSubscriptions(_db: Kysely<Database>, _subscriptionIds: number[]): Promise<string[]> {
-  return [];
+/**
+ * Re-renders the given Core nodes and bumps those whose config hash changed (revision + 1, sync
+ * status pending). Rows are locked in id order first, so concurrent bumps of one node serialise and
+ * the last one hashes what was committed before it. A node without a hash (rows written by hand)
+ * counts as changed: nothing says what its agent holds. Returns the bumped node ids.
+ */
+export async function bumpNodes(db: Kysely<Database>, nodeIds: string[]): Promise<string[]> {
+  const ids = [...new Set(nodeIds)].sort();
+  if (ids.length === 0) return [];
+  return inTransaction(db, async (trx) => {
+    const bumped: string[] = [];
+    const now = new Date();
+    for (const part of chunks(ids)) {
+      const rows = await forUpdate(trx, trx.selectFrom('core_nodes').select(['node_id', 'config_hash']).where('node_id', 'in', part).orderBy('node_id')).execute();
+      const inputs = await loadRenderInputs(trx, rows.map((r) => r.node_id));
+      for (const row of rows) {
+        const hash = hashOf(inputs.get(row.node_id)!, now);
+        if (hash === row.config_hash) continue;
+        await trx
+          .updateTable('core_nodes')
+          .set((eb) => ({ revision: eb('revision', '+', 1), config_hash: hash, sync_status: 'pending' }))
+          .where('node_id', '=', row.node_id)
+          .execute();
+        bumped.push(row.node_id);
+      }
+    }
+    return bumped;
+  });
+}
+
+/** Records the hash of a new node's config, which its revision 1 names. */
+export async function hashNewNode(trx: Kysely<Database>, nodeId: string): Promise<void> {
+  const input = (await loadRenderInputs(trx, [nodeId])).get(nodeId)!;
+  await trx.updateTable('core_nodes').set({ config_hash: hashOf(input) }).where('node_id', '=', nodeId).execute();
+}
+
+/** Nodes owning a node protocol granted to any of these subscriptions. */
+export async function nodesOfSubscriptions(db: Kysely<Database>, subscriptionIds: number[]): Promise<string[]> {
+  const nodes = new Set<string>();
+  for (const part of chunks([...new Set(subscriptionIds)])) {
+    const rows = await db
+      .selectFrom('subscription_protocols as sp')
+      .innerJoin('node_protocols as np', 'np.id', 'sp.node_protocol_id')
+      .select('np.node_id')
+      .distinct()
+      .where('sp.subscription_id', 'in', part)
+      .execute();
+    for (const r of rows) nodes.add(r.node_id);
+  }
+  return [...nodes];
+}
+
+/** Nodes owning any of these node protocols. */
+export async function nodesOfProtocols(db: Kysely<Database>, nodeProtocolIds: number[]): Promise<string[]> {
+  const nodes = new Set<string>();
+  for (const part of chunks([...new Set(nodeProtocolIds)])) {
+    const rows = await db.selectFrom('node_protocols').select('node_id').distinct().where('id', 'in', part).execute();
+    for (const r of rows) nodes.add(r.node_id);
+  }
+  return [...nodes];
+}
+
+/**
+ * The nodes that serve these subscriptions (through their granted protocols), re-rendered and
+ * bumped. For a change that also moves grants, collect `nodesOfSubscriptions` before it and pass
+ * the union to `bumpNodes` instead.
+ */
+export async function bumpForSubscriptions(db: Kysely<Database>, subscriptionIds: number[]): Promise<string[]> {
+  if (subscriptionIds.length === 0) return [];
+  return inTransaction(db, async (trx) => bumpNodes(trx, await nodesOfSubscriptions(trx, subscriptionIds)));
 }

@@ -52,6 +52,8 @@ export interface CoreNodesTable {
   config_hash: string | null;
   /** JSON {message, code, details, at} */
   last_error: string | null;
+  /** JSON list of routing rules; defaults to `[]` */
+  routing_rules: Generated<string>;
 }
 
 export interface NodeProtocolsTable {

@@ -1,0 +1,98 @@
+/**
+ * The public subscription document behind `GET /sub/{linkUuid}` (specs/core-node.md §5.2): share
+ * links for every enabled node protocol the subscription is granted, plus the usage figures clients
+ * show. Links are served whatever the subscription's status (limited, expired, disabled) until it is
+ * revoked: clients keep displaying usage and expiry, and nodes refuse the credentials anyway because
+ * ineligible subscriptions are left out of every node config.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/schema.ts';
+import type { SecretBox } from '../../lib/secrets.ts';
+import { UUID_PATTERN } from '../../lib/ids.ts';
+import { type LinkProtocol, shareLinks } from './share-links.ts';
+
+export interface SubscriptionDocument {
+  links: string[];
+  username: string;
+  /** Bytes client → node and node → client, and the limit (0 = unlimited). */
+  upload: number;
+  download: number;
+  total: number;
+  /** Unix seconds, 0 = never. */
+  expire: number;
+}
+
+const parseJson = (text: string | null): Record<string, unknown> => {
+  if (!text) return {};
+  try {
+    const value = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? value : {};
+  } catch {
+    return {};
+  }
+};
+
+export class SubscriptionLinkService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly secrets: SecretBox,
+  ) {}
+
+  /** null for an unknown or revoked link UUID: the caller cannot tell the two apart. */
+  async document(linkUuid: string): Promise<SubscriptionDocument | null> {
+    if (!UUID_PATTERN.test(linkUuid)) return null;
+    const sub = await this.db
+      .selectFrom('vpn_subscriptions as s')
+      .innerJoin('vpn_users as u', 'u.id', 's.user_id')
+      .select(['s.id', 's.link_uuid', 's.used_up_bytes', 's.used_down_bytes', 's.traffic_limit_bytes', 's.expires_at', 's.ss_password_enc', 'u.username'])
+      .where('s.link_uuid', '=', linkUuid.toLowerCase())
+      .where('s.revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (!sub) return null;
+
+    const protocols = await this.db
+      .selectFrom('subscription_protocols as sp')
+      .innerJoin('node_protocols as np', 'np.id', 'sp.node_protocol_id')
+      .innerJoin('core_nodes as cn', 'cn.node_id', 'np.node_id')
+      .innerJoin('nodes as n', 'n.id', 'np.node_id')
+      .selectAll('np')
+      .select(['cn.host', 'n.name as node_name'])
+      .where('sp.subscription_id', '=', sub.id)
+      .where('np.enabled', '=', 1)
+      .where('n.status', '!=', 'disabled')
+      .orderBy('n.name')
+      .orderBy('np.id')
+      .execute();
+
+    let ssPassword: string | null = null;
+    const links: string[] = [];
+    for (const row of protocols) {
+      if (row.protocol === 'shadowsocks') ssPassword ??= this.secrets.open(sub.ss_password_enc);
+      const protocol: LinkProtocol = {
+        protocol: row.protocol,
+        host: row.host,
+        port: row.port,
+        remark: row.remark ?? `${row.node_name} ${row.protocol}`,
+        transport: row.transport,
+        transportSettings: parseJson(row.transport_settings),
+        security: row.security,
+        tlsSettings: parseJson(row.tls_settings),
+        realitySettings: parseJson(row.reality_settings),
+        flow: row.flow,
+        ssMethod: row.ss_method,
+        ssServerKey: row.ss_server_key_enc ? this.secrets.open(row.ss_server_key_enc) : null,
+        mtprotoSettings: parseJson(row.mtproto_settings),
+      };
+      links.push(...shareLinks(protocol, { linkUuid: sub.link_uuid, ssPassword: ssPassword ?? '' }));
+    }
+
+    return {
+      links,
+      username: sub.username,
+      upload: Number(sub.used_up_bytes),
+      download: Number(sub.used_down_bytes),
+      total: Number(sub.traffic_limit_bytes),
+      expire: sub.expires_at ? Math.floor(Date.parse(sub.expires_at) / 1000) : 0,
+    };
+  }
+}

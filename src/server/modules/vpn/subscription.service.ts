@@ -1,0 +1,245 @@
+/**
+ * Subscriptions and their grants (which node protocols each may use). Every change re-renders the
+ * nodes it can affect — those owning protocols the subscription is granted, before and after the
+ * change — and bumps the ones whose config changed, in the same transaction.
+ */
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { VpnSubscription, VpnSubscriptionCreateRequest, VpnSubscriptionListQuery, VpnSubscriptionUpdateRequest } from '../../../contract/admin/vpn-subscriptions.ts';
+import { forUpdate } from '../../db/dialect.ts';
+import type { Page } from '../../db/listing.ts';
+import type { Database } from '../../db/schema.ts';
+import type { Outbox } from '../../events/outbox.ts';
+import { NotFoundError, ValidationError } from '../../errors.ts';
+import type { SecretBox } from '../../lib/secrets.ts';
+import { nowIso, toSecondPrecision } from '../../lib/time.ts';
+import { newLinkUuid, newSsSecret } from './credentials.ts';
+import { liveStatus } from './eligibility.ts';
+import { chunks } from './render-input.ts';
+import { bumpForSubscriptions, bumpNodes, nodesOfProtocols, nodesOfSubscriptions } from './revisions.ts';
+import { subscriptionRepo } from './subscription.repo.ts';
+import { sweepSubscriptions } from './subscription-sweep.ts';
+import { emitStatusEvent } from './subscription-events.ts';
+import type { VpnSubscriptionsTable } from './tables.ts';
+
+type Db = Kysely<Database>;
+export type SubscriptionRow = Selectable<VpnSubscriptionsTable>;
+
+/** Any accepted date-time (offsets included) as stored: UTC with milliseconds, so text order is time order. */
+const storedTime = (value: string | null | undefined): string | null => (value ? new Date(value).toISOString() : null);
+
+export class SubscriptionService {
+  constructor(
+    private readonly db: Db,
+    private readonly outbox: Outbox,
+    private readonly secrets: SecretBox,
+  ) {}
+
+  async create(input: VpnSubscriptionCreateRequest): Promise<VpnSubscription> {
+    const id = await this.outbox.run(async (trx) => {
+      const errors: Record<string, string[]> = {};
+      const user = await forUpdate(trx, trx.selectFrom('vpn_users').select('id').where('id', '=', input.user_id)).executeTakeFirst();
+      if (!user) errors.user_id = ['does not exist'];
+      const protocolIds = input.node_protocol_ids ?? [];
+      const missing = await this.missingProtocols(trx, protocolIds);
+      if (missing.length > 0) errors.node_protocol_ids = [`unknown node protocol ids: ${missing.join(', ')}`];
+      if (Object.keys(errors).length > 0) throw new ValidationError(errors);
+
+      const now = nowIso();
+      const facts = { traffic_limit_bytes: input.traffic_limit_bytes ?? 0, used_up_bytes: 0, used_down_bytes: 0, expires_at: storedTime(input.expires_at) };
+      const row = await trx
+        .insertInto('vpn_subscriptions')
+        .values({
+          user_id: input.user_id,
+          link_uuid: newLinkUuid(),
+          status: input.status === 'disabled' ? 'disabled' : liveStatus(facts, now),
+          ...facts,
+          lifetime_used_bytes: 0,
+          reset_strategy: input.reset_strategy ?? 'no_reset',
+          last_reset_at: null,
+          revoked_at: null,
+          online: 0,
+          online_at: null,
+          last_node_id: null,
+          ss_password_enc: this.secrets.seal(newSsSecret()),
+          inserted_at: now,
+          updated_at: now,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const id = Number(row.id);
+      await subscriptionRepo.addGrants(trx, id, protocolIds);
+      await bumpForSubscriptions(trx, [id]);
+      return id;
+    });
+    return this.get(id);
+  }
+
+  async get(id: number): Promise<VpnSubscription> {
+    const row = await subscriptionRepo.find(this.db, id);
+    if (!row) throw new NotFoundError('Subscription');
+    return (await this.render([row]))[0]!;
+  }
+
+  async list(query: VpnSubscriptionListQuery): Promise<Page<VpnSubscription>> {
+    const page = await subscriptionRepo.list(this.db, query);
+    return { items: await this.render(page.items), pagination: page.pagination };
+  }
+
+  /**
+   * `status: active` re-derives the live status (a subscription over its limit comes back
+   * `limited`); `disabled` sticks until set active again. Raising the limit or moving the expiry
+   * brings a limited or expired subscription back.
+   */
+  async update(id: number, input: VpnSubscriptionUpdateRequest): Promise<VpnSubscription> {
+    await this.outbox.run(async (trx, emit) => {
+      const before = await this.lock(trx, id);
+      const now = nowIso();
+      const next = {
+        traffic_limit_bytes: input.traffic_limit_bytes ?? Number(before.traffic_limit_bytes),
+        used_up_bytes: Number(before.used_up_bytes),
+        used_down_bytes: Number(before.used_down_bytes),
+        expires_at: input.expires_at !== undefined ? storedTime(input.expires_at) : before.expires_at,
+      };
+      const status = input.status === 'disabled' || (input.status === undefined && before.status === 'disabled') ? 'disabled' : liveStatus(next, now);
+      const change = {
+        traffic_limit_bytes: next.traffic_limit_bytes,
+        expires_at: next.expires_at,
+        status,
+        ...(input.reset_strategy !== undefined ? { reset_strategy: input.reset_strategy } : {}),
+        updated_at: now,
+      };
+      await trx.updateTable('vpn_subscriptions').set(change).where('id', '=', id).execute();
+      await bumpForSubscriptions(trx, [id]);
+      emitStatusEvent(emit, before.status, { ...before, ...change }, now);
+    });
+    return this.get(id);
+  }
+
+  async delete(id: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.lock(trx, id);
+      const nodes = await nodesOfSubscriptions(trx, [id]);
+      await trx.deleteFrom('vpn_subscriptions').where('id', '=', id).execute();
+      await bumpNodes(trx, nodes);
+    });
+  }
+
+  /** A new link UUID and Shadowsocks secret: every credential of the old link stops working. */
+  async revoke(id: number): Promise<VpnSubscription> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.lock(trx, id);
+      const now = nowIso();
+      await trx
+        .updateTable('vpn_subscriptions')
+        .set({ link_uuid: newLinkUuid(), ss_password_enc: this.secrets.seal(newSsSecret()), revoked_at: now, updated_at: now })
+        .where('id', '=', id)
+        .execute();
+      await bumpForSubscriptions(trx, [id]);
+    });
+    return this.get(id);
+  }
+
+  /** Zeroes the period counters (lifetime stays); a limited subscription is served again. */
+  async resetTraffic(id: number): Promise<VpnSubscription> {
+    await this.outbox.run(async (trx, emit) => {
+      const before = await this.lock(trx, id);
+      const now = nowIso();
+      const next = { traffic_limit_bytes: Number(before.traffic_limit_bytes), used_up_bytes: 0, used_down_bytes: 0, expires_at: before.expires_at };
+      const status = before.status === 'disabled' ? 'disabled' : liveStatus(next, now);
+      const change = { used_up_bytes: 0, used_down_bytes: 0, last_reset_at: now, status, updated_at: now };
+      await trx.updateTable('vpn_subscriptions').set(change).where('id', '=', id).execute();
+      await bumpForSubscriptions(trx, [id]);
+      emitStatusEvent(emit, before.status, { ...before, ...change }, now);
+    });
+    return this.get(id);
+  }
+
+  // ── Grants ───────────────────────────────────────────────────────────────────────────────────
+
+  /** Replaces the set of node protocols the subscription may use. */
+  async setGrants(id: number, protocolIds: number[]): Promise<VpnSubscription> {
+    await this.changeGrants(id, protocolIds, async (trx) => {
+      await trx.deleteFrom('subscription_protocols').where('subscription_id', '=', id).execute();
+      await subscriptionRepo.addGrants(trx, id, protocolIds);
+    });
+    return this.get(id);
+  }
+
+  async addGrants(id: number, protocolIds: number[]): Promise<VpnSubscription> {
+    await this.changeGrants(id, protocolIds, (trx) => subscriptionRepo.addGrants(trx, id, protocolIds));
+    return this.get(id);
+  }
+
+  async removeGrant(id: number, protocolId: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.lock(trx, id);
+      const nodes = await nodesOfProtocols(trx, [protocolId]);
+      const result = await trx.deleteFrom('subscription_protocols').where('subscription_id', '=', id).where('node_protocol_id', '=', protocolId).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) throw new NotFoundError('Grant');
+      await bumpNodes(trx, nodes);
+    });
+  }
+
+  /** Nodes before and after the change: a protocol taken away changes its node's config too. */
+  private async changeGrants(id: number, protocolIds: number[], change: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.lock(trx, id);
+      const missing = await this.missingProtocols(trx, protocolIds);
+      if (missing.length > 0) throw ValidationError.field('node_protocol_ids', `unknown node protocol ids: ${missing.join(', ')}`);
+      const before = await nodesOfSubscriptions(trx, [id]);
+      await change(trx);
+      const after = await nodesOfSubscriptions(trx, [id]);
+      await bumpNodes(trx, [...before, ...after]);
+    });
+  }
+
+  /** Expiry and periodic traffic resets (subscription-sweep.ts). */
+  sweep(now = new Date()): Promise<{ expired: number; reset: number }> {
+    return sweepSubscriptions(this.db, this.outbox, now);
+  }
+
+  private async lock(trx: Db, id: number): Promise<SubscriptionRow> {
+    const row = await forUpdate(trx, trx.selectFrom('vpn_subscriptions').selectAll().where('id', '=', id)).executeTakeFirst();
+    if (!row) throw new NotFoundError('Subscription');
+    return row;
+  }
+
+  /** Ids among `ids` with no node protocol; the rest are locked so they cannot vanish meanwhile. */
+  private async missingProtocols(trx: Db, ids: number[]): Promise<number[]> {
+    const found = new Set<number>();
+    for (const part of chunks(ids)) {
+      const rows = await forUpdate(trx, trx.selectFrom('node_protocols').select('id').where('id', 'in', part)).execute();
+      for (const r of rows) found.add(Number(r.id));
+    }
+    return ids.filter((i) => !found.has(i));
+  }
+
+  private async render(rows: SubscriptionRow[]): Promise<VpnSubscription[]> {
+    const grants = await subscriptionRepo.grantsOf(this.db, rows.map((r) => Number(r.id)));
+    return rows.map((row) => {
+      const up = Number(row.used_up_bytes);
+      const down = Number(row.used_down_bytes);
+      return {
+        id: Number(row.id),
+        user_id: Number(row.user_id),
+        link_uuid: row.link_uuid,
+        status: row.status,
+        traffic_limit_bytes: Number(row.traffic_limit_bytes),
+        used_up_bytes: up,
+        used_down_bytes: down,
+        used_bytes: up + down,
+        lifetime_used_bytes: Number(row.lifetime_used_bytes),
+        reset_strategy: row.reset_strategy,
+        last_reset_at: toSecondPrecision(row.last_reset_at),
+        expires_at: toSecondPrecision(row.expires_at),
+        revoked_at: toSecondPrecision(row.revoked_at),
+        online: Number(row.online) === 1,
+        online_at: toSecondPrecision(row.online_at),
+        last_node_id: row.last_node_id,
+        node_protocol_ids: grants.get(Number(row.id)) ?? [],
+        inserted_at: toSecondPrecision(row.inserted_at),
+        updated_at: toSecondPrecision(row.updated_at),
+      };
+    });
+  }
+}
