@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { decodeEnrollmentKey, EnrollmentKeyError, isHttpUrl, stripTrailingSlash } from './enrollment-key.ts';
 
@@ -29,6 +30,27 @@ export interface AgentConfig {
   sshEnabled: boolean;
   sshHost: string;
   logLevel: string;
+  /** The Core protocol role (`--core-server`); null when not configured. */
+  core: CoreRoleConfig | null;
+}
+
+/** `nodeplane agent --core-server <url> --code <code>`: a VPN node of a Core panel (src/agent/core/). */
+export interface CoreRoleConfig {
+  serverUrl: string;
+  /** Registration code; needed for the first start, and to register again after a 401. */
+  code: string | null;
+  flavour: 'xray' | 'v2ray';
+  binary: string;
+  nodeName: string;
+  nodeHost: string;
+  nodeIp: string;
+  nodeRegion: string;
+  heartbeatIntervalMs: number;
+  statsIntervalMs: number;
+  usagePushIntervalMs: number;
+  /** Traffic-derived sessions end after this long without bytes. */
+  offlineAfterMs: number;
+  telemtBinary: string | null;
 }
 
 export interface AgentPorts {
@@ -75,6 +97,22 @@ environment:
   NODEPLANE_AGENT_SSH_ENABLED             run the embedded SSH server (true)
   NODEPLANE_AGENT_SSH_HOST                SSH listen address (0.0.0.0)
   NODEPLANE_AGENT_LOG_LEVEL               pino level (info)
+
+Core role (a VPN node of a Core panel; runs when --core-server is given, beside the edge role
+when that is configured too):
+  --core-server <url>      Core panel URL                 NODEPLANE_CORE_SERVER_URL
+  --code <code>            registration code              NODEPLANE_CORE_CODE
+                           (first start; later starts reuse <data-dir>/core/state.json)
+  --core-flavour <f>       xray | v2ray                   NODEPLANE_CORE_FLAVOUR (xray)
+  --core-binary <path>     proxy core binary              NODEPLANE_CORE_BINARY
+                           (v2ray: /usr/bin/v2ray; xray: xray on PATH)
+  NODEPLANE_CORE_NODE_NAME / _HOST / _IP / _REGION   registration details (hostname, hostname,
+                                          first non-loopback IPv4, empty)
+  NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS    heartbeat interval (15000)
+  NODEPLANE_CORE_STATS_INTERVAL_MS        core stats read interval (10000)
+  NODEPLANE_CORE_USAGE_PUSH_INTERVAL_MS   usage push interval (60000)
+  NODEPLANE_CORE_OFFLINE_AFTER_MS         no traffic for this long = offline (120000)
+  NODEPLANE_TELEMT_BINARY                 telemt binary for services.mtproto (unset = config only)
 `;
 
 type Env = Record<string, string | undefined>;
@@ -84,6 +122,10 @@ const FLAGS: Record<string, string> = {
   '--enrollment-key': 'NODEPLANE_ENROLLMENT_KEY',
   '--data-dir': 'NODEPLANE_AGENT_DATA_DIR',
   '--cluster': 'NODEPLANE_AGENT_CLUSTER',
+  '--core-server': 'NODEPLANE_CORE_SERVER_URL',
+  '--code': 'NODEPLANE_CORE_CODE',
+  '--core-flavour': 'NODEPLANE_CORE_FLAVOUR',
+  '--core-binary': 'NODEPLANE_CORE_BINARY',
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -200,5 +242,62 @@ export function loadAgentConfig(args: string[], env: Env = process.env, cwd = pr
     sshEnabled: bool('NODEPLANE_AGENT_SSH_ENABLED', true),
     sshHost: read('NODEPLANE_AGENT_SSH_HOST') ?? '0.0.0.0',
     logLevel: read('NODEPLANE_AGENT_LOG_LEVEL') ?? 'info',
+    core: loadCoreRole(read, int),
   });
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function loadCoreRole(
+  read: (name: string) => string | undefined,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+): CoreRoleConfig | null {
+  const serverRaw = read('NODEPLANE_CORE_SERVER_URL');
+  if (serverRaw === undefined) {
+    if (read('NODEPLANE_CORE_CODE') !== undefined) throw new ConfigError('--code / NODEPLANE_CORE_CODE needs --core-server / NODEPLANE_CORE_SERVER_URL');
+    return null;
+  }
+  if (!isHttpUrl(serverRaw)) throw new ConfigError(`--core-server / NODEPLANE_CORE_SERVER_URL must be an http(s) URL, got "${serverRaw}"`);
+  const flavour = read('NODEPLANE_CORE_FLAVOUR') ?? 'xray';
+  if (flavour !== 'xray' && flavour !== 'v2ray') throw new ConfigError(`--core-flavour / NODEPLANE_CORE_FLAVOUR must be xray or v2ray, got "${flavour}"`);
+  const ip = read('NODEPLANE_CORE_NODE_IP') ?? defaultIp();
+  if (!IPV4.test(ip) && !/^[0-9a-f:.]*:[0-9a-f:.]*$/i.test(ip)) throw new ConfigError(`NODEPLANE_CORE_NODE_IP must be an IP address, got "${ip}"`);
+  const host = hostname() || 'localhost';
+  return Object.freeze({
+    serverUrl: stripTrailingSlash(serverRaw),
+    code: read('NODEPLANE_CORE_CODE') ?? null,
+    flavour,
+    binary: read('NODEPLANE_CORE_BINARY') ?? (flavour === 'v2ray' ? '/usr/bin/v2ray' : (onPath('xray', read('PATH')) ?? 'xray')),
+    nodeName: read('NODEPLANE_CORE_NODE_NAME') ?? host,
+    nodeHost: read('NODEPLANE_CORE_NODE_HOST') ?? host,
+    nodeIp: ip,
+    nodeRegion: read('NODEPLANE_CORE_NODE_REGION') ?? '',
+    heartbeatIntervalMs: int('NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS', 15_000, 100, 86_400_000),
+    statsIntervalMs: int('NODEPLANE_CORE_STATS_INTERVAL_MS', 10_000, 100, 3_600_000),
+    usagePushIntervalMs: int('NODEPLANE_CORE_USAGE_PUSH_INTERVAL_MS', 60_000, 100, 86_400_000),
+    offlineAfterMs: int('NODEPLANE_CORE_OFFLINE_AFTER_MS', 120_000, 1_000, 86_400_000),
+    telemtBinary: read('NODEPLANE_TELEMT_BINARY') ?? null,
+  });
+}
+
+/** The first non-internal IPv4 (what a node would register as), else loopback. */
+function defaultIp(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function onPath(binary: string, searchPath: string | undefined): string | null {
+  for (const dir of (searchPath ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const file = path.join(dir, binary);
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
 }
