@@ -1,0 +1,138 @@
+/**
+ * The VPN loop with real processes and real traffic: the server, `nodeplane agent` in its Core
+ * role, Debian's v2ray as the node core, and a second v2ray as the client (SOCKS inbound → VMess
+ * outbound to the node) carrying curl downloads from a local HTTP server. The bytes the control
+ * plane records for the subscription match the bytes transferred; killing the core is repaired and
+ * reported; a subscription pushed over its limit is cut off.
+ *
+ * Overhead: usage counts the proxied payload (HTTP response headers included, about 150 bytes per
+ * request), not VMess framing on the wire.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { createNode, createProtocol, createSubscription, createUser } from '../helpers/vpn-admin.ts';
+import { AgentProcess, freePort, until, waitForExit } from '../helpers/processes.ts';
+import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
+
+const V2RAY = '/usr/bin/v2ray';
+const CURL = '/usr/bin/curl';
+const missing = [V2RAY, CURL].filter((p) => !existsSync(p));
+const PAYLOAD = 300_000;
+
+/** Downloads through the client core; resolves with the body size, or null when the proxy refuses. */
+async function download(socksPort: number, url: string): Promise<number | null> {
+  try {
+    const { stdout } = await promisify(execFile)(CURL, ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, '-o', '/dev/null', '-w', '%{size_download}', url]);
+    const size = Number(stdout.trim());
+    return size > 0 ? size : null;
+  } catch {
+    return null;
+  }
+}
+
+for (const engine of testEngines()) {
+  describe(`VPN traffic end to end, real v2ray [${engine}]`, { skip: missing.length ? `missing ${missing.join(', ')}` : false }, () => {
+    let server: TestServer;
+    let agent: AgentProcess;
+    let client: ChildProcess;
+    let web: http.Server;
+    let webUrl = '';
+    let socksPort = 0;
+    let nodeId = '';
+    let subscriptionId = 0;
+    const dir = mkdtempSync(path.join(tmpdir(), 'nodeplane-vpn-e2e-'));
+
+    const subscription = async () => (await server.api.get(`/api/v1/vpn/subscriptions/${subscriptionId}`)).body.data;
+    const node = async () => (await server.api.get(`/api/v1/vpn/nodes/${nodeId}`)).body.data;
+
+    before(async () => {
+      server = await startServer(engine, { CORE_NODE_OFFLINE_AFTER_MS: '60000' });
+      web = http.createServer((_req, res) => res.end(Buffer.alloc(PAYLOAD, 120)));
+      await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+      webUrl = `http://127.0.0.1:${(web.address() as { port: number }).port}/`;
+
+      const vmessPort = await freePort();
+      socksPort = await freePort();
+      const core = await createNode(server.api, { host: '127.0.0.1' });
+      nodeId = core.id;
+      const protocol = await createProtocol(server.api, nodeId, { protocol: 'vmess', port: vmessPort, transport: 'tcp', security: 'none' });
+      const user = await createUser(server.api);
+      const sub = await createSubscription(server.api, user.id, { traffic_limit_bytes: 2 * PAYLOAD + PAYLOAD / 2, node_protocol_ids: [protocol.id] });
+      subscriptionId = sub.id;
+
+      agent = new AgentProcess({
+        NODEPLANE_CORE_SERVER_URL: server.url,
+        NODEPLANE_CORE_CODE: core.registration_code,
+        NODEPLANE_CORE_FLAVOUR: 'v2ray',
+        NODEPLANE_CORE_BINARY: V2RAY,
+        NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS: '300',
+        NODEPLANE_CORE_STATS_INTERVAL_MS: '300',
+        NODEPLANE_CORE_USAGE_PUSH_INTERVAL_MS: '500',
+        NODEPLANE_AGENT_SSH_ENABLED: 'false',
+      });
+      agent.start();
+
+      const clientConfig = {
+        log: { loglevel: 'warning' },
+        inbounds: [{ port: socksPort, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
+        outbounds: [{ protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id: sub.link_uuid, alterId: 0, security: 'auto' }] }] } }],
+      };
+      writeFileSync(path.join(dir, 'client.json'), JSON.stringify(clientConfig));
+      client = spawn(V2RAY, ['-config', path.join(dir, 'client.json')], { stdio: 'ignore' });
+      await until(async () => (await node()).sync_status === 'synced', `the node applies its config\n${agent.output}`, 60_000);
+    });
+
+    after(async () => {
+      client?.kill('SIGKILL');
+      await agent?.destroy();
+      web?.close();
+      await server?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('records the bytes a client moved through the node for its subscription', async () => {
+      const got = await until(async () => download(socksPort, webUrl), 'a download through the node', 30_000);
+      assert.equal(got, PAYLOAD);
+      const recorded = await until(async () => {
+        const s = await subscription();
+        return s.used_down_bytes >= PAYLOAD && s;
+      }, `usage reaches the control plane\n${agent.output}`, 30_000);
+      assert.ok(recorded.used_down_bytes - PAYLOAD < 1000, `recorded ${recorded.used_down_bytes} down for ${PAYLOAD} payload bytes`);
+      assert.ok(recorded.used_up_bytes > 0 && recorded.used_up_bytes < 1000, `recorded ${recorded.used_up_bytes} up for one request`);
+      const usage = (await server.api.get(`/api/v1/vpn/usage?subscription_id=${subscriptionId}`)).body;
+      const perMinute = usage.data.reduce((sum: number, row: any) => sum + row.bytes_down, 0);
+      assert.equal(perMinute, recorded.used_down_bytes, 'per-minute rows add up to the counter');
+    });
+
+    it('restarts a killed core and reports it', async () => {
+      const { pid } = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      await until(async () => {
+        const current = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8'));
+        return current.pid !== pid;
+      }, `the agent restarts the core\n${agent.output}`, 30_000);
+      const events = await server.ctx.database.db.selectFrom('events').select('type').where('type', '=', 'core.node.error').execute();
+      assert.ok(events.length >= 1, 'the crash was reported to the control plane');
+      await until(async () => (await node()).sync_status === 'synced', 'synced again after the restart', 30_000);
+      assert.equal(await until(async () => download(socksPort, webUrl), 'traffic flows again', 30_000), PAYLOAD);
+    });
+
+    it('cuts off a subscription pushed over its limit: its next connection fails', async () => {
+      await until(async () => (await subscription()).used_down_bytes >= 2 * PAYLOAD, 'the second download is counted', 30_000);
+      assert.equal(await download(socksPort, webUrl), PAYLOAD, 'still under the limit');
+      const limited = await until(async () => {
+        const s = await subscription();
+        return s.status === 'limited' && s;
+      }, `the subscription crosses its limit\n${agent.output}`, 30_000);
+      assert.ok(limited.used_down_bytes + limited.used_up_bytes >= limited.traffic_limit_bytes);
+      await until(async () => (await node()).sync_status === 'synced' && (await download(socksPort, webUrl)) === null, 'the node drops the user', 30_000);
+      assert.equal(await download(socksPort, webUrl), null, 'the next connection fails');
+    });
+  });
+}
