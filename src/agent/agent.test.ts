@@ -44,6 +44,8 @@ function start(cfg: AgentConfig, deps: Partial<AgentDeps> = {}) {
     stream: { backoff: { initialMs: 20, maxMs: 200 } },
     retry: { initialMs: 20, maxMs: 200 },
     minReregisterGapMs: 0,
+    // Lifecycle tests: commands, SSH and self-update have their own (and SSH would bind port 40022).
+    features: [],
     ...deps,
   });
   const result = agent.run().then(

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createNode, createProtocol, createSubscription, createUser } from '../helpers/vpn-admin.ts';
-import { AgentProcess, freePort, until, waitForExit } from '../helpers/processes.ts';
+import { AgentProcess, freePort, until } from '../helpers/processes.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 
 const V2RAY = '/usr/bin/v2ray';
@@ -90,6 +90,17 @@ for (const engine of testEngines()) {
 
     after(async () => {
       client?.kill('SIGKILL');
+      // The core deliberately outlives its agent (the next agent adopts it); a test must not leave it.
+      const pidFile = path.join(agent.dataDir, 'core', 'core.pid.json');
+      const corePid = existsSync(pidFile) ? (JSON.parse(readFileSync(pidFile, 'utf8')).pid as number) : null;
+      await agent?.stop('SIGTERM');
+      if (corePid) {
+        try {
+          process.kill(corePid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       await agent?.destroy();
       web?.close();
       await server?.stop();
