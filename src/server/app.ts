@@ -61,6 +61,13 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   const app = (Fastify(serverOptions) as unknown as FastifyInstance).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
+  // Clients commonly send an empty body with a JSON content type on routes whose body is optional
+  // (cancel, acknowledge, enrollment-key create): that means "no body"; a required body still 400s.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
+  );
   // Kept so the OpenAPI test can prove every route is documented.
   const registeredRoutes: Array<{ method: string; url: string }> = [];
   app.decorate('registeredRoutes', registeredRoutes);

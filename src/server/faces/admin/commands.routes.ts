@@ -19,14 +19,6 @@ const tags = ['Commands'];
 export const commandRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    // Cancel takes no body, and clients commonly send an empty one with a JSON content type: in
-    // this scope that means "no body" instead of a 400.
-    const json = app.getDefaultJsonParser('error', 'error');
-    app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
-      body === '' ? done(null, undefined) : json(request, body as string, done),
-    );
-
     app.post('/commands', {
       schema: {
         tags,

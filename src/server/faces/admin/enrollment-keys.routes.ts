@@ -19,14 +19,6 @@ const location = (key: EnrollmentKey) => `/api/v1/enrollment_keys/${key.id}`;
 export const enrollmentKeysRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    // The create and update bodies are optional, and clients commonly send an empty body with a
-    // JSON content type; in this scope that means "no body" instead of a 400.
-    const json = app.getDefaultJsonParser('error', 'error');
-    app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
-      body === '' ? done(null, undefined) : json(request, body as string, done),
-    );
-
     // `default` here is a keyword, not a cluster: these static routes win over `:cluster_name`.
     app.post('/clusters/default/enrollment_keys/public', {
       schema: {

@@ -12,13 +12,6 @@ const tags = ['Agents'];
 export const agentExecutionRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    // Acknowledge has no body; agents may still send an empty one with a JSON content type.
-    const json = app.getDefaultJsonParser('error', 'error');
-    app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
-      body === '' ? done(null, undefined) : json(request, body as string, done),
-    );
-
     app.get('/command_executions', {
       schema: {
         tags,
