@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { type BrokerClient, type BrokerMessage, mqttTopic, PUBLISH_TIMEOUT_MS, withTimeout } from './broker.ts';
+import { type BrokerClient, type BrokerMessage, mqttTopic, PUBLISH_TIMEOUT_MS } from './broker.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 /** MQTT: topic = type with dots as slashes, QoS 1 (resolved on PUBACK). */
 export class MqttBroker implements BrokerClient {

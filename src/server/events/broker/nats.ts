@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { type BrokerClient, type BrokerMessage, PUBLISH_TIMEOUT_MS, withTimeout } from './broker.ts';
+import { type BrokerClient, type BrokerMessage, PUBLISH_TIMEOUT_MS } from './broker.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 const RETRY_CONNECT_MS = 1000;
 

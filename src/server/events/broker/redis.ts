@@ -1,6 +1,7 @@
 import { createClient } from 'redis';
 import type { Logger } from 'pino';
-import { type BrokerClient, type BrokerMessage, PUBLISH_TIMEOUT_MS, withTimeout } from './broker.ts';
+import { type BrokerClient, type BrokerMessage, PUBLISH_TIMEOUT_MS } from './broker.ts';
+import { withTimeout } from '../../lib/timeout.ts';
 
 type Client = ReturnType<typeof createClient>;
 

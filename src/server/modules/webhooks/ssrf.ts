@@ -9,6 +9,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
+import { withTimeout } from '../../lib/timeout.ts';
 
 export interface ResolvedAddress {
   address: string;
@@ -141,20 +142,6 @@ export function normalizeHost(url: URL): string {
   return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.+$/, '');
 }
 
-const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 
 export class SsrfGuard {
   constructor(
