@@ -29,6 +29,9 @@ import { WebhookService } from './modules/webhooks/webhook.service.ts';
 import { VpnService } from './modules/vpn/vpn.service.ts';
 import { CoreNodeService } from './modules/vpn/core-node.service.ts';
 import { UsageService } from './modules/vpn/usage.service.ts';
+import { AdminMetricsCollector } from './modules/metrics/admin-metrics.ts';
+import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
+import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
 import type { Kysely } from 'kysely';
 import type { Registry } from 'prom-client';
 import type { Database } from './db/schema.ts';
@@ -75,6 +78,7 @@ export interface AppContext {
   vpn: VpnService;
   coreNodes: CoreNodeService;
   usage: UsageService;
+  adminMetrics: AdminMetricsCollector;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -141,6 +145,13 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const coreNodes = new CoreNodeService(deps);
   const usage = new UsageService(deps);
   const modules = [commands, ssh, selfUpdates, webhooks, vpn, coreNodes, usage];
+  const adminMetrics = new AdminMetricsCollector({
+    db,
+    registry: nodeMetrics.registry,
+    brokerEnabled: webhooks.broker !== null,
+    queues: webhooks.broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
+    admins,
+  });
 
   await relay.start();
   await admins.start();
@@ -175,11 +186,13 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     vpn,
     coreNodes,
     usage,
+    adminMetrics,
     setListeningPort(port) {
       listeningPort = port;
     },
     adminUrls,
     async stop() {
+      adminMetrics.close();
       await jobs.stop();
       for (const module of modules.slice().reverse()) await module.stop();
       await nodeSweep.stop();

@@ -8,9 +8,6 @@ import { PROMETHEUS_TEXT } from '../../../contract/admin/node-metrics.ts';
 import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { AppError, UnavailableError } from '../../errors.ts';
-import { BROKER_QUEUE } from '../../events/broker/broker-relay.ts';
-import { AdminMetricsCollector } from '../../modules/webhooks/admin-metrics.ts';
-import { DELIVERY_QUEUE } from '../../modules/webhooks/webhook.repo.ts';
 import { ok } from './http.ts';
 
 const tags = ['Admins'];
@@ -19,21 +16,12 @@ const config = { auth: 'metrics' as const };
 export const adminMetricsRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    const collector = new AdminMetricsCollector({
-      db: ctx.database.db,
-      registry: ctx.nodeMetrics.registry,
-      brokerEnabled: ctx.webhooks.broker !== null,
-      queues: ctx.webhooks.broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
-      admins: ctx.admins,
-    });
-    app.addHook('onClose', async () => collector.close());
-
     app.get('/admins/me/metrics', {
       schema: { tags, summary: "This admin instance's own metrics", response: { 200: Single(AdminMetrics) } },
       config,
     }, async (req) => {
       try {
-        return ok(req, await collector.collect());
+        return ok(req, await ctx.adminMetrics.collect());
       } catch (error) {
         if (error instanceof AppError) throw error;
         req.log.error({ err: error }, 'collecting admin metrics failed');

@@ -27,7 +27,7 @@ import type { Registry } from 'prom-client';
 import type { AdminMetrics } from '../../../contract/admin/admin-metrics.ts';
 import type { Database } from '../../db/schema.ts';
 import { toSecondPrecision } from '../../lib/time.ts';
-import { METRIC } from './metrics.ts';
+import { METRIC } from '../webhooks/metrics.ts';
 
 export interface AdminMetricsSources {
   db: Kysely<Database>;
