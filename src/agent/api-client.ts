@@ -5,6 +5,7 @@
 import type { AgentExecution } from '../contract/agent-stream.ts';
 import type { IdType } from './identity.ts';
 import { parseServerFrame } from './stream.ts';
+import { type JsonResponse, requestJson, UnreachableError } from './http.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -210,37 +211,31 @@ export class ApiClient {
 
   /** Like request(), keeping `meta` (pagination) too. */
   async requestEnvelope(method: string, path: string, body: unknown, auth: boolean | { bearer: string }): Promise<{ data: unknown; meta: unknown }> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.options.userAgent) headers['user-agent'] = this.options.userAgent;
+    const headers: Record<string, string> = {};
     if (typeof auth === 'object') {
       headers.authorization = `Bearer ${auth.bearer}`;
     } else if (auth) {
       if (!this.token) throw new ApiError(401, 'unauthorized', 'no api_token yet (not registered)');
       headers.authorization = `Bearer ${this.token}`;
     }
-    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 10_000);
-    const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
-    let response: Response;
-    let text: string;
+    let result: JsonResponse;
     try {
-      response = await this.fetchImpl(`${this.options.baseUrl}${path}`, {
+      result = await requestJson({
+        fetchImpl: this.fetchImpl,
+        baseUrl: this.options.baseUrl,
         method,
+        path,
+        body,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
+        userAgent: this.options.userAgent,
+        timeoutMs: this.options.timeoutMs ?? 10_000,
+        signal: this.options.signal,
       });
-      text = await response.text();
     } catch (error) {
-      const reason = timeout.aborted ? 'timed out' : ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
-      throw new ApiError(0, 'unreachable', `${method} ${this.options.baseUrl}${path}: ${reason}`);
+      if (error instanceof UnreachableError) throw new ApiError(0, 'unreachable', error.message);
+      throw error;
     }
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
+    const { response, text, json } = result;
     if (!response.ok) {
       const error = (json as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
       throw new ApiError(

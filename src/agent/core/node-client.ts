@@ -6,6 +6,7 @@
  */
 import type { XrayConfig } from './xray-config.ts';
 import type { ClientMap } from './accountant.ts';
+import { type JsonResponse, requestJson, UnreachableError } from '../http.ts';
 
 export class NodeApiError extends Error {
   override name = 'NodeApiError';
@@ -97,37 +98,31 @@ export class NodeClient {
     body: unknown,
     options: { auth?: boolean; etag?: string | null; idempotencyKey?: string } = {},
   ): Promise<{ status: number; json: unknown; headers: Headers }> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.options.userAgent) headers['user-agent'] = this.options.userAgent;
+    const headers: Record<string, string> = {};
     if (options.auth !== false) {
       if (!this.authKey) throw new NodeApiError(401, 'no auth key yet (not registered)');
       headers['x-node-auth-key'] = this.authKey;
     }
     if (options.etag) headers['if-none-match'] = options.etag;
     if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
-    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
-    const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
-    let response: Response;
-    let text: string;
+    let result: JsonResponse;
     try {
-      response = await this.fetchImpl(`${this.options.baseUrl}${path}`, {
+      result = await requestJson({
+        fetchImpl: this.fetchImpl,
+        baseUrl: this.options.baseUrl,
         method,
+        path,
+        body,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
+        userAgent: this.options.userAgent,
+        timeoutMs: this.options.timeoutMs ?? 15_000,
+        signal: this.options.signal,
       });
-      text = await response.text();
     } catch (error) {
-      const reason = timeout.aborted ? 'timed out' : ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
-      throw new NodeApiError(0, `${method} ${this.options.baseUrl}${path}: ${reason}`);
+      if (error instanceof UnreachableError) throw new NodeApiError(0, error.message);
+      throw error;
     }
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
+    const { response, json } = result;
     if (response.status === 304) return { status: 304, json: undefined, headers: response.headers };
     if (!response.ok) {
       const error = json as { message?: unknown; error?: unknown } | undefined;
