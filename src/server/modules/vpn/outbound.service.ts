@@ -3,32 +3,23 @@
  * node reports. An outbound that a routing rule names cannot be renamed or deleted until the rule
  * goes: a rule pointing nowhere would make Xray refuse the whole config.
  */
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { NodeOutbound, NodeOutboundCreateRequest, NodeOutboundListQuery, NodeOutboundUpdateRequest } from '../../../contract/admin/vpn-outbounds.ts';
 import type { RoutingRule } from '../../../contract/admin/vpn-nodes.ts';
-import { forUpdate } from '../../db/dialect.ts';
-import { equals, type Filter, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
+import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { rethrowTaken } from '../clusters/cluster.service.ts';
 import { coreNodeRepo } from './core-node.repo.ts';
+import { type OutboundRow, outboundRepo } from './outbound.repo.ts';
 import { sortKeys } from './render.ts';
 import { bumpNodes } from './revisions.ts';
-import type { NodeOutboundsTable } from './tables.ts';
 
 type Db = Kysely<Database>;
-type OutboundRow = Selectable<NodeOutboundsTable>;
 
 /** Tags Core renders itself: the built-in outbounds, the agent's API, and inbound tags. */
 export const isReservedTag = (tag: string): boolean => ['direct', 'block', 'api'].includes(tag.toLowerCase()) || /^np-/i.test(tag);
-
-const outboundFilters: Record<string, Filter> = {
-  node_id: equals('node_outbounds.node_id'),
-  tag: textFilter('node_outbounds.tag'),
-  protocol: textFilter('node_outbounds.protocol'),
-  ...timestampFilters('node_outbounds'),
-};
 
 const canonical = (value: object | undefined): string => JSON.stringify(sortKeys(value ?? {}));
 
@@ -40,9 +31,8 @@ export class OutboundService {
     const id = await this.db.transaction().execute(async (trx) => {
       if (!(await coreNodeRepo.lock(trx, input.node_id))) throw ValidationError.field('node_id', 'does not exist');
       const now = nowIso();
-      const row = await trx
-        .insertInto('node_outbounds')
-        .values({
+      const id = await outboundRepo
+        .insert(trx, {
           node_id: input.node_id,
           tag: input.tag,
           protocol: input.protocol,
@@ -53,36 +43,21 @@ export class OutboundService {
           inserted_at: now,
           updated_at: now,
         })
-        .returning('id')
-        .executeTakeFirstOrThrow()
         .catch(rethrowTaken);
       await bumpNodes(trx, [input.node_id]);
-      return Number(row.id);
+      return id;
     });
     return this.get(id);
   }
 
   async get(id: number): Promise<NodeOutbound> {
-    const row = await this.db.selectFrom('node_outbounds').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await outboundRepo.findById(this.db, id);
     if (!row) throw new NotFoundError('Node outbound');
     return render(row);
   }
 
   async list(query: NodeOutboundListQuery): Promise<Page<NodeOutbound>> {
-    const page = await paginate(this.db.selectFrom('node_outbounds').selectAll('node_outbounds'), query, {
-      filters: outboundFilters,
-      sortable: {
-        id: 'node_outbounds.id',
-        tag: 'node_outbounds.tag',
-        protocol: 'node_outbounds.protocol',
-        traffic_bytes_up: 'node_outbounds.traffic_bytes_up',
-        traffic_bytes_down: 'node_outbounds.traffic_bytes_down',
-        inserted_at: 'node_outbounds.inserted_at',
-        updated_at: 'node_outbounds.updated_at',
-      },
-      tieBreaker: 'node_outbounds.id',
-      defaultOrder: { column: 'node_outbounds.id', direction: 'asc' },
-    });
+    const page = await outboundRepo.list(this.db, query);
     return { items: page.items.map(render), pagination: page.pagination };
   }
 
@@ -91,17 +66,14 @@ export class OutboundService {
     await this.db.transaction().execute(async (trx) => {
       const prev = await this.lock(trx, id);
       if (input.tag !== undefined && input.tag !== prev.tag) await assertUnreferenced(trx, prev);
-      await trx
-        .updateTable('node_outbounds')
-        .set({
+      await outboundRepo
+        .update(trx, id, {
           ...(input.tag !== undefined ? { tag: input.tag } : {}),
           ...(input.protocol !== undefined ? { protocol: input.protocol } : {}),
           ...(input.settings !== undefined ? { settings: canonical(input.settings) } : {}),
           ...(input.stream_settings !== undefined ? { stream_settings: canonical(input.stream_settings) } : {}),
           updated_at: nowIso(),
         })
-        .where('id', '=', id)
-        .execute()
         .catch(rethrowTaken);
       await bumpNodes(trx, [prev.node_id]);
     });
@@ -112,23 +84,23 @@ export class OutboundService {
     await this.db.transaction().execute(async (trx) => {
       const prev = await this.lock(trx, id);
       await assertUnreferenced(trx, prev);
-      await trx.deleteFrom('node_outbounds').where('id', '=', id).execute();
+      await outboundRepo.delete(trx, id);
       await bumpNodes(trx, [prev.node_id]);
     });
   }
 
   /** Locks the node first, then the outbound: the order every node-level change takes. */
   private async lock(trx: Db, id: number): Promise<OutboundRow> {
-    const peek = await trx.selectFrom('node_outbounds').select('node_id').where('id', '=', id).executeTakeFirst();
+    const peek = await outboundRepo.findNodeId(trx, id);
     if (peek) await coreNodeRepo.lock(trx, peek.node_id);
-    const row = await forUpdate(trx, trx.selectFrom('node_outbounds').selectAll().where('id', '=', id)).executeTakeFirst();
+    const row = await outboundRepo.lockById(trx, id);
     if (!row) throw new NotFoundError('Node outbound');
     return row;
   }
 }
 
 async function assertUnreferenced(trx: Db, outbound: OutboundRow): Promise<void> {
-  const node = await trx.selectFrom('core_nodes').select('routing_rules').where('node_id', '=', outbound.node_id).executeTakeFirst();
+  const node = await outboundRepo.routingRulesOf(trx, outbound.node_id);
   const rules = JSON.parse(node?.routing_rules ?? '[]') as RoutingRule[];
   if (rules.some((r) => r.outbound_tag === outbound.tag)) throw new ConflictError(`outbound ${outbound.tag} is used by the node's routing rules`);
 }

@@ -1,0 +1,68 @@
+/** SQL of node outbounds (`node_outbounds`). */
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
+import { forUpdate } from '../../db/dialect.ts';
+import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
+import type { Database } from '../../db/schema.ts';
+import type { NodeOutboundsTable } from './tables.ts';
+
+type Db = Kysely<Database>;
+export type OutboundRow = Selectable<NodeOutboundsTable>;
+
+export const outboundFilters: Record<string, Filter> = {
+  node_id: equals('node_outbounds.node_id'),
+  tag: textFilter('node_outbounds.tag'),
+  protocol: textFilter('node_outbounds.protocol'),
+  ...timestampFilters('node_outbounds'),
+};
+
+export const outboundRepo = {
+  /** Returns the new outbound's id. */
+  async insert(db: Db, row: Insertable<NodeOutboundsTable>): Promise<number> {
+    const inserted = await db.insertInto('node_outbounds').values(row).returning('id').executeTakeFirstOrThrow();
+    return Number(inserted.id);
+  },
+
+  findById(db: Db, id: number): Promise<OutboundRow | undefined> {
+    return db.selectFrom('node_outbounds').selectAll().where('id', '=', id).executeTakeFirst();
+  },
+
+  list(db: Db, input: ListInput): Promise<Page<OutboundRow>> {
+    return paginate(db.selectFrom('node_outbounds').selectAll('node_outbounds'), input, {
+      filters: outboundFilters,
+      sortable: {
+        id: 'node_outbounds.id',
+        tag: 'node_outbounds.tag',
+        protocol: 'node_outbounds.protocol',
+        traffic_bytes_up: 'node_outbounds.traffic_bytes_up',
+        traffic_bytes_down: 'node_outbounds.traffic_bytes_down',
+        inserted_at: 'node_outbounds.inserted_at',
+        updated_at: 'node_outbounds.updated_at',
+      },
+      tieBreaker: 'node_outbounds.id',
+      defaultOrder: { column: 'node_outbounds.id', direction: 'asc' },
+    });
+  },
+
+  /** The outbound's node id, read without a lock. */
+  findNodeId(db: Db, id: number): Promise<{ node_id: string } | undefined> {
+    return db.selectFrom('node_outbounds').select('node_id').where('id', '=', id).executeTakeFirst();
+  },
+
+  /** The outbound row, locked for the rest of the transaction. */
+  lockById(db: Db, id: number): Promise<OutboundRow | undefined> {
+    return forUpdate(db, db.selectFrom('node_outbounds').selectAll().where('id', '=', id)).executeTakeFirst();
+  },
+
+  async update(db: Db, id: number, change: Updateable<NodeOutboundsTable>): Promise<void> {
+    await db.updateTable('node_outbounds').set(change).where('id', '=', id).execute();
+  },
+
+  async delete(db: Db, id: number): Promise<void> {
+    await db.deleteFrom('node_outbounds').where('id', '=', id).execute();
+  },
+
+  /** The node's stored routing rules JSON (reads `core_nodes`). */
+  routingRulesOf(db: Db, nodeId: string): Promise<{ routing_rules: string } | undefined> {
+    return db.selectFrom('core_nodes').select('routing_rules').where('node_id', '=', nodeId).executeTakeFirst();
+  },
+};
