@@ -8,6 +8,8 @@ import { loadBootKeys } from './keys.ts';
 import { createContext } from './context.ts';
 import { buildApp } from './app.ts';
 
+export const LISTEN_BACKLOG = 4096;
+
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, ...(process.stdout.isTTY ? { transport: { target: 'pino/file', options: { destination: 1 } } } : {}) });
@@ -23,7 +25,9 @@ export async function serve(): Promise<void> {
   const ctx = await createContext(config, keys, database, log);
   const https = config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) } : null;
   const app = await buildApp(ctx, { logger: { level: config.logLevel }, https });
-  const address = await app.listen({ port: config.port, host: config.host });
+  // A registration storm opens thousands of connections at once; Node's default backlog (511)
+  // overflows and the kernel resets the excess. The kernel still caps it at net.core.somaxconn.
+  const address = await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
   const bound = app.server.address();
   if (bound && typeof bound === 'object') ctx.setListeningPort(bound.port);
   log.info({ address, engine: database.engine }, 'Nodeplane is serving');

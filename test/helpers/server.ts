@@ -15,6 +15,7 @@ import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import { loadBootKeys } from '../../src/server/keys.ts';
 import { type AppContext, createContext } from '../../src/server/context.ts';
 import { buildApp } from '../../src/server/app.ts';
+import { LISTEN_BACKLOG } from '../../src/server/main.ts';
 
 /** SQLite always; Postgres too when TEST_POSTGRES_URL is set (as .ci/run does). */
 export function testEngines(): Engine[] {
@@ -52,7 +53,7 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   await migrateToLatest(database.db);
   const ctx = await createContext(config, keys, database, pino({ level: 'silent' }));
   const app = await buildApp(ctx);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  await app.listen({ port: 0, host: '127.0.0.1', backlog: LISTEN_BACKLOG });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   ctx.setListeningPort(port);
