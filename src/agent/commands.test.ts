@@ -136,7 +136,8 @@ describe('command executions', () => {
     await settled(cp, e);
     assert.deepEqual(results(cp, e.id).map((c) => c.answer), [503, 503, 200]);
     assert.equal(cp.executions.get(e.id)!.output, 'ok\n');
-    assert.equal(await value(agent.metrics.commandsReported), 1);
+    // The agent counts the report once it has read the server's answer, just after the server recorded it.
+    await waitFor(async () => (await value(agent.metrics.commandsReported)) === 1, 'one reported command counted');
   });
 
   it('sends a shorter output tail when the server finds the result too large', async () => {

@@ -70,7 +70,7 @@ export function startAgent(config: AgentConfig, features: AgentFeature[]) {
   return { agent, result, stop };
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, ms = 8_000): Promise<void> {
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -76,8 +76,11 @@ for (const engine of testEngines()) {
       assert.ok(host.memory.available_bytes > 0 && host.memory.available_bytes <= host.memory.total_bytes);
       assert.ok(host.disk.total_bytes > 0 && host.disk.used_bytes >= 0);
       assert.ok(Math.abs(host.uptime.seconds - os.uptime()) < 120, `uptime ${host.uptime.seconds} vs ${os.uptime()}`);
-      const unified = (await server.api.get(`/api/v1/nodes/${nodeId}/metrics`)).body.data;
-      assert.equal(unified.agent.available, true);
+      // The agent pushes its own metrics right after the host's, in a second request.
+      const unified = await until(async () => {
+        const data = (await server.api.get(`/api/v1/nodes/${nodeId}/metrics`)).body.data;
+        return data?.agent.available === true && data;
+      }, 'agent metrics');
       assert.ok(unified.agent.application.memory_total_bytes > 0);
 
       await until(async () => (await streamsConnected(server)) === 1, 'live channel up');

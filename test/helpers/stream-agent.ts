@@ -45,7 +45,7 @@ export class StreamAgent {
   }
 
   /** Resolves with the first frame (received already or later) matching `match`. */
-  async waitFor(match: (frame: any) => boolean, timeoutMs = 5000): Promise<any> {
+  async waitFor(match: (frame: any) => boolean, timeoutMs = 20_000): Promise<any> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.frames.find(match);
@@ -73,7 +73,7 @@ export class StreamAgent {
 }
 
 /** Polls `check` until it holds. */
-export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('condition not reached in time');

@@ -26,7 +26,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await condition()) return;
