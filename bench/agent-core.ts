@@ -20,6 +20,7 @@ import pino from 'pino';
 import type { CoreRoleConfig } from '../src/agent/config.ts';
 import { CoreAgent } from '../src/agent/core/core-agent.ts';
 import { FakeCoreServer } from '../src/agent/core/fake-core-server.ts';
+import { report } from './lib/report.ts';
 import {
   clientConfig, freePort, HAVE_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY, vmessOutbound,
 } from '../src/agent/core/test-support.ts';
@@ -240,6 +241,7 @@ async function main(): Promise<void> {
   console.log(`first apply (validate + start) of ${userCount} users: ${big.applyMs} ms (baseline empty config: ${base.applyMs} ms)`);
   console.log(`replace 100 of ${userCount} users: ${usersApply.mode} in ${usersApply.ms} ms; routing change: ${restartApply.mode} in ${restartApply.ms} ms`);
   console.log(`traffic: ${world.requests} requests (${world.failures} failed); usage reached Core for ${world.usageUsers} users in ${world.pushes} pushes`);
+  report({ name: `agent-core ${userCount} users`, figure: loaded.agentRssMb.avg, unit: 'MB agent RSS', baseline: baseline.agentRssMb.avg, baselineUnit: 'MB, 0 users', ratio: loaded.agentRssMb.avg / baseline.agentRssMb.avg, aim: '' });
 }
 
 if (values.world) await world();

@@ -31,6 +31,7 @@ import { configHash, configText, renderNodeConfig } from '../src/server/modules/
 import { bumpNodes } from '../src/server/modules/vpn/revisions.ts';
 import { SubscriptionService } from '../src/server/modules/vpn/subscription.service.ts';
 import { fmt } from './lib/harness.ts';
+import { report } from './lib/report.ts';
 
 const { values } = parseArgs({ options: { subscriptions: { type: 'string', default: '10000' }, nodes: { type: 'string', default: '1000' }, changes: { type: 'string', default: '50' } } });
 const SUBSCRIPTIONS = Number(values.subscriptions);
@@ -142,6 +143,7 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     console.log(`     of which: read rows ${fmt(load, 1)} ms, render + hash ${fmt(render, 1)} ms (${(render / baseline).toFixed(1)}× baseline)`);
     console.log(`   first serve (sealed secrets opened once): ${fmt(coldMs, 1)} ms`);
     console.log(`   unchanged config (If-None-Match → 304): one indexed read of revision and hash, no render`);
+    report({ name: `config-render serve ${fmt(SUBSCRIPTIONS)} subs [${engine}]`, figure: served, unit: 'ms', baseline, baselineUnit: 'ms JSON.stringify', ratio: served / baseline, aim: '' });
   } finally {
     await close();
   }
@@ -192,6 +194,7 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     console.log(`2) ${fmt(NODES)} nodes, ${fmt(SUBSCRIPTIONS)} subscriptions on 3 nodes each (~${fmt((SUBSCRIPTIONS * 3) / NODES)} per node), ${engine}`);
     console.log(`   one subscription change (disable) bumping its 3 nodes: ${fmt(change, 2)} ms (median of ${targets.length}); verified: exactly its ${bumped.length} nodes moved`);
     console.log(`   baseline, re-rendering and hashing all ${fmt(NODES)} nodes: ${fmt(fleet, 1)} ms  → a change costs ${(change / fleet).toFixed(4)}× of it`);
+    report({ name: `config-render change ${fmt(NODES)} nodes [${engine}]`, figure: change, unit: 'ms', baseline: fleet, baselineUnit: 'ms re-render all', ratio: change / fleet, aim: 'bumps exactly its nodes (verified)' });
   } finally {
     await close();
   }

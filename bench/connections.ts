@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { fmt, rssBytes, startNodeplane } from './lib/harness.ts';
 import { registerAgents } from './lib/agents.ts';
+import { report } from './lib/report.ts';
 
 const { values } = parseArgs({ options: { agents: { type: 'string', default: '10000' } } });
 const count = Number(values.agents);
@@ -42,6 +43,7 @@ try {
   console.log(`server RSS with ${fmt(count)} agents registered, none connected (baseline): ${fmt(before / 2 ** 20, 1)} MiB`);
   console.log(`server RSS with ${fmt(count)} idle live channels: ${fmt(after / 2 ** 20, 1)} MiB`);
   console.log(`memory per idle connected agent: ${fmt(perConnection / 1024, 1)} KB (aim ≤ 20 KB); ratio to baseline RSS: ${(after / before).toFixed(2)}`);
+  report({ name: `connections ${fmt(count)} [${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}]`, figure: perConnection / 1024, unit: 'KB/idle agent', baseline: before / 2 ** 20, baselineUnit: 'MiB RSS, none connected', ratio: after / before, aim: '≤ 20 KB/agent at 10,000 (ratio = RSS connected / none)' });
 } finally {
   for (const s of sockets) s.terminate();
   await server.stop();

@@ -25,6 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { fmt, startNodeplane } from './lib/harness.ts';
 import { adminCall, registerAgents } from './lib/agents.ts';
+import { report } from './lib/report.ts';
 import { createScratchPostgresDatabase } from '../src/server/db/dialect.ts';
 
 const { values } = parseArgs({ options: { agents: { type: 'string', default: '1000,10000' }, rounds: { type: 'string', default: '3' } } });
@@ -178,4 +179,5 @@ for (const count of counts) {
   console.log(`  POST /api/v1/commands answered (201):       ${fmt(median(answered), 1)} ms`);
   console.log(`  POST → every agent holds its execution:     ${fmt(f, 1)} ms  [${fanout.map((x) => fmt(x, 0)).join(', ')}]${count >= 10_000 ? ' (aim < 1000 ms)' : ''}`);
   console.log(`  ratio to baseline: ${(f / b).toFixed(1)}×`);
+  report({ name: `fanout ${fmt(count)} [${engine}]`, figure: f, unit: 'ms POST → all hold it', baseline: b, baselineUnit: 'ms bare ws, N frames', ratio: f / b, aim: '< 1000 ms at 10,000 agents' });
 }

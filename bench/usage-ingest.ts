@@ -20,6 +20,7 @@ import { nowIso } from '../src/server/lib/time.ts';
 import type { UsageRow } from '../src/server/modules/vpn/usage.repo.ts';
 import { createCoreNode, createNodeProtocol, type VpnFixtures } from '../test/helpers/vpn.ts';
 import { fmt, measureThroughput, startNodeplane } from './lib/harness.ts';
+import { report } from './lib/report.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '4' }, batch: { type: 'string', default: '1000' } } });
 const durationMs = Number(values.seconds) * 1000;
@@ -134,6 +135,7 @@ async function run(engine: Engine): Promise<void> {
     console.log(`[${engine}] POST /node/usage (${batch} entries/request, ${concurrency} nodes pushing at once): ${fmt(ingestPerSecond)} rows/s (${fmt(requestsPerSecond, 1)} req/s, ${errors} errors)`);
     console.log(`[${engine}] check: ${fmt(Number(stored.n))} rows stored by ${fmt(pushes, 2)} pushes, counters ${Number(counted.up) === expectedUp ? 'agree' : `DISAGREE (${counted.up} vs ${expectedUp})`}`);
     console.log(`[${engine}] ratio: ${(ingestPerSecond / baselinePerSecond).toFixed(2)} (aim ≥ 0.5)`);
+    report({ name: `usage-ingest [${engine}]`, figure: ingestPerSecond, unit: 'rows/s', baseline: baselinePerSecond, baselineUnit: 'rows/s raw inserts', ratio: ingestPerSecond / baselinePerSecond, aim: 'ratio ≥ 0.5' });
   } finally {
     await database.close();
     await server.stop();

@@ -18,6 +18,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { createScratchPostgresDatabase } from '../src/server/db/dialect.ts';
 import { adminCall } from './lib/agents.ts';
+import { report } from './lib/report.ts';
 import { fmt, measureThroughput, startNodeplane } from './lib/harness.ts';
 
 const { values } = parseArgs({
@@ -111,6 +112,7 @@ try {
     console.log(`events made: ${fmt(events)} in ${fmt(madeMs)} ms (${fmt(events / (madeMs / 1000))}/s), ${webhooks} webhooks each`);
     console.log(`webhook deliveries (${engine}, concurrency ${concurrency}): ${fmt(stats.count)} of ${fmt(expected)} in ${fmt(seconds, 2)} s = ${fmt(perSecond)} deliveries/s`);
     console.log(`ratio: ${(perSecond / baseline.perSecond).toFixed(2)}`);
+    report({ name: `webhooks [${engine}]`, figure: perSecond, unit: 'deliveries/s', baseline: baseline.perSecond, baselineUnit: 'bare POSTs/s', ratio: perSecond / baseline.perSecond, aim: stats.count === expected ? '' : `only ${stats.count} of ${expected} delivered` });
   } finally {
     await server.stop();
   }

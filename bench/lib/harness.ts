@@ -134,4 +134,10 @@ export function rssBytes(pid: number): number {
   return kb * 1024;
 }
 
+/** Peak resident set size of a process so far (VmHWM), in bytes. */
+export function peakRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });

@@ -91,6 +91,16 @@ describe('command executions', () => {
     assert.equal(cp.executions.get(e.id)!.status, 'completed');
   });
 
+  it('keeps the output a timed-out command printed before the kill, ahead of the timeout line', async () => {
+    const { cp, nodeId } = await setup();
+    await connected(cp, nodeId);
+    const e = cp.addExecution(nodeId, { command_text: "printf 'step 1\\nstep 2 (now hanging)'; sleep 30", timeout: 1_500 });
+    await settled(cp, e);
+    const body = results(cp, e.id)[0]!.body;
+    assert.equal(body.exit_code, 124);
+    assert.equal(body.output, 'step 1\nstep 2 (now hanging)\nCommand timed out after 1500 milliseconds');
+  });
+
   it('kills a command on cancel_execution and reports 143, which the server records as cancelled', async () => {
     const { cp, nodeId, dir } = await setup();
     await connected(cp, nodeId);

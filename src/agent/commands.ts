@@ -468,10 +468,15 @@ function completed(exitCode: number, output: string): Result {
   return { status: 'completed', exit_code: exitCode, output, completed_at: new Date().toISOString() };
 }
 
+function withTrailer(output: string, line: string): string {
+  return output === '' ? line : `${output}${output.endsWith('\n') ? '' : '\n'}${line}`;
+}
+
 function toResult(outcome: ShellResult, e: AgentExecution): Result {
   switch (outcome.end) {
     case 'timeout':
-      return completed(TIMEOUT_EXIT_CODE, timeoutOutput(e.timeout ?? 0));
+      // The tail it printed before the kill is what tells the operator where it hung.
+      return completed(TIMEOUT_EXIT_CODE, withTrailer(outcome.output, timeoutOutput(e.timeout ?? 0)));
     case 'cancelled':
       return completed(CANCELLED_EXIT_CODE, CANCELLED_OUTPUT);
     case 'spawn_error':

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadAgentConfig, packageVersion, type AgentConfig } from './config.ts';
+import { ConfigError, loadAgentConfig, packageVersion, UsageError, USAGE, type AgentConfig } from './config.ts';
 
 const key = Buffer.from(JSON.stringify({ admin_urls: ['http://cp.example:8080'], nonce: 'abc' })).toString('base64');
 
@@ -59,8 +59,10 @@ describe('agent config', () => {
     assert.equal(loadAgentConfig(['--help'], {}), 'help');
     assert.equal(loadAgentConfig(['-h'], {}), 'help');
     const cases: [string[], Record<string, string>, RegExp][] = [
-      [['--bogus'], {}, /unknown option: --bogus/],
-      [['--server'], {}, /--server needs a value/],
+      [['--bogus'], {}, /Unknown option '--bogus'/],
+      [['--server'], {}, /'--server <value>' argument missing/],
+      [['--server', '--data-dir', 'd'], {}, /'--server' argument is ambiguous/],
+      [['stray'], {}, /Unexpected argument 'stray'/],
       [['--server', 'ftp://x'], {}, /http\(s\) URL/],
       [['--enrollment-key', 'garbage!'], {}, /not base64/],
       [['--server', 'http://x'], { NODEPLANE_AGENT_HTTP_PORT: '70000' }, /NODEPLANE_AGENT_HTTP_PORT must be an integer between 1 and 65535/],
@@ -69,6 +71,18 @@ describe('agent config', () => {
       [['--server', 'http://x', '--cluster', 'Bad_Name'], {}, /cluster name/],
     ];
     for (const [args, env, message] of cases) assert.throws(() => loadAgentConfig(args, env), (e: Error) => e instanceof ConfigError && message.test(e.message));
+  });
+
+  it('tells command-line mistakes (exit 2) apart from bad settings (exit 1)', () => {
+    assert.throws(() => loadAgentConfig(['--ssh-port', '22'], {}), (e: Error) => e instanceof UsageError && e.exitCode === 2);
+    assert.throws(() => loadAgentConfig(['--server', 'ftp://x'], {}), (e: Error) => e instanceof ConfigError && !(e instanceof UsageError));
+  });
+
+  it('lists in its help only the port the agent listens on, not the ones it merely reports', () => {
+    assert.match(USAGE, /NODEPLANE_AGENT_SSH_PORT .*40022/);
+    for (const reported of ['44000', '49100', '49586', '43128', '41080', 'HTTP_PROXY_PORT', 'SOCKS5_PORT', 'HOST_METRICS_PORT']) {
+      assert.ok(!USAGE.includes(reported), `help mentions ${reported}`);
+    }
   });
 
   it('lets an undecodable key through when the server is explicit: the server judges it', () => {

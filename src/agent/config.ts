@@ -1,6 +1,7 @@
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { decodeEnrollmentKey, EnrollmentKeyError, isHttpUrl, stripTrailingSlash } from './enrollment-key.ts';
 
 /** The agent's only reader of process.env and argv. Everything else receives a frozen AgentConfig. */
@@ -83,12 +84,6 @@ environment:
   NODEPLANE_AGENT_HEALTH_INTERVAL_MS      health report interval (30000)
   NODEPLANE_AGENT_METRICS_INTERVAL_MS     metrics push interval (60000)
   NODEPLANE_AGENT_VERSION                 version reported at registration (package version)
-  NODEPLANE_AGENT_HTTP_PORT               agent API port (44000)
-  NODEPLANE_AGENT_SSH_PORT                SSH port (40022)
-  NODEPLANE_AGENT_HOST_METRICS_PORT       host metrics port (49100)
-  NODEPLANE_AGENT_WIREGUARD_METRICS_PORT  WireGuard metrics port (49586)
-  NODEPLANE_AGENT_HTTP_PROXY_PORT         HTTP proxy port (43128)
-  NODEPLANE_AGENT_SOCKS5_PORT             SOCKS5 proxy port (41080)
   NODEPLANE_AGENT_SELF_UPDATE_ENABLED     accept self-update requests (false)
   NODEPLANE_AGENT_UPDATE_COMMAND          shell command that installs a new version (unset)
   NODEPLANE_AGENT_SELF_UPDATE_CHECK_INTERVAL_MS  HTTP self-update check while offline (7200000)
@@ -96,10 +91,11 @@ environment:
   NODEPLANE_AGENT_OUTPUT_LIMIT_BYTES      stored output per command, tail kept (1048576)
   NODEPLANE_AGENT_SSH_ENABLED             run the embedded SSH server (true)
   NODEPLANE_AGENT_SSH_HOST                SSH listen address (0.0.0.0)
+  NODEPLANE_AGENT_SSH_PORT                SSH port (40022): the only port the agent listens on
   NODEPLANE_AGENT_LOG_LEVEL               pino level (info)
 
 Core role (a VPN node of a Core panel; runs when --core-server is given, beside the edge role
-when that is configured too):
+when that is configured too; the proxy core it starts listens on the inbound ports the panel sets):
   --core-server <url>      Core panel URL                 NODEPLANE_CORE_SERVER_URL
   --code <code>            registration code              NODEPLANE_CORE_CODE
                            (first start; later starts reuse <data-dir>/core/state.json)
@@ -131,25 +127,33 @@ const FLAGS: Record<string, string> = {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
+/** A mistake in the command line itself (exit 2), as opposed to a bad setting (exit 1). */
+export class UsageError extends ConfigError {
+  readonly exitCode = 2;
+}
+
 /** Flags are folded into the env map under their env names, so each setting has one parse path. */
-function parseArgs(args: string[]): { help: boolean; values: Env } {
-  const values: Env = {};
-  let help = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '-h' || arg === '--help') {
-      help = true;
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const name = FLAGS[flag];
-    if (!name) throw new ConfigError(`unknown option: ${arg} (see nodeplane agent --help)`);
-    const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new ConfigError(`${flag} needs a value`);
-    values[name] = value;
+function parseFlags(args: string[]): { help: boolean; values: Env } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(Object.keys(FLAGS).map((flag) => [flag.slice(2), { type: 'string' as const }])),
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new UsageError(`nodeplane agent: ${(error as Error).message} (see nodeplane agent --help)`);
   }
-  return { help, values };
+  const values: Env = {};
+  for (const [flag, name] of Object.entries(FLAGS)) {
+    const value = (parsed.values as Record<string, string | boolean | undefined>)[flag.slice(2)];
+    if (typeof value === 'string') values[name] = value;
+  }
+  return { help: parsed.values.help === true, values };
 }
 
 export function packageVersion(): string {
@@ -163,7 +167,7 @@ export function packageVersion(): string {
 
 /** Returns 'help' when usage was asked for; throws ConfigError with a precise message otherwise. */
 export function loadAgentConfig(args: string[], env: Env = process.env, cwd = process.cwd()): AgentConfig | 'help' {
-  const { help, values } = parseArgs(args);
+  const { help, values } = parseFlags(args);
   if (help) return 'help';
   const merged: Env = { ...env, ...values };
   const read = (name: string): string | undefined => {

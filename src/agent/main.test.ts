@@ -49,6 +49,18 @@ describe('nodeplane agent (process)', () => {
     assert.equal(code, 0);
     assert.match(out(), /usage: nodeplane agent/);
     assert.match(out(), /--enrollment-key/);
+    assert.match(out(), /NODEPLANE_AGENT_SSH_PORT/);
+    assert.ok(!out().includes('44000'), 'the agent API port is only reported, never opened: not in the help');
+  });
+
+  it('refuses an unknown flag with exit 2 and says which, before doing anything', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'np-agent-main-'));
+    dirs.push(dir);
+    const { exited, out, err } = run(['--server', 'http://127.0.0.1:9', '--ssh-port', '22'], { NODEPLANE_AGENT_DATA_DIR: dir });
+    const [code] = await exited;
+    assert.equal(code, 2);
+    assert.match(err(), /Unknown option '--ssh-port'/);
+    assert.equal(out(), '', 'no agent started');
   });
 
   it('exits non-zero with the reason when the key is rejected', async () => {

@@ -1,23 +1,17 @@
 import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { Agent } from './agent.ts';
-import { type AgentConfig, ConfigError, loadAgentConfig, USAGE } from './config.ts';
+import { type AgentConfig, loadAgentConfig, USAGE } from './config.ts';
 import { statePath } from './state.ts';
 
 /**
  * `nodeplane agent`: enrolls this machine, registers it and keeps it connected (the edge role),
  * and/or runs a proxy core for a Core panel (the Core role, `--core-server`). Resolves after a
- * SIGTERM/SIGINT shutdown; throws (→ cli prints the message, exits 1) on bad config or a fatal
- * enrollment/registration answer of either role.
+ * SIGTERM/SIGINT shutdown; throws (→ cli prints the message, exits 1, or 2 for a bad command line) on
+ * bad config or a fatal enrollment/registration answer of either role.
  */
 export async function runAgent(args: string[]): Promise<void> {
-  let config;
-  try {
-    config = loadAgentConfig(args);
-  } catch (error) {
-    if (error instanceof ConfigError) process.stderr.write(`${USAGE}\n`);
-    throw error;
-  }
+  const config = loadAgentConfig(args);
   if (config === 'help') {
     process.stdout.write(USAGE);
     return;

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 
@@ -155,10 +156,42 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   });
 }
 
-/** ADMIN_URLS when set, else the URL this instance listens on. */
-export function effectiveAdminUrls(config: Config, listeningPort: number): string[] {
+/**
+ * ADMIN_URLS when set, else the URL this instance listens on. Listening on every interface, the
+ * URL names the machine's first non-loopback IPv4 (else its hostname): enrollment keys carry it
+ * to agents on other machines, for which 127.0.0.1 is themselves.
+ */
+export function effectiveAdminUrls(config: Config, listeningPort: number, machine: Machine = localMachine()): string[] {
   if (config.adminUrls) return config.adminUrls;
   const scheme = config.tlsCertFile ? 'https' : 'http';
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? primaryAddress(machine) : config.host;
   return [`${scheme}://${host.includes(':') ? `[${host}]` : host}:${listeningPort}`];
+}
+
+export interface Machine {
+  interfaces: ReturnType<typeof networkInterfaces>;
+  hostname: string;
+}
+
+const localMachine = (): Machine => ({ interfaces: networkInterfaces(), hostname: hostname() });
+
+function primaryAddress(machine: Machine): string {
+  for (const list of Object.values(machine.interfaces)) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return machine.hostname || '127.0.0.1';
+}
+
+/** The admin URLs that only this machine can reach (agents elsewhere would talk to themselves). */
+export function loopbackUrls(urls: string[]): string[] {
+  return urls.filter((url) => {
+    let host: string;
+    try {
+      host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    } catch {
+      return false;
+    }
+    return host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1' || host === '0.0.0.0';
+  });
 }

@@ -1,7 +1,7 @@
 /** config → keys → database → migrations → context → app → listen, and a graceful shutdown. */
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
-import { loadConfig } from './config.ts';
+import { loadConfig, loopbackUrls } from './config.ts';
 import { openDatabase } from './db/dialect.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { loadBootKeys } from './keys.ts';
@@ -30,6 +30,11 @@ export async function serve(): Promise<void> {
   const address = await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
   const bound = app.server.address();
   if (bound && typeof bound === 'object') ctx.setListeningPort(bound.port);
+  const adminUrls = ctx.adminUrls();
+  const loopback = loopbackUrls(adminUrls);
+  if (loopback.length > 0) {
+    log.warn({ admin_urls: adminUrls }, `Enrollment keys send agents to ${loopback.join(', ')}, which is loopback: agents on other machines cannot reach it. Set ADMIN_URLS to a URL they can reach.`);
+  }
   log.info({ address, engine: database.engine }, 'Nodeplane is serving');
 
   let closing = false;
