@@ -35,6 +35,7 @@ import { coreErrorHandler, installCoreNodeAuth } from './faces/core-node/http.ts
 import { coreNodeRoutes } from './faces/core-node/node.routes.ts';
 import { coreIngestRoutes } from './faces/core-node/ingest.routes.ts';
 import { subscriptionLinkRoutes } from './faces/subscription/sub.routes.ts';
+import { redactingLogger } from './http/log-redaction.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -49,7 +50,7 @@ export interface AppOptions {
 
 export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promise<FastifyInstance> {
   const serverOptions = {
-    logger: options.logger ?? false,
+    logger: redactingLogger((options.logger ?? false) as boolean | Record<string, unknown>),
     https: options.https ?? null,
     genReqId: () => uuidv7(),
     requestIdHeader: false,

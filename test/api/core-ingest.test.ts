@@ -7,6 +7,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { MAX_INGEST_BATCH } from '../../src/contract/core-node/ingest.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
+import { createProtocol, createSubscription as createApiSubscription, createUser, registeredNode } from '../helpers/vpn-admin.ts';
 import {
   type CoreNodeFixture,
   createCoreNode,
@@ -52,6 +53,13 @@ for (const engine of testEngines()) {
       return { status: res.status, body: text ? JSON.parse(text) : null };
     };
 
+    /** A subscription granted on every protocol these tests push for: the only kind a node may charge. */
+    const grantedSubscription = async (userId: number, overrides: Parameters<typeof createSubscription>[2] = {}) => {
+      const sub = await createSubscription(f, userId, overrides);
+      for (const p of [vless, trojan, othersProtocol]) await grant(f, sub.id, p.id);
+      return sub;
+    };
+
     const entry = (o: Record<string, unknown>) => ({ nodeProtocolId: vless.id, bytesUp: 100, bytesDown: 200, recordedAt: MINUTE, ...o });
 
     const countRows = async (table: 'usage_records' | 'session_events' | 'ingest_batches' | 'events') => {
@@ -91,7 +99,7 @@ for (const engine of testEngines()) {
     describe('POST /node/usage', () => {
       it('stores per-minute rows (truncated to the minute) and adds to the subscription counters', async () => {
         const user = await createVpnUser(f);
-        const sub = await createSubscription(f, user.id);
+        const sub = await grantedSubscription(user.id);
         const res = await push('/usage', {
           entries: [
             entry({ userId: user.id, subscriptionId: sub.id, recordedAt: '2025-06-09T08:15:42.123Z' }),
@@ -110,7 +118,7 @@ for (const engine of testEngines()) {
 
       it('adds pushes of the same minute together, within one batch and across batches', async () => {
         const user = await createVpnUser(f);
-        const sub = await createSubscription(f, user.id);
+        const sub = await grantedSubscription(user.id);
         const e = (up: number, down: number, at: string) => entry({ userId: user.id, subscriptionId: sub.id, bytesUp: up, bytesDown: down, recordedAt: at });
         assert.equal((await push('/usage', { entries: [e(1, 2, '2025-06-09T08:15:01Z'), e(10, 20, '2025-06-09T08:15:59Z')] })).status, 200);
         assert.equal((await push('/usage', { entries: [e(100, 200, '2025-06-09T08:15:30Z')] })).status, 200);
@@ -207,7 +215,7 @@ for (const engine of testEngines()) {
 
       it(`bounds the batch at ${MAX_INGEST_BATCH} entries and accepts a full one`, async () => {
         const user = await createVpnUser(f);
-        const sub = await createSubscription(f, user.id);
+        const sub = await grantedSubscription(user.id);
         const many = (n: number) => Array.from({ length: n }, (_, i) => entry({ userId: user.id, subscriptionId: sub.id, bytesUp: 1, bytesDown: 2, recordedAt: new Date(Date.parse('2025-06-01T00:00:00Z') + i * 60_000).toISOString() }));
         const tooMany = await push('/usage', { entries: many(MAX_INGEST_BATCH + 1) });
         assert.equal(tooMany.status, 400);
@@ -223,7 +231,7 @@ for (const engine of testEngines()) {
 
       it('pins counters at 2^53-1 instead of overflowing', async () => {
         const user = await createVpnUser(f);
-        const sub = await createSubscription(f, user.id);
+        const sub = await grantedSubscription(user.id);
         const max = Number.MAX_SAFE_INTEGER;
         const big = entry({ userId: user.id, subscriptionId: sub.id, bytesUp: max, bytesDown: max });
         assert.equal((await push('/usage', { entries: [big, big, big] })).status, 200);
@@ -285,16 +293,74 @@ for (const engine of testEngines()) {
 
       it('limits an active subscription already over a lowered limit on its next traffic', async () => {
         const user = await createVpnUser(f);
-        const sub = await createSubscription(f, user.id, { traffic_limit_bytes: 100, used_up_bytes: 500 });
+        const sub = await grantedSubscription(user.id, { traffic_limit_bytes: 100, used_up_bytes: 500 });
         assert.equal((await push('/usage', { entries: [entry({ userId: user.id, subscriptionId: sub.id, bytesUp: 0, bytesDown: 1 })] })).status, 200);
         assert.equal((await readSubscription(f, sub.id)).status, 'limited');
       });
     });
 
+    describe('attribution needs a grant on the entry\'s protocol', () => {
+      // Built through the Admin API and the node face, the way an operator and an agent make them.
+      const vpnProtocol = (nodeId: string) => createProtocol(server.api, nodeId, { protocol: 'vless', port: 30000 + Math.floor(Math.random() * 20000), transport: 'tcp', security: 'none' });
+      const subscriptionOf = async (id: number) => (await server.api.get(`/api/v1/vpn/subscriptions/${id}`)).body.data;
+      const usageOf = async (userId: number) => (await server.api.get(`/api/v1/vpn/usage?user_id=${userId}`)).body.data.map((r: any) => [r.node_protocol_id, r.subscription_id, r.bytes_up]);
+      const revisionOf = async (nodeId: string) => (await server.api.get(`/api/v1/vpn/nodes/${nodeId}`)).body.data.revision as number;
+
+      it("stores another node's subscription unattributed and moves no counter, so no node can limit it", async () => {
+        const a = await registeredNode(server.api);
+        const b = await registeredNode(server.api);
+        const onA = await vpnProtocol(a.node.id);
+        const onB = await vpnProtocol(b.node.id);
+        const user = await createUser(server.api);
+        const victim = await createApiSubscription(server.api, user.id, { traffic_limit_bytes: 1000, node_protocol_ids: [onB.id] });
+
+        const forged = { entries: [{ nodeProtocolId: onA.id, userId: user.id, subscriptionId: victim.id, bytesUp: 10_000, bytesDown: 10_000, recordedAt: MINUTE }] };
+        const res = await a.client.post('/usage', forged);
+        assert.equal(res.status, 200, res.text);
+        const after = await subscriptionOf(victim.id);
+        assert.deepEqual([after.used_up_bytes, after.used_down_bytes, after.lifetime_used_bytes, after.status], [0, 0, 0, 'active']);
+        assert.deepEqual(await usageOf(user.id), [[onA.id, null, 10_000]], 'the traffic is kept, attributed to no subscription');
+
+        // The node that serves it still charges it.
+        const honest = await b.client.post('/usage', { entries: [{ ...forged.entries[0], nodeProtocolId: onB.id, bytesUp: 1, bytesDown: 2 }] });
+        assert.equal(honest.status, 200, honest.text);
+        assert.equal((await subscriptionOf(victim.id)).used_bytes, 3);
+      });
+
+      for (const how of ['DELETE one grant', 'PUT the grant set']) {
+        it(`counts a grant taken away (${how}) in the next revision only`, async () => {
+          const a = await registeredNode(server.api);
+          const kept = await vpnProtocol(a.node.id);
+          const taken = await vpnProtocol(a.node.id);
+          const user = await createUser(server.api);
+          const sub = await createApiSubscription(server.api, user.id, { node_protocol_ids: [kept.id, taken.id] });
+          const revision = await revisionOf(a.node.id);
+
+          const removed = how.startsWith('DELETE')
+            ? await server.api.delete(`/api/v1/vpn/subscriptions/${sub.id}/protocols/${taken.id}`)
+            : await server.api.request('PUT', `/api/v1/vpn/subscriptions/${sub.id}/protocols`, { body: { node_protocol_ids: [kept.id] } });
+          assert.ok(removed.status === 204 || removed.status === 200, removed.text);
+          assert.equal(await revisionOf(a.node.id), revision + 1);
+
+          // Traffic of the revision the node just left: still the subscription's.
+          const late = (bytesUp: number) => ({ entries: [{ nodeProtocolId: taken.id, userId: user.id, subscriptionId: sub.id, bytesUp, bytesDown: 0, recordedAt: MINUTE }] });
+          assert.equal((await a.client.post('/usage', late(5))).status, 200);
+          assert.equal((await subscriptionOf(sub.id)).used_up_bytes, 5);
+
+          // Two revisions on, the grant is history: nothing more is charged through it.
+          await vpnProtocol(a.node.id);
+          assert.equal(await revisionOf(a.node.id), revision + 2);
+          assert.equal((await a.client.post('/usage', late(7))).status, 200);
+          assert.equal((await subscriptionOf(sub.id)).used_up_bytes, 5);
+          assert.deepEqual((await usageOf(user.id)).sort(), [[taken.id, null, 7], [taken.id, sub.id, 5]].sort());
+        });
+      }
+    });
+
     describe('Idempotency-Key', () => {
       it('counts a retried push once, per node and route, and a rejected push does not use up the key', async () => {
         const user = await createVpnUser(f);
-        const sub = await createSubscription(f, user.id);
+        const sub = await grantedSubscription(user.id);
         const body = { entries: [entry({ userId: user.id, subscriptionId: sub.id })] };
         for (let i = 0; i < 3; i++) {
           const res = await push('/usage', body, { idempotencyKey: 'batch-0001' });
@@ -333,7 +399,7 @@ for (const engine of testEngines()) {
 
       it('forgets keys after a day', async () => {
         const user = await createVpnUser(f);
-        const sub = await createSubscription(f, user.id);
+        const sub = await grantedSubscription(user.id);
         const body = { entries: [entry({ userId: user.id, subscriptionId: sub.id })] };
         await push('/usage', body, { idempotencyKey: 'old-batch' });
         assert.equal(await server.ctx.usage.pruneBatchKeys(Date.now()), 0, 'nothing is a day old yet');
@@ -461,7 +527,7 @@ for (const engine of testEngines()) {
       let sub: { id: number };
       beforeEach(async () => {
         user = await createVpnUser(f);
-        sub = await createSubscription(f, user.id);
+        sub = await grantedSubscription(user.id);
         const at = (m: number) => `2025-07-01T10:${String(m).padStart(2, '0')}:00Z`;
         await push('/usage', {
           entries: [

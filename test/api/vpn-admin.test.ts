@@ -280,7 +280,9 @@ for (const engine of testEngines()) {
         assert.equal(res.body.data.revision, before + 1, 'the new rule changed the config');
         assert.equal((await server.api.patch(`/api/v1/vpn/nodes/${node.id}`, { disabled: false })).body.data.status, 'pending');
         const config = (await server.api.get(`/api/v1/vpn/nodes/${node.id}/config`)).body.data;
-        assert.deepEqual(config.services.xray.routing.rules, [
+        // The operator's rules follow the private-destination block (destinations.ts).
+        assert.equal(config.services.xray.routing.rules[0].outboundTag, 'block');
+        assert.deepEqual(config.services.xray.routing.rules.slice(1), [
           { type: 'field', outboundTag: 'warp', domain: ['domain:openai.com'] },
           { type: 'field', outboundTag: 'block', protocol: ['bittorrent'] },
         ]);

@@ -34,6 +34,12 @@ export const RoutingRule = Type.Object(
 export type RoutingRule = Static<typeof RoutingRule>;
 export const RoutingRules = Type.Array(RoutingRule, { maxItems: 200 });
 
+/**
+ * Destinations VPN users may reach although they are private, loopback, link-local or CGNAT
+ * (blocked by default): `ip`, `ip/prefix`, `ip:port`, `ip/prefix:port`; IPv6 with a port as `[ip]:port`.
+ */
+export const AllowedDestinations = Type.Array(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f.:/\\[\\]]+$' }), { maxItems: 100, uniqueItems: true });
+
 export const NodeLastError = Type.Object({
   message: Type.String(),
   code: Nullable(Type.String()),
@@ -60,6 +66,7 @@ export const CoreNode = Type.Object({
   /** True once an agent has registered and holds a live auth key. */
   registered: Type.Boolean(),
   routing_rules: Type.Array(RoutingRule),
+  allowed_destinations: Type.Array(Type.String()),
   protocol_count: Type.Integer(),
   outbound_count: Type.Integer(),
   last_seen_at: NullableTimestamp,
@@ -81,6 +88,8 @@ export const CoreNodeCreateRequest = Type.Object(
     region: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
     /** Default: block BitTorrent. */
     routing_rules: Type.Optional(RoutingRules),
+    /** Default: none; private destinations stay blocked. */
+    allowed_destinations: Type.Optional(AllowedDestinations),
   },
   { additionalProperties: false },
 );
@@ -95,6 +104,7 @@ export const CoreNodeUpdateRequest = Type.Object(
     /** true → status `disabled` (heartbeats no longer bring it online); false → back to live status. */
     disabled: Type.Optional(Type.Boolean()),
     routing_rules: Type.Optional(RoutingRules),
+    allowed_destinations: Type.Optional(AllowedDestinations),
   },
   { additionalProperties: false },
 );

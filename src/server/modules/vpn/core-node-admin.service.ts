@@ -15,6 +15,7 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { tokenHash } from '../../lib/secrets.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { CORE_KIND, type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
+import { destinationErrors } from './destinations.ts';
 import { redact } from './render.ts';
 import { bumpNodes, hashNewNode } from './revisions.ts';
 import { servedConfig } from './node-config.ts';
@@ -71,6 +72,7 @@ export function renderCoreNode(row: CoreNodeRecord): CoreNode {
     last_error: lastError && { message: lastError.message, code: lastError.code ?? null, details: lastError.details ?? null, at: toSecondPrecision(lastError.at) },
     registered: row.auth_key_hash !== null,
     routing_rules: JSON.parse(row.routing_rules) as RoutingRule[],
+    allowed_destinations: JSON.parse(row.allowed_destinations) as string[],
     protocol_count: Number(row.protocol_count),
     outbound_count: Number(row.outbound_count),
     last_seen_at: toSecondPrecision(row.last_seen_at),
@@ -88,7 +90,7 @@ export class CoreNodeAdminService {
 
   async create(input: CoreNodeCreateRequest): Promise<CoreNodeWithCode> {
     const rules = input.routing_rules ?? DEFAULT_ROUTING_RULES;
-    const errors = await routingRuleErrors(this.db, null, rules);
+    const errors = { ...(await routingRuleErrors(this.db, null, rules)), ...destinationErrors(input.allowed_destinations ?? []) };
     if (Object.keys(errors).length > 0) throw new ValidationError(errors);
     // core_id is max + 1: two creates racing on Postgres collide on the unique key; try again.
     for (let attempt = 0; ; attempt++) {
@@ -115,6 +117,7 @@ export class CoreNodeAdminService {
               config_hash: null,
               last_error: null,
               routing_rules: JSON.stringify(rules),
+              allowed_destinations: JSON.stringify(input.allowed_destinations ?? []),
             })
             .execute();
           await hashNewNode(trx, id);
@@ -142,10 +145,11 @@ export class CoreNodeAdminService {
     await this.outbox.run(async (trx, emit) => {
       const row = await coreNodeRepo.lock(trx, id);
       if (!row) throw new NotFoundError('Core node');
-      if (input.routing_rules !== undefined) {
-        const errors = await routingRuleErrors(trx, id, input.routing_rules);
-        if (Object.keys(errors).length > 0) throw new ValidationError(errors);
-      }
+      const errors = {
+        ...(input.routing_rules !== undefined ? await routingRuleErrors(trx, id, input.routing_rules) : {}),
+        ...destinationErrors(input.allowed_destinations ?? []),
+      };
+      if (Object.keys(errors).length > 0) throw new ValidationError(errors);
       const now = nowIso();
       let status = row.status;
       if (input.disabled === true) status = 'disabled';
@@ -158,6 +162,7 @@ export class CoreNodeAdminService {
         ...(input.ip !== undefined ? { ip: input.ip } : {}),
         ...(input.region !== undefined ? { region: input.region } : {}),
         ...(input.routing_rules !== undefined ? { routing_rules: JSON.stringify(input.routing_rules) } : {}),
+        ...(input.allowed_destinations !== undefined ? { allowed_destinations: JSON.stringify(input.allowed_destinations) } : {}),
       });
       await coreNodeRepo.updateNode(trx, id, { ...(input.name !== undefined ? { name: input.name } : {}), status, updated_at: now });
       await bumpNodes(trx, [id]);

@@ -11,7 +11,7 @@ type Db = Kysely<Database>;
 
 export const CORE_KIND = 'core';
 
-export type CoreNodeRecord = NodeRow & Omit<CoreNodesTable, 'node_id' | 'routing_rules'> & { routing_rules: string; protocol_count: number; outbound_count: number };
+export type CoreNodeRecord = NodeRow & Omit<CoreNodesTable, 'node_id' | 'routing_rules' | 'allowed_destinations'> & { routing_rules: string; allowed_destinations: string; protocol_count: number; outbound_count: number };
 
 const protocolCount = sql<number>`(select count(*) from node_protocols np where np.node_id = nodes.id)`;
 const outboundCount = sql<number>`(select count(*) from node_outbounds o where o.node_id = nodes.id)`;
@@ -49,6 +49,7 @@ const coreNodes = (db: Db) =>
       'core_nodes.config_hash',
       'core_nodes.last_error',
       'core_nodes.routing_rules',
+      'core_nodes.allowed_destinations',
       protocolCount.as('protocol_count'),
       outboundCount.as('outbound_count'),
     ])

@@ -18,8 +18,8 @@ export async function loadRenderInputs(db: Db, nodeIds: string[]): Promise<Map<s
   const inputs = new Map<string, RenderInput>();
   if (nodeIds.length === 0) return inputs;
   for (const part of chunks(nodeIds)) {
-    const nodes = await db.selectFrom('core_nodes').select(['node_id', 'host', 'routing_rules']).where('node_id', 'in', part).execute();
-    for (const n of nodes) inputs.set(n.node_id, { host: n.host, routingRules: n.routing_rules, protocols: [], grants: new Map(), outbounds: [] });
+    const nodes = await db.selectFrom('core_nodes').select(['node_id', 'host', 'routing_rules', 'allowed_destinations']).where('node_id', 'in', part).execute();
+    for (const n of nodes) inputs.set(n.node_id, { host: n.host, routingRules: n.routing_rules, allowedDestinations: n.allowed_destinations, protocols: [], grants: new Map(), outbounds: [] });
     const protocols = await db.selectFrom('node_protocols').selectAll().where('node_id', 'in', part).where('enabled', '=', 1).orderBy('id').execute();
     for (const p of protocols) inputs.get(p.node_id)?.protocols.push(p);
     const outbounds = await db.selectFrom('node_outbounds').selectAll().where('node_id', 'in', part).orderBy('id').execute();

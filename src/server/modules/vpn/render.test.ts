@@ -6,6 +6,7 @@ import { dataKeyFromBytes, SecretBox } from '../../lib/secrets.ts';
 import { newRealityPrivateKey, newSsSecret, realityPublicKey, ssUserPassword } from './credentials.ts';
 import { configHash, configText, containsSecrets, redact, type GrantedSubscription, type OutboundRow, type ProtocolRow, type RenderedConfig, renderNodeConfig, type RenderInput, withRevision } from './render.ts';
 import { toToml } from './toml.ts';
+import { BLOCKED_CIDRS, destinationErrors, parseDestination } from './destinations.ts';
 
 const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
 const reveal = (s: string) => box.open(s);
@@ -59,8 +60,10 @@ function subscription(id: number, o: Partial<GrantedSubscription> = {}): Granted
 }
 
 function input(protocols: ProtocolRow[], grants: Array<[ProtocolRow, GrantedSubscription[]]>, extra: Partial<RenderInput> = {}): RenderInput {
-  return { host: 'node.example.com', routingRules: '[]', protocols, grants: new Map(grants.map(([p, s]) => [p.id, s])), outbounds: [], ...extra };
+  return { host: 'node.example.com', routingRules: '[]', allowedDestinations: '[]', protocols, grants: new Map(grants.map(([p, s]) => [p.id, s])), outbounds: [], ...extra };
 }
+
+const BLOCK_RULE = { type: 'field', ip: BLOCKED_CIDRS, outboundTag: 'block' };
 
 describe('NodeConfig renderer', () => {
   it('renders VLESS, VMess and Trojan clients keyed by link UUID, with per-inbound emails and np-<id> tags', () => {
@@ -152,8 +155,9 @@ describe('NodeConfig renderer', () => {
     assert.equal(JSON.stringify(xray.outbounds[1]!.settings), '{"a":{"b":3,"y":2},"z":1}');
     assert.equal(xray.outbounds[1]!.streamSettings, undefined);
     assert.deepEqual(xray.routing, {
-      domainStrategy: 'AsIs',
+      domainStrategy: 'IPOnDemand',
       rules: [
+        BLOCK_RULE,
         { type: 'field', outboundTag: 'warp', domain: ['example.org'] },
         // The rule about the disabled inbound alone is dropped: without inboundTag it would match everything.
         { type: 'field', outboundTag: 'direct', inboundTag: [`np-${p.id}`], network: 'tcp,udp' },
@@ -246,5 +250,62 @@ describe('TOML writer', () => {
       items: [{ ip: '0.0.0.0' }, { ip: '::' }],
     };
     assert.deepEqual(readToml(toToml(doc)), doc);
+  });
+});
+
+describe('VPN users cannot reach the node or its networks', () => {
+  const p = protocol({ protocol: 'vmess' });
+  const routing = (extra: Partial<RenderInput> = {}) => render(input([p], [[p, [subscription(1)]]], extra)).services.xray!.routing;
+
+  it('blocks private, loopback, link-local, CGNAT and IPv6 local destinations before any operator rule', () => {
+    const r = routing({ routingRules: JSON.stringify([{ outbound_tag: 'direct', node_protocol_ids: [p.id] }, { outbound_tag: 'direct', ip: ['10.1.2.3'] }]) });
+    assert.deepEqual(r.rules[0], BLOCK_RULE, 'first rule');
+    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '100.64.0.0/10', '0.0.0.0/8', '::1/128', 'fc00::/7', 'fe80::/10']) {
+      assert.ok((r.rules[0]!.ip as string[]).includes(cidr), cidr);
+    }
+    assert.ok(!JSON.stringify(r).includes('geoip:'), 'no geo data needed (Debian V2Ray has none)');
+    // Domains are resolved when the block rule is evaluated, so a name for 127.0.0.1 meets it too.
+    assert.equal(r.domainStrategy, 'IPOnDemand');
+    // The operator's catch-all for its inbound comes after the block and cannot open it.
+    assert.deepEqual(r.rules[1], { type: 'field', outboundTag: 'direct', inboundTag: [`np-${p.id}`] });
+  });
+
+  it('opens only the destinations the operator allowed, to direct, ahead of the block', () => {
+    const allowed = ['127.0.0.1:8080', '10.20.0.0/16', '[fd00::5]:443', 'fd00::/64', '192.168.1.10:8080'];
+    const r = routing({ allowedDestinations: JSON.stringify(allowed) });
+    assert.deepEqual(r.rules, [
+      { type: 'field', ip: ['10.20.0.0/16', 'fd00::/64'], outboundTag: 'direct' },
+      { type: 'field', ip: ['fd00::5'], port: '443', outboundTag: 'direct' },
+      { type: 'field', ip: ['127.0.0.1', '192.168.1.10'], port: '8080', outboundTag: 'direct' },
+      BLOCK_RULE,
+    ]);
+  });
+
+  it('puts the agent API rule ahead of the block and no user inbound on the API route', async () => {
+    const { renderCoreConfig, API_INBOUND_TAG, API_TAG } = await import('../../../agent/core/xray-config.ts');
+    const served = render(input([p], [[p, [subscription(1)]]]));
+    for (const flavour of ['xray', 'v2ray'] as const) {
+      const { config } = renderCoreConfig(served.services.xray as never, { flavour, apiPort: 10085 });
+      const rules = (config.routing as { rules: Array<Record<string, unknown>> }).rules;
+      assert.deepEqual(rules[0], { type: 'field', inboundTag: [API_INBOUND_TAG], outboundTag: API_TAG });
+      assert.deepEqual(rules[1], BLOCK_RULE);
+      // Only the agent's own loopback inbound leads to the API; user traffic to 127.0.0.1:10085 meets the block.
+      assert.deepEqual(rules.filter((r) => r.outboundTag === API_TAG).map((r) => r.inboundTag), [[API_INBOUND_TAG]]);
+    }
+  });
+
+  it('parses allow-list entries and says what is wrong with a bad one', () => {
+    assert.deepEqual(parseDestination('127.0.0.1:8080'), { ip: '127.0.0.1', port: 8080 });
+    assert.deepEqual(parseDestination('10.0.0.0/8'), { ip: '10.0.0.0/8', port: null });
+    assert.deepEqual(parseDestination('[FD00::1]:53'), { ip: 'fd00::1', port: 53 });
+    assert.deepEqual(parseDestination('fe80::/10'), { ip: 'fe80::/10', port: null });
+    assert.deepEqual(destinationErrors(['10.0.0.1', '10.0.0.300', '10.0.0.0/33', '10.0.0.1:0', '10.0.0.1:70000', 'localhost:80', '::1:80', 'fd00::/129']), {
+      'allowed_destinations/1': ['10.0.0.300 is not an IP address'],
+      'allowed_destinations/2': ['prefix /33 is too long for IPv4'],
+      'allowed_destinations/3': ['port 0 is not between 1 and 65535'],
+      'allowed_destinations/4': ['port 70000 is not between 1 and 65535'],
+      'allowed_destinations/5': ['must be ip, ip/prefix, ip:port or ip/prefix:port (IPv6 with a port as [ip]:port)'],
+      'allowed_destinations/7': ['prefix /129 is too long for IPv6'],
+    });
   });
 });

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { ClientRef, MtProtoServiceConfig, XrayInbound, XrayOutbound, XrayRule, XrayServiceConfig } from '../../../contract/core-node/config.ts';
 import type { RoutingRule } from '../../../contract/admin/vpn-nodes.ts';
+import { safetyRules } from './destinations.ts';
 import { clientEmail, isSs2022, mtprotoSecret, protocolTag, ssUserPassword } from './credentials.ts';
 import { type EligibilityFacts, isEligible } from './eligibility.ts';
 import type { NodeOutboundsTable, NodeProtocolsTable } from './tables.ts';
@@ -27,6 +28,8 @@ export interface RenderInput {
   host: string;
   /** JSON text of RoutingRule[] */
   routingRules: string;
+  /** JSON text of the destinations opened past the private-address block (destinations.ts). */
+  allowedDestinations: string;
   /** Enabled protocols only, by id. */
   protocols: ProtocolRow[];
   /** Subscriptions granted each protocol (any status), by subscription id. */
@@ -266,7 +269,10 @@ export function renderNodeConfig(input: RenderInput, now: Date | string): Render
   const services: RenderedConfig['services'] = {};
   if (hasXray) {
     const tags = new Set(inbounds.map((i) => i.tag));
-    services.xray = { inbounds, outbounds: outbounds(input.outbounds), routing: { domainStrategy: 'AsIs', rules: routingRules(input.routingRules, tags) } };
+    // IPOnDemand: an IP rule resolves a domain destination first, so `localhost` or a name that
+    // points at 10.0.0.1 meets the private-address block like the address itself.
+    const rules = [...safetyRules(JSON.parse(input.allowedDestinations) as string[]), ...routingRules(input.routingRules, tags)];
+    services.xray = { inbounds, outbounds: outbounds(input.outbounds), routing: { domainStrategy: 'IPOnDemand', rules } };
   }
   if (mt) services.mtproto = mt;
   return { clientMap, services };

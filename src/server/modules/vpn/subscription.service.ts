@@ -16,6 +16,7 @@ import { newLinkUuid, newSsSecret } from './credentials.ts';
 import { liveStatus } from './eligibility.ts';
 import { chunks } from './render-input.ts';
 import { bumpForSubscriptions, bumpNodes, nodesOfProtocols, nodesOfSubscriptions } from './revisions.ts';
+import { rememberRemovedGrants } from './grant-history.ts';
 import { subscriptionRepo } from './subscription.repo.ts';
 import { sweepSubscriptions } from './subscription-sweep.ts';
 import { emitStatusEvent } from './subscription-events.ts';
@@ -176,7 +177,7 @@ export class SubscriptionService {
       const nodes = await nodesOfProtocols(trx, [protocolId]);
       const result = await trx.deleteFrom('subscription_protocols').where('subscription_id', '=', id).where('node_protocol_id', '=', protocolId).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) throw new NotFoundError('Grant');
-      await bumpNodes(trx, nodes);
+      await rememberRemovedGrants(trx, id, [protocolId], await bumpNodes(trx, nodes));
     });
   }
 
@@ -187,9 +188,12 @@ export class SubscriptionService {
       const missing = await this.missingProtocols(trx, protocolIds);
       if (missing.length > 0) throw ValidationError.field('node_protocol_ids', `unknown node protocol ids: ${missing.join(', ')}`);
       const before = await nodesOfSubscriptions(trx, [id]);
+      const granted = (await subscriptionRepo.grantsOf(trx, [id])).get(id) ?? [];
       await change(trx);
       const after = await nodesOfSubscriptions(trx, [id]);
-      await bumpNodes(trx, [...before, ...after]);
+      const kept = new Set((await subscriptionRepo.grantsOf(trx, [id])).get(id) ?? []);
+      const bumped = await bumpNodes(trx, [...before, ...after]);
+      await rememberRemovedGrants(trx, id, granted.filter((p) => !kept.has(p)), bumped);
     });
   }
 

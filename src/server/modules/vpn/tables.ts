@@ -54,6 +54,8 @@ export interface CoreNodesTable {
   last_error: string | null;
   /** JSON list of routing rules; defaults to `[]` */
   routing_rules: Generated<string>;
+  /** JSON list of `ip[/prefix][:port]` opened past the private-destination block (migration 0013) */
+  allowed_destinations: Generated<string>;
 }
 
 export interface NodeProtocolsTable {
@@ -83,6 +85,15 @@ export interface NodeProtocolsTable {
 export interface SubscriptionProtocolsTable {
   subscription_id: number;
   node_protocol_id: number;
+}
+
+/** A grant taken away, kept while the node may still report traffic of its previous revision (migration 0013). */
+export interface RevokedGrantsTable {
+  subscription_id: number;
+  node_protocol_id: number;
+  node_id: string;
+  /** The node's newest revision whose state still held the grant. */
+  last_revision: number;
 }
 
 export interface NodeOutboundsTable {
@@ -136,6 +147,7 @@ export interface VpnTables {
   core_nodes: CoreNodesTable;
   node_protocols: NodeProtocolsTable;
   subscription_protocols: SubscriptionProtocolsTable;
+  revoked_grants: RevokedGrantsTable;
   node_outbounds: NodeOutboundsTable;
   usage_records: UsageRecordsTable;
   session_events: SessionEventsTable;

@@ -6,6 +6,7 @@ import { Outbox } from '../../events/outbox.ts';
 import { ValidationError, type ValidationDetails } from '../../errors.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { limitReached } from './eligibility.ts';
+import { chargeablePairs } from './grant-history.ts';
 import { bumpForSubscriptions } from './revisions.ts';
 import { emitStatusEvent } from './subscription-events.ts';
 import { COUNTER_MAX, type SubscriptionDelta, type UsageRow, usageRepo } from './usage.repo.ts';
@@ -82,6 +83,8 @@ export class UsageService {
    * belong to the entry's user; otherwise the whole batch is refused and nothing is stored, because
    * such an entry is another node's data or a forged attribution. A subscription that no longer
    * exists is not an error: its traffic is stored unattributed (subscription 0) and counts nowhere.
+   * Nor is a subscription without a grant on the entry's protocol in the node's current or previous
+   * revision: a node cannot charge what it never served, so that traffic is stored unattributed too.
    */
   async recordUsage(node: CoreNodeRef, entries: UsageEntry[], idempotencyKey?: string): Promise<void> {
     const problems = new Problems();
@@ -97,6 +100,7 @@ export class UsageService {
       const owned = await usageRepo.ownedProtocolIds(trx, node.nodeId, [...new Set(entries.map((e) => e.nodeProtocolId))]);
       const subscriptionIds = [...new Set(entries.flatMap((e) => (e.subscriptionId == null ? [] : [e.subscriptionId])))];
       const owners = await usageRepo.lockSubscriptions(trx, subscriptionIds);
+      const chargeable = await chargeablePairs(trx, node.nodeId, subscriptionIds);
       entries.forEach((e, i) => {
         if (!owned.has(e.nodeProtocolId)) problems.add(`entries/${i}/nodeProtocolId`, `node protocol ${e.nodeProtocolId} does not belong to this node`);
         const owner = e.subscriptionId == null ? undefined : owners.get(e.subscriptionId);
@@ -108,7 +112,7 @@ export class UsageService {
       const rows = new Map<string, UsageRow>();
       const deltas = new Map<number, SubscriptionDelta>();
       entries.forEach((e, i) => {
-        const subscriptionId = e.subscriptionId != null && owners.has(e.subscriptionId) ? e.subscriptionId : 0;
+        const subscriptionId = e.subscriptionId != null && owners.has(e.subscriptionId) && chargeable.has(`${e.subscriptionId}|${e.nodeProtocolId}`) ? e.subscriptionId : 0;
         const key = `${e.nodeProtocolId}|${e.userId}|${subscriptionId}|${minutes[i]}`;
         const row = rows.get(key);
         if (row) {
