@@ -187,7 +187,7 @@ function probesFor(method: string, template: string, op: any): Probe[] {
   return probes;
 }
 
-/** Requests that would change state even when valid are never sent; only their malformed forms are. */
+/** Sends a probe with its face's real credential, unless the probe is about the credential itself. */
 function send(server: TestServer, credentials: Credentials, probe: Probe): Promise<Response> {
   const auth = probe.authorization !== undefined ? { authorization: probe.authorization } : credentials.headers(probe.path, probe.method);
   return fetch(server.url + probe.path, {
