@@ -115,6 +115,14 @@ describe('command executions', () => {
     assert.equal(cp.executions.get(e.id)!.status, 'cancelled');
   });
 
+  it('replaces NUL in output with U+FFFD, which the server accepts (it refuses NUL in any string)', async () => {
+    const { cp, nodeId } = await setup();
+    await connected(cp, nodeId);
+    const e = cp.addExecution(nodeId, { command_text: "printf 'init\\0--foo\\0'" });
+    await settled(cp, e);
+    assert.equal(results(cp, e.id)[0]!.body.output, 'init\uFFFD--foo\uFFFD');
+  });
+
   it('keeps the tail of long output, with a prefix counting the omitted bytes', async () => {
     const { cp, nodeId } = await setup({ NODEPLANE_AGENT_OUTPUT_LIMIT_BYTES: '1024' });
     await connected(cp, nodeId);

@@ -464,8 +464,14 @@ export function shrinkOutput(result: Result): Result | null {
   return { ...result, output: renderTail(body, total, Math.floor(bytes / 4)) };
 }
 
+/**
+ * The server refuses NUL in every string (Postgres text cannot hold it), yet real output has it
+ * (`cat /proc/1/cmdline`): each becomes U+FFFD, the character undecodable bytes already become.
+ */
+export const withoutNul = (output: string): string => output.replaceAll('\0', '\uFFFD');
+
 function completed(exitCode: number, output: string): Result {
-  return { status: 'completed', exit_code: exitCode, output, completed_at: new Date().toISOString() };
+  return { status: 'completed', exit_code: exitCode, output: withoutNul(output), completed_at: new Date().toISOString() };
 }
 
 function withTrailer(output: string, line: string): string {

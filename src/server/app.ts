@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppContext } from './context.ts';
 import { uuidv7 } from './lib/ids.ts';
-import { validatorCompiler } from './http/validation.ts';
+import { bodyTooDeep, validatorCompiler } from './http/validation.ts';
 import { adminErrorHandler, adminNotFound, installAdminGuards } from './faces/admin/http.ts';
 import { clusterRoutes } from './faces/admin/clusters.routes.ts';
 import { enrollmentKeysRoutes } from './faces/admin/enrollment-keys.routes.ts';
@@ -67,7 +67,9 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
-    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
+    body === ''
+      ? done(null, undefined)
+      : parseJson(request, body as string, (error, parsed) => (error ? done(error, undefined) : done(bodyTooDeep(parsed), parsed))),
   );
   // Kept so the OpenAPI test can prove every route is documented.
   const registeredRoutes: Array<{ method: string; url: string }> = [];

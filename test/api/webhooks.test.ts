@@ -16,7 +16,8 @@ import { WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import { type ResolvedAddress, systemResolver } from '../../src/server/modules/webhooks/ssrf.ts';
 
 const SECRET = 'a-cryptographically-random-32-byte-secret';
-const PUBLIC_IP = '203.0.113.10';
+/** A globally routable address (the documentation ranges are denied like every special-purpose one). */
+const PUBLIC_IP = '93.184.215.14';
 
 /** Fake DNS: each name answers from its list of answers, one per lookup, the last one repeating. */
 class FakeDns {
@@ -68,6 +69,22 @@ const DENIED_LITERALS: Array<[string, string]> = [
   ['224.0.0.1', '224.0.0.1'],
   ['239.255.255.250', '239.255.255.250'],
   ['100.100.100.200', '100.100.100.200'],
+  // The other special-purpose ranges: shared address space (where cluster ranges live), "this
+  // network", IETF assignments, documentation, benchmarking, reserved and broadcast.
+  ['100.64.0.1', '100.64.0.1'],
+  ['100.127.255.254', '100.127.255.254'],
+  ['0.1.2.3', '0.1.2.3'],
+  ['192.0.0.8', '192.0.0.8'],
+  ['192.0.2.10', '192.0.2.10'],
+  ['198.51.100.7', '198.51.100.7'],
+  ['203.0.113.10', '203.0.113.10'],
+  ['198.18.0.1', '198.18.0.1'],
+  ['240.0.0.1', '240.0.0.1'],
+  ['255.255.255.255', '255.255.255.255'],
+  ['[2001:db8::1]', '2001:db8::1'],
+  ['[64:ff9b:1::a00:1]', '64:ff9b:1::a00:1'],
+  ['[::ffff:100.64.0.1]', '::ffff:6440:1'],
+  ['[64:ff9b::100.64.0.1]', '64:ff9b::6440:1'],
   ['[::1]', '::1'],
   ['[::]', '::'],
   ['[::ffff:127.0.0.1]', '::ffff:7f00:1'],
@@ -81,7 +98,7 @@ const DENIED_LITERALS: Array<[string, string]> = [
   ['[ff02::1]', 'ff02::1'],
 ];
 
-const ALLOWED_LITERALS = ['8.8.8.8', '172.32.0.1', '172.15.255.255', '100.100.100.201', '11.0.0.1', '[2606:4700::1111]', '[::ffff:8.8.8.8]'];
+const ALLOWED_LITERALS = ['8.8.8.8', '172.32.0.1', '172.15.255.255', '100.128.0.1', '100.63.255.255', '11.0.0.1', '[2606:4700::1111]', '[::ffff:8.8.8.8]'];
 
 const METADATA_HOSTS = ['metadata.google.internal', 'METADATA.GOOGLE.INTERNAL.', 'metadata.azure.internal', 'metadata.tencentyun.com'];
 

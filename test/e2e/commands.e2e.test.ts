@@ -69,6 +69,19 @@ for (const engine of testEngines()) {
       }
     });
 
+    it('reports output with NUL bytes (`cat /proc/1/cmdline`), each shown as U+FFFD', async () => {
+      const res = await runCommand({ command_text: "printf 'init\\0--foo\\0'; cat /proc/1/cmdline", targeting: { type: 'nodes', node_ids: [nodeIds[0]] } });
+      assert.equal(res.status, 201);
+      const [done] = await until(async () => {
+        const list = await executionsOf(res.body.data.id);
+        return list.length === 1 && list.every(terminal) && list;
+      }, 'the execution finishes');
+      assert.equal(done.status, 'completed');
+      assert.equal(done.exit_code, 0);
+      assert.ok(done.output.startsWith('init\uFFFD--foo\uFFFD'), done.output);
+      assert.ok(!done.output.includes('\u0000'));
+    });
+
     it('cancels a running command (143 → cancelled) and times out another (124)', async () => {
       const long = await runCommand({ command_text: 'sleep 30', targeting: { type: 'nodes', node_ids: [nodeIds[2]] } });
       const sent = await until(async () => {

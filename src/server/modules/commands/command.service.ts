@@ -13,7 +13,7 @@ import type { Database } from '../../db/schema.ts';
 import { ConflictError, NotFoundError, ValidationError, type ValidationDetails } from '../../errors.ts';
 import { DropJob, enqueue, type Job } from '../../jobs/job-queue.ts';
 import { uuidv7 } from '../../lib/ids.ts';
-import { nowIso } from '../../lib/time.ts';
+import { nowIso, storedTimestamp } from '../../lib/time.ts';
 import { clusterRepo } from '../clusters/cluster.repo.ts';
 import { resolveTargeting, targetingErrors } from '../targeting/targeting.ts';
 import { type CommandRow, commandRepo } from './command.repo.ts';
@@ -77,7 +77,7 @@ export class CommandService {
   async create(input: CommandCreateRequest): Promise<Command> {
     const errors: ValidationDetails = {};
     if (input.command_text.trim() === '') errors.command_text = ['cannot be empty or only whitespace'];
-    const expiredAt = input.expired_at == null ? null : new Date(input.expired_at).toISOString();
+    const expiredAt = input.expired_at == null ? null : storedTimestamp(input.expired_at);
     if (expiredAt !== null && expiredAt <= nowIso()) errors.expired_at = ['must be in the future'];
     Object.assign(errors, targetingErrors(input.targeting));
     if (Object.keys(errors).length > 0) throw new ValidationError(errors);

@@ -10,7 +10,7 @@ import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import { ConflictError, ForbiddenError, NotFoundError, UnavailableError } from '../../errors.ts';
 import type { Outbox } from '../../events/outbox.ts';
-import { nowIso } from '../../lib/time.ts';
+import { nowIso, storedTimestamp } from '../../lib/time.ts';
 import type { ExecutionDelivery } from './execution-delivery.ts';
 import { type ExecutionRecord, type ExecutionStatus, executionRepo, OPEN_STATUSES } from './execution.repo.ts';
 import { agentExecutionView, executionEventData, executionView } from './views.ts';
@@ -139,7 +139,7 @@ export class ExecutionService {
       status,
       output: input.output ?? undefined,
       exit_code: input.exit_code ?? undefined,
-      completed_at: input.completed_at ? new Date(input.completed_at).toISOString() : now,
+      completed_at: input.completed_at ? storedTimestamp(input.completed_at) : now,
       now,
     };
     return this.outbox.run(async (trx, emit) => {

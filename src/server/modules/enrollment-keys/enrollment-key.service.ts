@@ -11,7 +11,7 @@ import type { Database, EnrollmentKeyRow } from '../../db/schema.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.ts';
 import type { Outbox } from '../../events/outbox.ts';
 import { uuidv7 } from '../../lib/ids.ts';
-import { microsecondTimestamp, nowIso, toSecondPrecision } from '../../lib/time.ts';
+import { microsecondTimestamp, nowIso, storedTimestamp, toSecondPrecision } from '../../lib/time.ts';
 import { clusterRepo } from '../clusters/cluster.repo.ts';
 import type { ClusterService } from '../clusters/cluster.service.ts';
 import { newEnrollmentBlob } from './blob.ts';
@@ -182,12 +182,7 @@ function normalize(input: EnrollmentKeyCreateRequest | EnrollmentKeyUpdateReques
   }
   if (fields.uses_remaining !== undefined) out.uses_remaining = fields.uses_remaining;
   if (fields.expired_at !== undefined) {
-    // The date-time format admits leap seconds (`23:59:60`), which no Date holds, and offsets that
-    // push a year-0000/9999 time out of the four-digit years text ordering relies on.
-    const time = fields.expired_at === null ? null : Date.parse(fields.expired_at);
-    const iso = time === null || Number.isNaN(time) ? null : new Date(time).toISOString();
-    if (time !== null && (iso === null || !/^\d{4}-/.test(iso))) errors.expired_at = ['is invalid'];
-    else out.expired_at = iso === null ? null : `${iso.slice(0, 19)}.000Z`;
+    out.expired_at = fields.expired_at === null ? null : `${storedTimestamp(fields.expired_at).slice(0, 19)}.000Z`;
   }
   if (Object.keys(errors).length > 0) throw new ValidationError(errors);
   return out;

@@ -11,7 +11,7 @@ import type { Database } from '../../db/schema.ts';
 import type { Outbox } from '../../events/outbox.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secrets.ts';
-import { nowIso, toSecondPrecision } from '../../lib/time.ts';
+import { nowIso, storedTimestamp, toSecondPrecision } from '../../lib/time.ts';
 import { newLinkUuid, newSsSecret } from './credentials.ts';
 import { liveStatus } from './eligibility.ts';
 import { chunks } from './render-input.ts';
@@ -26,7 +26,7 @@ type Db = Kysely<Database>;
 export type SubscriptionRow = Selectable<VpnSubscriptionsTable>;
 
 /** Any accepted date-time (offsets included) as stored: UTC with milliseconds, so text order is time order. */
-const storedTime = (value: string | null | undefined): string | null => (value ? new Date(value).toISOString() : null);
+const storedTime = (value: string | null | undefined): string | null => (value ? storedTimestamp(value) : null);
 
 export class SubscriptionService {
   constructor(

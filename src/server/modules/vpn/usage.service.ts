@@ -4,7 +4,7 @@ import type { SessionEventRecord, UsageRecord, UsageListQuery, SessionEventListQ
 import type { Page } from '../../db/listing.ts';
 import { Outbox } from '../../events/outbox.ts';
 import { ValidationError, type ValidationDetails } from '../../errors.ts';
-import { nowIso, toSecondPrecision } from '../../lib/time.ts';
+import { canonicalTimestamp, nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { limitReached } from './eligibility.ts';
 import { chargeablePairs } from './grant-history.ts';
 import { bumpForSubscriptions } from './revisions.ts';
@@ -47,7 +47,8 @@ class Problems {
 }
 
 function instant(value: string, path: string, problems: Problems, now: number): string {
-  const ms = Date.parse(value);
+  const iso = canonicalTimestamp(value);
+  const ms = iso === null ? Number.NaN : Date.parse(iso);
   if (Number.isNaN(ms)) problems.add(path, 'is not a valid date-time');
   else if (ms < EARLIEST) problems.add(path, 'is before 2000-01-01');
   else if (ms > now + MAX_AHEAD_MS) problems.add(path, 'is more than a day in the future');

@@ -38,12 +38,34 @@ describe('SSRF address parsing', () => {
     ];
     const allowed = [
       '126.255.255.255', '128.0.0.0', '169.253.255.255', '169.255.0.0', '11.0.0.0', '172.15.255.255', '172.32.0.0', '192.167.255.255',
-      '192.169.0.0', '0.0.0.1', '223.255.255.255', '240.0.0.1', '100.100.100.199', '100.100.100.201', '8.8.8.8', '2606:4700::1111',
-      'fec0::1', 'fe7f::1', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8', '2002:0808:0808::1', '::2',
+      '192.169.0.0', '1.0.0.0', '223.255.255.255', '100.63.255.255', '100.128.0.0', '8.8.8.8', '2606:4700::1111',
+      'fec0::1', 'fe7f::1', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8', '2002:0808:0808::1',
     ];
     for (const a of denied) assert.equal(isDeniedAddress(a), true, a);
     for (const a of allowed) assert.equal(isDeniedAddress(a), false, a);
     assert.equal(isDeniedAddress('not-an-address'), true, 'anything unparseable is refused');
+  });
+
+  it('denies the other special-purpose ranges, edge to edge, in their IPv4-mapped and NAT64 forms too', () => {
+    // Each range's first and last address, then the neighbours just outside.
+    const denied = [
+      '100.64.0.0', '100.127.255.255', '0.0.0.0', '0.255.255.255', '192.0.0.0', '192.0.0.255', '192.0.2.0', '192.0.2.255',
+      '198.51.100.0', '198.51.100.255', '203.0.113.0', '203.0.113.255', '198.18.0.0', '198.19.255.255', '240.0.0.0', '255.255.255.255',
+    ];
+    const neighbours = ['100.63.255.255', '100.128.0.0', '1.0.0.0', '191.255.255.255', '192.0.1.0', '192.0.3.0', '198.51.99.255', '198.51.101.0', '203.0.112.255', '203.0.114.0', '198.17.255.255', '198.20.0.0', '223.255.255.255'];
+    for (const a of denied) {
+      assert.equal(isDeniedAddress(a), true, a);
+      for (const embedded of [`::ffff:${a}`, `64:ff9b::${a}`, `::ffff:0:${a}`]) assert.equal(isDeniedAddress(embedded), true, embedded);
+    }
+    for (const a of neighbours) assert.equal(isDeniedAddress(a), false, a);
+    assert.equal(isDeniedAddress('::2'), true, 'IPv4-compatible ::0.0.0.2 is "this network"');
+    assert.equal(isDeniedAddress('255.255.255.255'), true, 'broadcast');
+    for (const a of ['2001:db8::', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff', '64:ff9b:1::', '64:ff9b:1:ffff::1', '64:ff9b:1::8.8.8.8', '2001::1']) {
+      assert.equal(isDeniedAddress(a), true, a);
+    }
+    for (const a of ['2001:db9::1', '2001:db7::1', '64:ff9b:2::1', '2001:4860::8888']) assert.equal(isDeniedAddress(a), false, a);
+    // Every spelling of the shared address space reaches the same check.
+    for (const host of ['100.64.0.1', '0x64.0x40.0.1', '1681915905', '0144.0100.0.1', '100.4194305']) assert.equal(isDeniedAddress(ipLiteral(host)!.address), true, host);
   });
 
   it('tells IP literals from names', () => {
@@ -62,8 +84,8 @@ describe('SsrfGuard', () => {
     });
 
   it('pins the checked address and refuses names with any denied record', async () => {
-    const g = guard({ 'ok.test': ['203.0.113.5', '2606:4700::1'], 'bad.test': ['203.0.113.5', '10.0.0.1'] });
-    assert.deepEqual(await g.pin(new URL('https://ok.test/x')), { address: '203.0.113.5', family: 4 });
+    const g = guard({ 'ok.test': ['93.184.215.14', '2606:4700::1'], 'bad.test': ['93.184.215.14', '10.0.0.1'] });
+    assert.deepEqual(await g.pin(new URL('https://ok.test/x')), { address: '93.184.215.14', family: 4 });
     await assert.rejects(g.pin(new URL('https://bad.test/x')), SsrfRefusedError);
     await assert.rejects(g.pin(new URL('http://0x7f.1/')), SsrfRefusedError);
     await assert.rejects(g.pin(new URL('http://metadata.google.internal./')), SsrfRefusedError);

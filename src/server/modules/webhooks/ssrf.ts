@@ -29,15 +29,22 @@ const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata.azure.inte
 
 const v4 = (a: number, b: number, c: number, d: number) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 
+/** IANA special-purpose IPv4 ranges no webhook has a reason to reach (RFC 6890 and successors). */
 const DENIED_V4: Array<[number, number]> = [
+  [v4(0, 0, 0, 0), 8], // "this network"; 0.0.0.0 reaches this host
+  [v4(10, 0, 0, 0), 8],
+  [v4(100, 64, 0, 0), 10], // shared address space (CGNAT): cluster ranges, Alibaba's metadata at 100.100.100.200
   [v4(127, 0, 0, 0), 8],
   [v4(169, 254, 0, 0), 16],
-  [v4(10, 0, 0, 0), 8],
   [v4(172, 16, 0, 0), 12],
+  [v4(192, 0, 0, 0), 24], // IETF protocol assignments
+  [v4(192, 0, 2, 0), 24], // TEST-NET-1
   [v4(192, 168, 0, 0), 16],
-  [v4(0, 0, 0, 0), 32],
-  [v4(224, 0, 0, 0), 4],
-  [v4(100, 100, 100, 200), 32],
+  [v4(198, 18, 0, 0), 15], // benchmarking
+  [v4(198, 51, 100, 0), 24], // TEST-NET-2
+  [v4(203, 0, 113, 0), 24], // TEST-NET-3
+  [v4(224, 0, 0, 0), 4], // multicast
+  [v4(240, 0, 0, 0), 4], // reserved, and 255.255.255.255 (broadcast) with it
 ];
 
 /**
@@ -117,6 +124,9 @@ function deniedV6(g: number[]): boolean {
   if ((g[0]! & 0xffc0) === 0xfe80) return true; // fe80::/10
   if ((g[0]! & 0xfe00) === 0xfc00) return true; // fc00::/7
   if ((g[0]! & 0xff00) === 0xff00) return true; // ff00::/8
+  if (g[0] === 0x2001 && g[1] === 0x0db8) return true; // 2001:db8::/32 documentation
+  if (g[0] === 0x2001 && g[1] === 0) return true; // 2001::/32 Teredo: tunnels to an address it only obfuscates
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return true; // 64:ff9b:1::/48 local-use NAT64 (RFC 8215)
   return false;
 }
 
