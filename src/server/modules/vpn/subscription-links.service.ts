@@ -1,9 +1,10 @@
 /**
  * The public subscription document behind `GET /sub/{linkUuid}` (specs/core-node.md §5.2): share
  * links for every enabled node protocol the subscription is granted, plus the usage figures clients
- * show. Links are served whatever the subscription's status (limited, expired, disabled) until it is
- * revoked: clients keep displaying usage and expiry, and nodes refuse the credentials anyway because
- * ineligible subscriptions are left out of every node config.
+ * show. Links are served whatever the subscription's status (limited, expired, disabled): clients keep
+ * displaying usage and expiry, and nodes refuse the credentials anyway because ineligible
+ * subscriptions are left out of every node config. The link UUID is both the URL token and the proxy
+ * credential, so a revoke (a new link UUID) moves the document to a new URL: the old one is gone.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
@@ -38,7 +39,7 @@ export class SubscriptionLinkService {
     private readonly secrets: SecretBox,
   ) {}
 
-  /** null for an unknown or revoked link UUID: the caller cannot tell the two apart. */
+  /** null for an unknown link UUID (a revoked one included: it names no subscription any more). */
   async document(linkUuid: string): Promise<SubscriptionDocument | null> {
     if (!UUID_PATTERN.test(linkUuid)) return null;
     const sub = await this.db
@@ -46,7 +47,6 @@ export class SubscriptionLinkService {
       .innerJoin('vpn_users as u', 'u.id', 's.user_id')
       .select(['s.id', 's.link_uuid', 's.used_up_bytes', 's.used_down_bytes', 's.traffic_limit_bytes', 's.expires_at', 's.ss_password_enc', 'u.username'])
       .where('s.link_uuid', '=', linkUuid.toLowerCase())
-      .where('s.revoked_at', 'is', null)
       .executeTakeFirst();
     if (!sub) return null;
 
