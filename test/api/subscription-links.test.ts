@@ -141,7 +141,7 @@ for (const engine of testEngines()) {
         const res = await fetchSub(`/sub/${linkUuid}`);
         assert.equal(res.status, 200, `/sub/${linkUuid}`);
         const links = linesOf(res.text).map(decodeShareLink);
-        return { vless: links.find((l) => l.scheme === 'vless'), ss: links.find((l) => l.scheme === 'ss') } as { vless: Extract<DecodedLink, { scheme: 'vless' }>; ss: Extract<DecodedLink, { scheme: 'ss' }> };
+        return { vless: links.find((l) => l.scheme === 'vless'), ss: links.find((l) => l.scheme === 'ss') } as { vless: Extract<DecodedLink, { scheme: 'vless' | 'trojan' }>; ss: Extract<DecodedLink, { scheme: 'ss' }> };
       };
       const before = await credentials(sub.link_uuid);
       assert.equal(before.vless.credential, sub.link_uuid);
