@@ -56,8 +56,8 @@ for (const engine of testEngines()) {
         assert.ok(Buffer.from(res.body.authKey, 'base64url').length >= 32);
 
         const view = (await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data;
-        assert.equal(view.name, 'edge-fra-1');
-        assert.equal(view.host, 'fra1.vpn.example.com');
+        assert.equal(view.name, node.name, "the operator's name stays");
+        assert.equal(view.host, node.host, "the operator's host stays");
         assert.equal(view.ip, '198.51.100.7');
         assert.equal(view.region, 'eu-central');
         assert.equal(view.status, 'pending');
@@ -73,6 +73,27 @@ for (const engine of testEngines()) {
 
         // The key works.
         assert.equal((await new NodeClient(server.api, res.body.authKey).post('/heartbeat', { revision: 1 })).status, 200);
+      });
+
+      it("keeps the operator's name, host, ip and region; the agent's report fills only what is unset, and links keep the operator's host", async () => {
+        const node = await createNode(server.api, { host: 'fra1.vpn.example.com', ip: '203.0.113.9', region: 'eu-central' });
+        const bare = await createNode(server.api, { host: 'ams1.vpn.example.com' });
+        const protocol = await createProtocol(server.api, node.id, { protocol: 'vless', port: 443 });
+        const user = await createUser(server.api);
+        const sub = await createSubscription(server.api, user.id, { node_protocol_ids: [protocol.id] });
+        const anon = new NodeClient(server.api, null);
+        const machine = { name: 'ip-10-0-0-7', host: 'ip-10-0-0-7.ec2.internal', ip: '10.0.0.7', region: 'us-east-1' };
+        for (const n of [node, bare]) {
+          const res = await anon.post('/register', { code: n.registration_code, ...machine });
+          assert.equal(res.status, 201);
+        }
+        const view = (await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data;
+        assert.deepEqual([view.name, view.host, view.ip, view.region], [node.name, 'fra1.vpn.example.com', '203.0.113.9', 'eu-central']);
+        const filled = (await server.api.get(`/api/v1/vpn/nodes/${bare.id}`)).body.data;
+        assert.deepEqual([filled.name, filled.host, filled.ip, filled.region], [bare.name, 'ams1.vpn.example.com', '10.0.0.7', 'us-east-1']);
+        const doc = await fetch(`${server.url}/sub/${sub.link_uuid}`);
+        const link = Buffer.from(await doc.text(), 'base64').toString('utf8');
+        assert.match(link, /^vless:\/\/[^@]+@fra1\.vpn\.example\.com:443\?/, 'the share link points at the host the operator set');
       });
 
       it('refuses unknown, malformed and guessed codes with 401 and changes nothing', async () => {

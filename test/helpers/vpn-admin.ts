@@ -18,7 +18,7 @@ export const createUser = (api: ApiClient, overrides: Record<string, unknown> = 
 
 export const createNode = (api: ApiClient, overrides: Record<string, unknown> = {}) => {
   const name = `core-${suffix()}`;
-  return expect201<{ id: string; core_id: number; registration_code: string; code: string; revision: number; host: string }>(
+  return expect201<{ id: string; name: string; core_id: number; registration_code: string; code: string; revision: number; host: string }>(
     api.post('/api/v1/vpn/nodes', { name, host: `${name}.vpn.example.com`, ...overrides }),
     'createNode',
   );

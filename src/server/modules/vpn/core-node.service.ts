@@ -14,7 +14,6 @@ import { nowIso } from '../../lib/time.ts';
 import { REGISTRATION_CODE } from './core-node-admin.service.ts';
 import { type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
 import { configEtag, etagMatches, SecretCache, servedConfig } from './node-config.ts';
-import { bumpNodes } from './revisions.ts';
 
 export interface CoreNodeSession {
   nodeId: string;
@@ -42,7 +41,8 @@ export class CoreNodeService {
 
   /**
    * Accepts only the code an operator created or reset for the node; anything else is a 401 that
-   * changes nothing. Each registration issues a new auth key and retires the previous one.
+   * changes nothing. Each registration issues a new auth key and retires the previous one. Nothing
+   * the rendered config depends on changes here, so no revision is bumped.
    */
   async register(dto: RegisterNodeDto): Promise<{ authKey: string; nodeId: number }> {
     const match = REGISTRATION_CODE.exec(dto.code);
@@ -54,10 +54,15 @@ export class CoreNodeService {
       const authKey = randomBytes(32).toString('base64url');
       const now = nowIso();
       const status = row.status === 'disabled' ? 'disabled' : 'pending';
-      await coreNodeRepo.updateCore(trx, row.id, { auth_key_hash: tokenHash(authKey), host: dto.host, ip: dto.ip, region: dto.region, sync_status: 'pending' });
-      await coreNodeRepo.updateNode(trx, row.id, { name: dto.name, status, updated_at: now });
-      // The host is part of the config (telemt's public host).
-      await bumpNodes(trx, [row.id]);
+      // The operator's name and host win (share links point at the host; a machine's hostname rarely
+      // resolves from outside); the agent's report only fills what the operator left unset.
+      await coreNodeRepo.updateCore(trx, row.id, {
+        auth_key_hash: tokenHash(authKey),
+        ...(row.ip === null ? { ip: dto.ip } : {}),
+        ...(row.region === null || row.region === '' ? { region: dto.region } : {}),
+        sync_status: 'pending',
+      });
+      await coreNodeRepo.updateNode(trx, row.id, { status, updated_at: now });
       const after = (await coreNodeRepo.find(trx, row.id))!;
       emit('core.node.registered', { ...coreNodeEventData(after), reregistered: row.auth_key_hash !== null });
       this.statusEvent(emit, row, after);
