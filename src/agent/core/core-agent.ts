@@ -22,6 +22,7 @@ import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { CoreRoleConfig } from '../config.ts';
 import { readJsonFile, writeFileAtomic } from '../state.ts';
 import { type ClientMap, UsageAccountant } from './accountant.ts';
+import { CoreBinaryError } from './core-binary.ts';
 import { type ApplyResult, CoreConfigError, CoreStartError, lastLines, ProxyCoreController } from './controller.ts';
 import { type FlushResult, type JournalItem, PermanentPushError, PushJournal } from './journal.ts';
 import { type NodeConfig, NodeApiError, NodeClient } from './node-client.ts';
@@ -164,7 +165,7 @@ export class CoreAgent {
       this.report({
         kind: 'error',
         body: {
-          message: `the ${this.config.flavour} core exited unexpectedly (${e.signal ?? `exit code ${e.code}`}) after ${Math.round(e.uptimeMs / 1000)} s; restarting it`,
+          message: `the ${this.controller.flavour ?? 'proxy'} core exited unexpectedly (${e.signal ?? `exit code ${e.code}`}) after ${Math.round(e.uptimeMs / 1000)} s; restarting it`,
           code: 'CORE_EXITED',
           details: { pid: e.pid, exitCode: e.code, signal: e.signal, uptimeMs: e.uptimeMs, output: lastLines(e.output, 5) },
         },
@@ -329,7 +330,7 @@ export class CoreAgent {
     this.applied = { revision: config.revision, etag, clientMap: config.clientMap, services: config.services };
     await writeFileAtomic(path.join(this.dir, 'applied.json'), JSON.stringify(this.applied), 0o600);
     this.accountant.setAttribution(config.clientMap, config.services.xray ?? null);
-    for (const warning of result.warnings) this.log.warn({ revision: config.revision }, `config adapted for ${this.config.flavour}: ${warning}`);
+    for (const warning of result.warnings) this.log.warn({ revision: config.revision }, `config adapted for ${this.controller.flavour}: ${warning}`);
     this.log.info({ revision: config.revision, mode: result.mode, added: result.added, removed: result.removed }, 'config applied');
     this.events.emit('applied', config.revision, result);
     this.report({ kind: 'applied', revision: config.revision });
@@ -338,12 +339,13 @@ export class CoreAgent {
 
   private reportApplyError(revision: number, error: Error): void {
     const code =
-      error instanceof CoreConfigError ? 'CORE_CONFIG_INVALID'
+      error instanceof CoreBinaryError ? error.code
+      : error instanceof CoreConfigError ? 'CORE_CONFIG_INVALID'
       : error instanceof CoreStartError ? 'CORE_START_FAILED'
       : error instanceof TelemtConfigError ? 'MTPROTO_CONFIG_INVALID'
       : 'APPLY_FAILED';
     const output = error instanceof CoreConfigError || error instanceof CoreStartError ? lastLines(error.output, 5) : undefined;
-    this.report({ kind: 'error', body: { message: error.message.slice(0, 3900), code, details: { revision, flavour: this.config.flavour, ...(output ? { output } : {}) } } });
+    this.report({ kind: 'error', body: { message: error.message.slice(0, 3900), code, details: { revision, flavour: this.controller.flavour, binary: this.config.binary, ...(output ? { output } : {}) } } });
   }
 
   /** The newest report wins: an applied after an error clears it, and vice versa. */
