@@ -328,6 +328,33 @@ for (const engine of testEngines()) {
         sub = revoked;
       });
 
+      it('holds a 304 with ?wait= until the config changes (long-poll), then answers the new config', async () => {
+        const current = await node.client.get('/config/latest');
+        const etag = current.headers.get('etag')!;
+        let settled = false;
+        const held = node.client.get('/config/latest?wait=30', { 'if-none-match': etag }).finally(() => (settled = true));
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(settled, false, 'nothing changed: the answer is held');
+
+        const revoked = (await server.api.post(`/api/v1/vpn/subscriptions/${sub.id}/revoke`)).body.data;
+        const answer = await held;
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body.revision, current.body.revision + 1);
+        assert.deepEqual(Object.keys(answer.body.clientMap), [revoked.link_uuid]);
+        assert.notEqual(answer.headers.get('etag'), etag);
+        sub = revoked;
+
+        // No change within the wait: the 304 comes when the wait is over; a stale ETag is answered at once.
+        const fresh = answer.headers.get('etag')!;
+        assert.equal((await node.client.get('/config/latest?wait=1', { 'if-none-match': fresh })).status, 304);
+        assert.equal((await node.client.get('/config/latest?wait=30', { 'if-none-match': etag })).status, 200);
+        for (const bad of ['wait=abc', 'wait=-1', 'wait=61', 'wait=1.5']) {
+          const res = await node.client.get(`/config/latest?${bad}`, { 'if-none-match': fresh });
+          assert.equal(res.status, 400, bad);
+          assert.equal(res.body.statusCode, 400);
+        }
+      });
+
       it('drops a subscription from the config while it or its user is disabled', async () => {
         const base = (await node.client.get('/config/latest')).body;
         await server.api.patch(`/api/v1/vpn/subscriptions/${sub.id}`, { status: 'disabled' });

@@ -28,6 +28,9 @@ import { type FlushResult, type JournalItem, PermanentPushError, PushJournal } f
 import { type NodeConfig, NodeApiError, NodeClient } from './node-client.ts';
 import { TelemtConfigError, TelemtManager } from './telemt.ts';
 
+/** How long the server may hold a config/latest long-poll; well under common proxy idle timeouts. */
+const CONFIG_WAIT_SECONDS = 25;
+
 /** Ends the role with a message meant for the operator; the agent exits non-zero. */
 export class AgentFatalError extends Error {
   override name = 'AgentFatalError';
@@ -198,6 +201,39 @@ export class CoreAgent {
     this.accountant.start();
     this.scheduleHeartbeat(0);
     this.schedulePush(0);
+    void this.watchConfig();
+  }
+
+  /**
+   * Long-polls config/latest (`?wait=`, If-None-Match = the config held) so a change is applied about
+   * a second after it is made rather than at the next heartbeat; the heartbeat stays the fallback. A
+   * server that answers the 304 at once (no long-poll support) leaves the work to the heartbeat.
+   */
+  private async watchConfig(): Promise<void> {
+    const backoff = new Backoff({ initialMs: 1_000, maxMs: 30_000, ...this.deps.retry });
+    const pause = (ms: number) => sleep(ms, undefined, { signal: this.abort.signal }).catch(() => {});
+    while (!this.stopping) {
+      const etag = this.fetched?.etag ?? null;
+      if (!etag) {
+        // The first sync (heartbeat-driven) has not fetched anything to compare with yet.
+        await pause(1_000);
+        continue;
+      }
+      const key = this.client.authKey;
+      const started = Date.now();
+      try {
+        const answer = await this.client.latestConfig(etag, CONFIG_WAIT_SECONDS);
+        backoff.reset();
+        if (answer) {
+          this.fetched = answer;
+          await this.sync();
+        } else if (Date.now() - started < 1_000) await pause(this.config.heartbeatIntervalMs);
+      } catch (error) {
+        if (this.stopping) return;
+        this.onCallError('config long-poll', error, key);
+        await pause(backoff.next());
+      }
+    }
   }
 
   private async register(reason: string): Promise<void> {
