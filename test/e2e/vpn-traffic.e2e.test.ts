@@ -260,5 +260,33 @@ for (const engine of testEngines()) {
       assert.equal(await download(oldSocks, webUrl), null, 'the node refuses the old credential');
       assert.match(agent.output, /core flavour detected/);
     });
+
+    it('is not synced while V2Ray drops an inbound (Shadowsocks with two users), names it, and /sub leaves it out', async () => {
+      const ssPort = await freePort();
+      const vmessId = (await server.api.get(`/api/v1/vpn/node_protocols?node_id=${nodeId}&protocol=vmess`)).body.data[0].id;
+      const ss = await createProtocol(server.api, nodeId, { protocol: 'shadowsocks', port: ssPort, ss_method: 'aes-256-gcm' });
+      const subs = [];
+      for (let i = 0; i < 2; i++) subs.push(await createSubscription(server.api, (await createUser(server.api)).id, { node_protocol_ids: [vmessId, ss.id] }));
+      const failed = await until(async () => {
+        const n = await node();
+        // Reported as an error rather than applied: applied_revision stays behind.
+        return n.sync_status === 'failed' && n.last_error?.code === 'CORE_INBOUNDS_NOT_SERVED' && n;
+      }, `the node reports the dropped inbound\n${agent.output}`, 60_000);
+      assert.notEqual(failed.status, 'online');
+      assert.equal(failed.last_error.code, 'CORE_INBOUNDS_NOT_SERVED');
+      assert.match(failed.last_error.message, new RegExp(`${ss.tag} \\(.*shadowsocks serves one user`));
+      const schemes = async (linkUuid: string) =>
+        Buffer.from(await (await fetch(`${server.url}/sub/${linkUuid}`)).text(), 'base64').toString('utf8').split('\n').map((l) => l.slice(0, l.indexOf('://')));
+      assert.deepEqual(await schemes(subs[0]!.link_uuid), ['vmess'], 'no ss:// link while the node cannot serve it');
+
+      // One user left on the inbound: V2Ray serves it, the node is synced and the link is back.
+      const gone = await server.api.delete(`/api/v1/vpn/subscriptions/${subs[1]!.id}/protocols/${ss.id}`);
+      assert.equal(gone.status, 204);
+      await until(async () => {
+        const n = await node();
+        return n.sync_status === 'synced' && n.applied_revision === n.revision && n.last_error === null;
+      }, `synced once the inbound is served\n${agent.output}`, 60_000);
+      assert.deepEqual((await schemes(subs[0]!.link_uuid)).sort(), ['ss', 'vmess']);
+    });
   });
 }

@@ -26,6 +26,7 @@ import { CoreBinaryError } from './core-binary.ts';
 import { type ApplyResult, CoreConfigError, CoreStartError, lastLines, ProxyCoreController } from './controller.ts';
 import { type FlushResult, type JournalItem, PermanentPushError, PushJournal } from './journal.ts';
 import { type NodeConfig, NodeApiError, NodeClient } from './node-client.ts';
+import { closedInbounds, skippedInbounds, type UnservedInbound } from './serving.ts';
 import { TelemtConfigError, TelemtManager } from './telemt.ts';
 
 /** How long the server may hold a config/latest long-poll; well under common proxy idle timeouts. */
@@ -89,6 +90,8 @@ export class CoreAgent {
   /** The last config fetched (applied or not), for If-None-Match. */
   private fetched: { config: NodeConfig; etag: string | null } | null = null;
   private failed: { revision: number; hash: string; at: number } | null = null;
+  /** Inbounds of the applied revision the core does not serve (dropped for its flavour, or not listening). */
+  private unserved: UnservedInbound[] = [];
   private pendingReport: Report | null = null;
   private reporting: Promise<void> | null = null;
   private syncing: Promise<void> | null = null;
@@ -180,15 +183,16 @@ export class CoreAgent {
     this.controller.on('started', (e) => {
       if (e.reason === 'crash-restart' && this.applied) {
         this.log.info({ pid: e.pid }, 'core is running again; reporting the applied revision');
-        this.report({ kind: 'applied', revision: this.applied.revision });
+        this.reportOutcome(this.applied.revision);
       }
     });
 
     if (this.applied) {
       try {
-        await this.controller.start(this.applied.services.xray ?? null);
+        const started = await this.controller.start(this.applied.services.xray ?? null);
         await this.telemt.apply(this.applied.services.mtproto);
-        this.report({ kind: 'applied', revision: this.applied.revision });
+        this.unserved = [...skippedInbounds(started.warnings), ...(await closedInbounds(this.applied.services.xray ?? null, started.warnings))];
+        this.reportOutcome(this.applied.revision);
       } catch (error) {
         this.log.error({ err: (error as Error).message }, 'the last applied config did not start');
         this.reportApplyError(this.applied.revision, error as Error);
@@ -337,7 +341,7 @@ export class CoreAgent {
     const hash = contentHash(config);
     if (this.applied && this.applied.revision === config.revision && contentHash(this.applied) === hash) {
       // Applied already; the server missed our report.
-      this.report({ kind: 'applied', revision: config.revision });
+      this.reportOutcome(config.revision);
       await this.sendPendingReport();
       return;
     }
@@ -369,8 +373,22 @@ export class CoreAgent {
     for (const warning of result.warnings) this.log.warn({ revision: config.revision }, `config adapted for ${this.controller.flavour}: ${warning}`);
     this.log.info({ revision: config.revision, mode: result.mode, added: result.added, removed: result.removed }, 'config applied');
     this.events.emit('applied', config.revision, result);
-    this.report({ kind: 'applied', revision: config.revision });
+    this.unserved = [...skippedInbounds(result.warnings), ...(await closedInbounds(config.services.xray ?? null, result.warnings))];
+    this.reportOutcome(config.revision);
     await this.sendPendingReport();
+  }
+
+  /**
+   * `applied` only when every inbound of the revision is listening; otherwise an error naming the
+   * inbounds the core dropped or that do not listen, so the node is not `synced` while not serving.
+   */
+  private reportOutcome(revision: number): void {
+    if (this.unserved.length === 0) return this.report({ kind: 'applied', revision });
+    const list = this.unserved.map((u) => `${u.tag} (${u.reason})`).join('; ');
+    this.report({
+      kind: 'error',
+      body: { message: `revision ${revision} applied, but not every inbound is served: ${list}`.slice(0, 3900), code: 'CORE_INBOUNDS_NOT_SERVED', details: { revision, flavour: this.controller.flavour, inbounds: this.unserved } },
+    });
   }
 
   private reportApplyError(revision: number, error: Error): void {

@@ -5,6 +5,7 @@
  * displaying usage and expiry, and nodes refuse the credentials anyway because ineligible
  * subscriptions are left out of every node config. The link UUID is both the URL token and the proxy
  * credential, so a revoke (a new link UUID) moves the document to a new URL: the old one is gone.
+ * Inbounds the node reported it cannot serve are left out (unservedTags).
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
@@ -33,6 +34,18 @@ const parseJson = (text: string | null): Record<string, unknown> => {
   }
 };
 
+/**
+ * Inbound tags the node reported it does not serve (`/node/error` details `inbounds: [{tag}]`, sent
+ * by our agent when its core dropped an inbound or nothing listens on it): a link to one would not
+ * connect, so it is left out until the node applies a revision that serves it (which clears the error).
+ */
+function unservedTags(lastError: string | null): Set<string> {
+  const inbounds = (parseJson(lastError).details as { inbounds?: unknown } | null | undefined)?.inbounds;
+  const tags = new Set<string>();
+  if (Array.isArray(inbounds)) for (const i of inbounds) if (i && typeof i === 'object' && typeof (i as { tag?: unknown }).tag === 'string') tags.add((i as { tag: string }).tag);
+  return tags;
+}
+
 export class SubscriptionLinkService {
   constructor(
     private readonly db: Kysely<Database>,
@@ -56,7 +69,7 @@ export class SubscriptionLinkService {
       .innerJoin('core_nodes as cn', 'cn.node_id', 'np.node_id')
       .innerJoin('nodes as n', 'n.id', 'np.node_id')
       .selectAll('np')
-      .select(['cn.host', 'n.name as node_name'])
+      .select(['cn.host', 'cn.sync_status', 'cn.last_error', 'n.name as node_name'])
       .where('sp.subscription_id', '=', sub.id)
       .where('np.enabled', '=', 1)
       .where('n.status', '!=', 'disabled')
@@ -67,6 +80,7 @@ export class SubscriptionLinkService {
     let ssPassword: string | null = null;
     const links: string[] = [];
     for (const row of protocols) {
+      if (row.sync_status === 'failed' && unservedTags(row.last_error).has(`np-${row.id}`)) continue;
       if (row.protocol === 'shadowsocks') ssPassword ??= this.secrets.open(sub.ss_password_enc);
       const protocol: LinkProtocol = {
         protocol: row.protocol,
