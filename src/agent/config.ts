@@ -40,7 +40,8 @@ export interface CoreRoleConfig {
   serverUrl: string;
   /** Registration code; needed for the first start, and to register again after a 401. */
   code: string | null;
-  flavour: 'xray' | 'v2ray';
+  /** null = detected from `<binary> -version` at the first start. */
+  flavour: 'xray' | 'v2ray' | null;
   binary: string;
   nodeName: string;
   nodeHost: string;
@@ -99,9 +100,10 @@ when that is configured too; the proxy core it starts listens on the inbound por
   --core-server <url>      Core panel URL                 NODEPLANE_CORE_SERVER_URL
   --code <code>            registration code              NODEPLANE_CORE_CODE
                            (first start; later starts reuse <data-dir>/core/state.json)
-  --core-flavour <f>       xray | v2ray                   NODEPLANE_CORE_FLAVOUR (xray)
+  --core-flavour <f>       xray | v2ray                   NODEPLANE_CORE_FLAVOUR
+                           (default: read from "<binary> -version")
   --core-binary <path>     proxy core binary              NODEPLANE_CORE_BINARY
-                           (v2ray: /usr/bin/v2ray; xray: xray on PATH)
+                           (xray, else v2ray, on PATH; v2ray: /usr/bin/v2ray)
   NODEPLANE_CORE_NODE_NAME / _HOST / _IP / _REGION   registration details (hostname, hostname,
                                           first non-loopback IPv4, empty)
   NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS    heartbeat interval (15000)
@@ -262,8 +264,8 @@ function loadCoreRole(
     return null;
   }
   if (!isHttpUrl(serverRaw)) throw new ConfigError(`--core-server / NODEPLANE_CORE_SERVER_URL must be an http(s) URL, got "${serverRaw}"`);
-  const flavour = read('NODEPLANE_CORE_FLAVOUR') ?? 'xray';
-  if (flavour !== 'xray' && flavour !== 'v2ray') throw new ConfigError(`--core-flavour / NODEPLANE_CORE_FLAVOUR must be xray or v2ray, got "${flavour}"`);
+  const flavour = read('NODEPLANE_CORE_FLAVOUR') ?? null;
+  if (flavour !== null && flavour !== 'xray' && flavour !== 'v2ray') throw new ConfigError(`--core-flavour / NODEPLANE_CORE_FLAVOUR must be xray or v2ray, got "${flavour}"`);
   const ip = read('NODEPLANE_CORE_NODE_IP') ?? defaultIp();
   if (!IPV4.test(ip) && !/^[0-9a-f:.]*:[0-9a-f:.]*$/i.test(ip)) throw new ConfigError(`NODEPLANE_CORE_NODE_IP must be an IP address, got "${ip}"`);
   const host = hostname() || 'localhost';
@@ -271,7 +273,7 @@ function loadCoreRole(
     serverUrl: stripTrailingSlash(serverRaw),
     code: read('NODEPLANE_CORE_CODE') ?? null,
     flavour,
-    binary: read('NODEPLANE_CORE_BINARY') ?? (flavour === 'v2ray' ? '/usr/bin/v2ray' : (onPath('xray', read('PATH')) ?? 'xray')),
+    binary: read('NODEPLANE_CORE_BINARY') ?? defaultCoreBinary(flavour, read('PATH')),
     nodeName: read('NODEPLANE_CORE_NODE_NAME') ?? host,
     nodeHost: read('NODEPLANE_CORE_NODE_HOST') ?? host,
     nodeIp: ip,
@@ -290,6 +292,13 @@ function defaultIp(): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
+}
+
+/** Told the flavour: its usual binary. Not told: whichever of xray, v2ray is on PATH (xray first). */
+function defaultCoreBinary(flavour: 'xray' | 'v2ray' | null, searchPath: string | undefined): string {
+  if (flavour === 'v2ray') return onPath('v2ray', searchPath) ?? '/usr/bin/v2ray';
+  if (flavour === 'xray') return onPath('xray', searchPath) ?? 'xray';
+  return onPath('xray', searchPath) ?? onPath('v2ray', searchPath) ?? 'xray';
 }
 
 function onPath(binary: string, searchPath: string | undefined): string | null {

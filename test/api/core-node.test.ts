@@ -56,8 +56,8 @@ for (const engine of testEngines()) {
         assert.ok(Buffer.from(res.body.authKey, 'base64url').length >= 32);
 
         const view = (await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data;
-        assert.equal(view.name, 'edge-fra-1');
-        assert.equal(view.host, 'fra1.vpn.example.com');
+        assert.equal(view.name, node.name, "the operator's name stays");
+        assert.equal(view.host, node.host, "the operator's host stays");
         assert.equal(view.ip, '198.51.100.7');
         assert.equal(view.region, 'eu-central');
         assert.equal(view.status, 'pending');
@@ -73,6 +73,27 @@ for (const engine of testEngines()) {
 
         // The key works.
         assert.equal((await new NodeClient(server.api, res.body.authKey).post('/heartbeat', { revision: 1 })).status, 200);
+      });
+
+      it("keeps the operator's name, host, ip and region; the agent's report fills only what is unset, and links keep the operator's host", async () => {
+        const node = await createNode(server.api, { host: 'fra1.vpn.example.com', ip: '203.0.113.9', region: 'eu-central' });
+        const bare = await createNode(server.api, { host: 'ams1.vpn.example.com' });
+        const protocol = await createProtocol(server.api, node.id, { protocol: 'vless', port: 443 });
+        const user = await createUser(server.api);
+        const sub = await createSubscription(server.api, user.id, { node_protocol_ids: [protocol.id] });
+        const anon = new NodeClient(server.api, null);
+        const machine = { name: 'ip-10-0-0-7', host: 'ip-10-0-0-7.ec2.internal', ip: '10.0.0.7', region: 'us-east-1' };
+        for (const n of [node, bare]) {
+          const res = await anon.post('/register', { code: n.registration_code, ...machine });
+          assert.equal(res.status, 201);
+        }
+        const view = (await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data;
+        assert.deepEqual([view.name, view.host, view.ip, view.region], [node.name, 'fra1.vpn.example.com', '203.0.113.9', 'eu-central']);
+        const filled = (await server.api.get(`/api/v1/vpn/nodes/${bare.id}`)).body.data;
+        assert.deepEqual([filled.name, filled.host, filled.ip, filled.region], [bare.name, 'ams1.vpn.example.com', '10.0.0.7', 'us-east-1']);
+        const doc = await fetch(`${server.url}/sub/${sub.link_uuid}`);
+        const link = Buffer.from(await doc.text(), 'base64').toString('utf8');
+        assert.match(link, /^vless:\/\/[^@]+@fra1\.vpn\.example\.com:443\?/, 'the share link points at the host the operator set');
       });
 
       it('refuses unknown, malformed and guessed codes with 401 and changes nothing', async () => {
@@ -305,6 +326,33 @@ for (const engine of testEngines()) {
         assert.equal(fresh.body.revision, first.body.revision + 1);
         assert.deepEqual(Object.keys(fresh.body.clientMap), [revoked.link_uuid]);
         sub = revoked;
+      });
+
+      it('holds a 304 with ?wait= until the config changes (long-poll), then answers the new config', async () => {
+        const current = await node.client.get('/config/latest');
+        const etag = current.headers.get('etag')!;
+        let settled = false;
+        const held = node.client.get('/config/latest?wait=30', { 'if-none-match': etag }).finally(() => (settled = true));
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(settled, false, 'nothing changed: the answer is held');
+
+        const revoked = (await server.api.post(`/api/v1/vpn/subscriptions/${sub.id}/revoke`)).body.data;
+        const answer = await held;
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body.revision, current.body.revision + 1);
+        assert.deepEqual(Object.keys(answer.body.clientMap), [revoked.link_uuid]);
+        assert.notEqual(answer.headers.get('etag'), etag);
+        sub = revoked;
+
+        // No change within the wait: the 304 comes when the wait is over; a stale ETag is answered at once.
+        const fresh = answer.headers.get('etag')!;
+        assert.equal((await node.client.get('/config/latest?wait=1', { 'if-none-match': fresh })).status, 304);
+        assert.equal((await node.client.get('/config/latest?wait=30', { 'if-none-match': etag })).status, 200);
+        for (const bad of ['wait=abc', 'wait=-1', 'wait=61', 'wait=1.5']) {
+          const res = await node.client.get(`/config/latest?${bad}`, { 'if-none-match': fresh });
+          assert.equal(res.status, 400, bad);
+          assert.equal(res.body.statusCode, 400);
+        }
       });
 
       it('drops a subscription from the config while it or its user is disabled', async () => {

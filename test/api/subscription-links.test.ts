@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
-import { createCoreNode, createNodeProtocol, createSubscription, createVpnUser, decodeShareLink, grant, type VpnFixtures } from '../helpers/vpn.ts';
+import { createCoreNode, createNodeProtocol, createSubscription, createVpnUser, type DecodedLink, decodeShareLink, grant, type VpnFixtures } from '../helpers/vpn.ts';
+import { createSubscription as createApiSubscription, createProtocol, createUser, registeredNode } from '../helpers/vpn-admin.ts';
 
 for (const engine of testEngines()) {
   describe(`subscription links [${engine}]`, () => {
@@ -117,10 +118,8 @@ for (const engine of testEngines()) {
       assert.match(empty.headers.get('subscription-userinfo') ?? '', /expire=1577836800$/);
     });
 
-    it('answers a plain 404 for unknown, revoked and malformed links', async () => {
-      const user = await createVpnUser(f);
-      const revoked = await createSubscription(f, user.id, { revoked_at: '2025-01-01T00:00:00.000Z' });
-      for (const path of [`/sub/${randomUUID()}`, `/sub/${revoked.link_uuid}`, '/sub/not-a-uuid', `/sub/${'x'.repeat(80)}`, `/sub/${randomUUID()}?format=clash`, '/sub/%27%20or%201%3D1--']) {
+    it('answers a plain 404 for unknown and malformed links', async () => {
+      for (const path of [`/sub/${randomUUID()}`, '/sub/not-a-uuid', `/sub/${'x'.repeat(80)}`, `/sub/${randomUUID()}?format=clash`, '/sub/%27%20or%201%3D1--']) {
         const res = await fetchSub(path);
         assert.equal(res.status, 404, path);
         assert.equal(res.text, 'Not Found', path);
@@ -129,6 +128,42 @@ for (const engine of testEngines()) {
       }
       // Past the router's parameter limit the answer is a 414, still without any document.
       assert.equal((await fetchSub(`/sub/${'x'.repeat(300)}`)).status, 414);
+    });
+
+    it('after a revoke, the new link serves the new credentials, the old link is gone and no node holds the old ones', async () => {
+      const api = server.api;
+      const node = await registeredNode(api, { host: 'revoke.vpn.example.com' });
+      const vless = await createProtocol(api, node.node.id, { protocol: 'vless', port: 443 });
+      const ss = await createProtocol(api, node.node.id, { protocol: 'shadowsocks', port: 8388, ss_method: 'aes-256-gcm' });
+      const user = await createUser(api);
+      const sub = await createApiSubscription(api, user.id, { node_protocol_ids: [vless.id, ss.id] });
+      const credentials = async (linkUuid: string) => {
+        const res = await fetchSub(`/sub/${linkUuid}`);
+        assert.equal(res.status, 200, `/sub/${linkUuid}`);
+        const links = linesOf(res.text).map(decodeShareLink);
+        return { vless: links.find((l) => l.scheme === 'vless'), ss: links.find((l) => l.scheme === 'ss') } as { vless: Extract<DecodedLink, { scheme: 'vless' | 'trojan' }>; ss: Extract<DecodedLink, { scheme: 'ss' }> };
+      };
+      const before = await credentials(sub.link_uuid);
+      assert.equal(before.vless.credential, sub.link_uuid);
+
+      const revoked = await api.post(`/api/v1/vpn/subscriptions/${sub.id}/revoke`);
+      assert.equal(revoked.status, 200);
+      const newLink = revoked.body.data.link_uuid as string;
+      assert.notEqual(newLink, sub.link_uuid);
+      assert.equal((await api.get(`/api/v1/vpn/subscriptions/${sub.id}`)).body.data.link_uuid, newLink, 'GET shows the new link too');
+
+      assert.equal((await fetchSub(`/sub/${sub.link_uuid}`)).status, 404, 'the old subscription URL is dead');
+      const after = await credentials(newLink);
+      assert.equal(after.vless.credential, newLink, 'the new URL serves the new VLESS id');
+      assert.equal(after.vless.host, 'revoke.vpn.example.com');
+      assert.notEqual(after.ss.password, before.ss.password, 'and a new Shadowsocks secret');
+
+      // What the node is told to serve: the new credentials, none of the old.
+      const config = await node.client.get('/config/latest');
+      assert.equal(config.status, 200);
+      assert.ok(config.text.includes(newLink), 'the node config holds the new link UUID');
+      assert.ok(!config.text.includes(sub.link_uuid), 'the old link UUID is on no node');
+      assert.ok(config.text.includes(after.ss.password) && !config.text.includes(before.ss.password), 'the old Shadowsocks secret is on no node');
     });
 
     it('is public and ignores admin credentials', async () => {

@@ -147,3 +147,146 @@ for (const engine of testEngines()) {
     });
   });
 }
+
+/**
+ * A change made through the Admin API reaches a real node long before its next heartbeat (the agent
+ * long-polls config/latest), and a revoke really locks the old credential out while the link the
+ * API hands back works. The heartbeat is set to two minutes so only the long-poll can explain a
+ * quick apply; the flavour is not given, so the agent reads it from `v2ray -version`.
+ */
+for (const engine of testEngines()) {
+  describe(`config changes reach a real node within seconds; revoke [${engine}]`, { skip: missing.length ? `missing ${missing.join(', ')}` : false }, () => {
+    const HEARTBEAT_MS = 120_000;
+    let server: TestServer;
+    let agent: AgentProcess;
+    const clients: ChildProcess[] = [];
+    let web: http.Server;
+    let webUrl = '';
+    let vmessPort = 0;
+    let nodeId = '';
+    const dir = mkdtempSync(path.join(tmpdir(), 'nodeplane-vpn-e2e-'));
+    const node = async () => (await server.api.get(`/api/v1/vpn/nodes/${nodeId}`)).body.data;
+
+    /** A v2ray client: SOCKS on a free port → VMess to the node with this id. */
+    async function clientFor(id: string): Promise<number> {
+      const socks = await freePort();
+      const file = path.join(dir, `client-${socks}.json`);
+      writeFileSync(file, JSON.stringify({
+        log: { loglevel: 'warning' },
+        inbounds: [{ port: socks, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
+        outbounds: [{ protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id, alterId: 0, security: 'auto' }] }] } }],
+      }));
+      clients.push(spawn(V2RAY, ['-config', file], { stdio: 'ignore' }));
+      return socks;
+    }
+
+    before(async () => {
+      server = await startServer(engine, { CORE_NODE_OFFLINE_AFTER_MS: '600000' });
+      web = http.createServer((_req, res) => res.end(Buffer.alloc(PAYLOAD, 120)));
+      await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+      webUrl = `http://127.0.0.1:${(web.address() as { port: number }).port}/`;
+      vmessPort = await freePort();
+      const core = await createNode(server.api, { host: '127.0.0.1' });
+      nodeId = core.id;
+      await createProtocol(server.api, nodeId, { protocol: 'vmess', port: vmessPort, transport: 'tcp', security: 'none' });
+      agent = new AgentProcess({
+        NODEPLANE_CORE_SERVER_URL: server.url,
+        NODEPLANE_CORE_CODE: core.registration_code,
+        NODEPLANE_CORE_BINARY: V2RAY,
+        NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),
+        NODEPLANE_AGENT_SSH_ENABLED: 'false',
+      });
+      agent.start();
+      await until(async () => (await node()).sync_status === 'synced', `the node applies its first config\n${agent.output}`, 60_000);
+    });
+
+    after(async () => {
+      for (const c of clients) c.kill('SIGKILL');
+      const pidFile = path.join(agent.dataDir, 'core', 'core.pid.json');
+      const corePid = existsSync(pidFile) ? (JSON.parse(readFileSync(pidFile, 'utf8')).pid as number) : null;
+      await agent?.stop('SIGTERM');
+      if (corePid) {
+        try {
+          process.kill(corePid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await agent?.destroy();
+      web?.close();
+      await server?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** Makes a change, then waits for the node to report the revision it caused as applied. */
+    async function timedChange(what: string, change: () => Promise<void>): Promise<number> {
+      const before = (await node()).revision;
+      const started = performance.now();
+      await change();
+      await until(async () => {
+        const n = await node();
+        return n.revision > before && n.applied_revision === n.revision && n.sync_status === 'synced';
+      }, `${what} applied\n${agent.output}`, 60_000);
+      const ms = performance.now() - started;
+      console.log(`[${engine}] ${what}: admin API change → applied on the node in ${Math.round(ms)} ms (heartbeat every ${HEARTBEAT_MS / 1000} s)`);
+      assert.ok(ms < HEARTBEAT_MS / 2, `${what} took ${Math.round(ms)} ms: the heartbeat, not the long-poll, carried it`);
+      return ms;
+    }
+
+    it('serves a new subscription within seconds, and after a revoke only the link the API hands back', async () => {
+      const user = await createUser(server.api);
+      let sub!: { id: number; link_uuid: string };
+      await timedChange('new subscription', async () => {
+        sub = await createSubscription(server.api, user.id, { node_protocol_ids: [(await server.api.get(`/api/v1/vpn/node_protocols?node_id=${nodeId}`)).body.data[0].id] });
+      });
+      const oldSocks = await clientFor(sub.link_uuid);
+      assert.equal(await until(async () => download(oldSocks, webUrl), 'traffic with the first link', 30_000), PAYLOAD);
+
+      let fresh = '';
+      await timedChange('revoke', async () => {
+        const res = await server.api.post(`/api/v1/vpn/subscriptions/${sub.id}/revoke`);
+        assert.equal(res.status, 200);
+        fresh = res.body.data.link_uuid;
+      });
+      const doc = await fetch(`${server.url}/sub/${fresh}`);
+      assert.equal(doc.status, 200, 'the link the API hands back serves a document');
+      const [link] = Buffer.from(await doc.text(), 'base64').toString('utf8').split('\n');
+      const vmess = JSON.parse(Buffer.from(link!.slice('vmess://'.length), 'base64').toString('utf8'));
+      assert.equal(vmess.id, fresh, 'with the new credential');
+      assert.equal((await fetch(`${server.url}/sub/${sub.link_uuid}`)).status, 404, 'the old link is gone');
+
+      const newSocks = await clientFor(vmess.id);
+      assert.equal(await until(async () => download(newSocks, webUrl), 'traffic with the new credential', 30_000), PAYLOAD);
+      assert.equal(await download(oldSocks, webUrl), null, 'the node refuses the old credential');
+      assert.match(agent.output, /core flavour detected/);
+    });
+
+    it('is not synced while V2Ray drops an inbound (Shadowsocks with two users), names it, and /sub leaves it out', async () => {
+      const ssPort = await freePort();
+      const vmessId = (await server.api.get(`/api/v1/vpn/node_protocols?node_id=${nodeId}&protocol=vmess`)).body.data[0].id;
+      const ss = await createProtocol(server.api, nodeId, { protocol: 'shadowsocks', port: ssPort, ss_method: 'aes-256-gcm' });
+      const subs = [];
+      for (let i = 0; i < 2; i++) subs.push(await createSubscription(server.api, (await createUser(server.api)).id, { node_protocol_ids: [vmessId, ss.id] }));
+      const failed = await until(async () => {
+        const n = await node();
+        // Reported as an error rather than applied: applied_revision stays behind.
+        return n.sync_status === 'failed' && n.last_error?.code === 'CORE_INBOUNDS_NOT_SERVED' && n;
+      }, `the node reports the dropped inbound\n${agent.output}`, 60_000);
+      assert.notEqual(failed.status, 'online');
+      assert.equal(failed.last_error.code, 'CORE_INBOUNDS_NOT_SERVED');
+      assert.match(failed.last_error.message, new RegExp(`${ss.tag} \\(.*shadowsocks serves one user`));
+      const schemes = async (linkUuid: string) =>
+        Buffer.from(await (await fetch(`${server.url}/sub/${linkUuid}`)).text(), 'base64').toString('utf8').split('\n').map((l) => l.slice(0, l.indexOf('://')));
+      assert.deepEqual(await schemes(subs[0]!.link_uuid), ['vmess'], 'no ss:// link while the node cannot serve it');
+
+      // One user left on the inbound: V2Ray serves it, the node is synced and the link is back.
+      const gone = await server.api.delete(`/api/v1/vpn/subscriptions/${subs[1]!.id}/protocols/${ss.id}`);
+      assert.equal(gone.status, 204);
+      await until(async () => {
+        const n = await node();
+        return n.sync_status === 'synced' && n.applied_revision === n.revision && n.last_error === null;
+      }, `synced once the inbound is served\n${agent.output}`, 60_000);
+      assert.deepEqual((await schemes(subs[0]!.link_uuid)).sort(), ['ss', 'vmess']);
+    });
+  });
+}

@@ -21,7 +21,7 @@ export const createNode = (api: ApiClient, overrides: Record<string, unknown> = 
   // A node a test runs on this machine (host 127.0.0.1) carries traffic to the test's local HTTP
   // servers, which stand in for the internet; rendered configs block loopback unless opened.
   const local = overrides.host === '127.0.0.1' ? { allowed_destinations: ['127.0.0.0/8'] } : {};
-  return expect201<{ id: string; core_id: number; registration_code: string; code: string; revision: number; host: string }>(
+  return expect201<{ id: string; name: string; core_id: number; registration_code: string; code: string; revision: number; host: string }>(
     api.post('/api/v1/vpn/nodes', { name, host: `${name}.vpn.example.com`, ...local, ...overrides }),
     'createNode',
   );

@@ -24,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from '../backoff.ts';
 import { readJsonFile, writeFileAtomic } from '../state.ts';
+import { assertCoreBinary, detectCoreFlavour } from './core-binary.ts';
 import { type CoreFlavour, HandlerClient, StatsClient } from './grpc-api.ts';
 import { type ApplyPlan, planApply, renderCoreConfig, type XrayConfig } from './xray-config.ts';
 
@@ -50,7 +51,8 @@ export class CoreStartError extends Error {
 }
 
 export interface ControllerOptions {
-  flavour: CoreFlavour;
+  /** null = read from `<binary> -version` before the first start (core-binary.ts). */
+  flavour: CoreFlavour | null;
   binary: string;
   /** `<dataDir>/core`: config.json, core.log, core.pid.json live here. */
   dir: string;
@@ -134,9 +136,11 @@ export class ProxyCoreController extends EventEmitter<Events> {
   readonly configFile: string;
   private readonly pidFile: string;
   readonly logFile: string;
+  private detected: CoreFlavour | null = null;
 
   constructor(private readonly options: ControllerOptions) {
     super();
+    this.detected = options.flavour;
     this.log = options.logger;
     this.backoff = new Backoff({ initialMs: 1_000, maxMs: 60_000, ...options.backoff });
     this.configFile = path.join(options.dir, 'config.json');
@@ -144,8 +148,20 @@ export class ProxyCoreController extends EventEmitter<Events> {
     this.logFile = path.join(options.dir, 'core.log');
   }
 
-  get flavour(): CoreFlavour {
-    return this.options.flavour;
+  /** Known once the binary was checked (given, or detected by the first start/apply). */
+  get flavour(): CoreFlavour | null {
+    return this.detected;
+  }
+
+  /** The binary exists (CoreBinaryError "core binary not found at …" otherwise) and its flavour is known. */
+  private async coreFlavour(): Promise<CoreFlavour> {
+    await assertCoreBinary(this.options.binary);
+    if (!this.detected) {
+      const { flavour, version } = await detectCoreFlavour(this.options.binary);
+      this.log.info({ binary: this.options.binary, flavour, version }, 'core flavour detected');
+      this.detected = flavour;
+    }
+    return this.detected;
   }
 
   get running(): boolean {
@@ -184,8 +200,10 @@ export class ProxyCoreController extends EventEmitter<Events> {
   start(config: XrayConfig | null): Promise<ApplyResult> {
     return this.exclusive(async () => {
       const orphan = await this.findOrphan();
+      // An orphan is read (or adopted) through the API, whose names depend on the flavour.
+      if (orphan) await this.coreFlavour();
       if (orphan && config) {
-        const rendered = renderCoreConfig(config, { flavour: this.options.flavour, apiPort: orphan.apiPort });
+        const rendered = renderCoreConfig(config, { flavour: await this.coreFlavour(), apiPort: orphan.apiPort });
         const onDisk = await readJsonFile(this.configFile).catch(() => undefined);
         if (JSON.stringify(onDisk) === JSON.stringify(rendered.config)) {
           this.adopt(orphan, rendered.config);
@@ -221,16 +239,17 @@ export class ProxyCoreController extends EventEmitter<Events> {
       if (this.core) await this.stopCore(this.core);
       return { mode: 'stop', added: 0, removed: 0, warnings: [] };
     }
+    const flavour = await this.coreFlavour();
     const current = this.core;
     if (!current) {
-      const { config: rendered, warnings } = renderCoreConfig(config, { flavour: this.options.flavour, apiPort: await freePort() });
+      const { config: rendered, warnings } = renderCoreConfig(config, { flavour, apiPort: await freePort() });
       await this.validate(rendered);
       await this.startCore(rendered, 'apply');
       this.desired = config;
       return { mode: 'start', added: 0, removed: 0, warnings };
     }
 
-    const { config: rendered, warnings } = renderCoreConfig(config, { flavour: this.options.flavour, apiPort: current.apiPort });
+    const { config: rendered, warnings } = renderCoreConfig(config, { flavour, apiPort: current.apiPort });
     let plan: ApplyPlan = planApply(current.rendered, rendered);
     if (plan.kind === 'none') {
       this.desired = config;
@@ -306,11 +325,12 @@ export class ProxyCoreController extends EventEmitter<Events> {
   }
 
   private args(file: string, test: boolean): string[] {
-    if (this.options.flavour === 'xray') return test ? ['run', '-test', '-c', file] : ['run', '-c', file];
+    if (this.detected === 'xray') return test ? ['run', '-test', '-c', file] : ['run', '-c', file];
     return test ? ['-test', '-config', file] : ['-config', file];
   }
 
   async validate(rendered: XrayConfig): Promise<void> {
+    await this.coreFlavour();
     const file = path.join(this.options.dir, 'config.next.json');
     await writeFileAtomic(file, JSON.stringify(rendered, null, 2), 0o600);
     try {
@@ -344,8 +364,8 @@ export class ProxyCoreController extends EventEmitter<Events> {
       rendered,
       startedAt: Date.now(),
       logOffset,
-      stats: new StatsClient({ address, flavour: this.options.flavour }),
-      handler: new HandlerClient({ address, flavour: this.options.flavour }),
+      stats: new StatsClient({ address, flavour: this.detected! }),
+      handler: new HandlerClient({ address, flavour: this.detected! }),
       planned: false,
       exited: new Promise<void>((resolve) => child.once('exit', () => resolve())),
       watch: null,
@@ -413,7 +433,7 @@ export class ProxyCoreController extends EventEmitter<Events> {
       this.restartTimer = null;
       void this.exclusive(async () => {
         if (this.stopped || this.core || !this.desired) return;
-        const { config } = renderCoreConfig(this.desired, { flavour: this.options.flavour, apiPort: await freePort() });
+        const { config } = renderCoreConfig(this.desired, { flavour: this.detected!, apiPort: await freePort() });
         try {
           await this.startCore(config, 'crash-restart');
         } catch (error) {
@@ -466,8 +486,8 @@ export class ProxyCoreController extends EventEmitter<Events> {
       rendered,
       startedAt: orphan.startedAt,
       logOffset: 0,
-      stats: new StatsClient({ address, flavour: this.options.flavour }),
-      handler: new HandlerClient({ address, flavour: this.options.flavour }),
+      stats: new StatsClient({ address, flavour: this.detected! }),
+      handler: new HandlerClient({ address, flavour: this.detected! }),
       planned: false,
       exited: new Promise<void>((resolve) => (resolveExit = resolve)),
       watch: null,
@@ -486,7 +506,7 @@ export class ProxyCoreController extends EventEmitter<Events> {
 
   private async replaceOrphan(orphan: PidFile): Promise<void> {
     this.log.info({ pid: orphan.pid }, 'a core from a previous agent is still running; reading its counters and replacing it');
-    const stats = new StatsClient({ address: `127.0.0.1:${orphan.apiPort}`, flavour: this.options.flavour });
+    const stats = new StatsClient({ address: `127.0.0.1:${orphan.apiPort}`, flavour: this.detected! });
     try {
       if (this.beforeStop) await this.beforeStop(stats).catch((error) => this.log.warn({ err: (error as Error).message }, 'reading the old core counters failed'));
     } finally {

@@ -22,10 +22,15 @@ import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { CoreRoleConfig } from '../config.ts';
 import { readJsonFile, writeFileAtomic } from '../state.ts';
 import { type ClientMap, UsageAccountant } from './accountant.ts';
+import { CoreBinaryError } from './core-binary.ts';
 import { type ApplyResult, CoreConfigError, CoreStartError, lastLines, ProxyCoreController } from './controller.ts';
 import { type FlushResult, type JournalItem, PermanentPushError, PushJournal } from './journal.ts';
 import { type NodeConfig, NodeApiError, NodeClient } from './node-client.ts';
+import { closedInbounds, skippedInbounds, type UnservedInbound } from './serving.ts';
 import { TelemtConfigError, TelemtManager } from './telemt.ts';
+
+/** How long the server may hold a config/latest long-poll; well under common proxy idle timeouts. */
+const CONFIG_WAIT_SECONDS = 25;
 
 /** Ends the role with a message meant for the operator; the agent exits non-zero. */
 export class AgentFatalError extends Error {
@@ -85,6 +90,8 @@ export class CoreAgent {
   /** The last config fetched (applied or not), for If-None-Match. */
   private fetched: { config: NodeConfig; etag: string | null } | null = null;
   private failed: { revision: number; hash: string; at: number } | null = null;
+  /** Inbounds of the applied revision the core does not serve (dropped for its flavour, or not listening). */
+  private unserved: UnservedInbound[] = [];
   private pendingReport: Report | null = null;
   private reporting: Promise<void> | null = null;
   private syncing: Promise<void> | null = null;
@@ -164,7 +171,7 @@ export class CoreAgent {
       this.report({
         kind: 'error',
         body: {
-          message: `the ${this.config.flavour} core exited unexpectedly (${e.signal ?? `exit code ${e.code}`}) after ${Math.round(e.uptimeMs / 1000)} s; restarting it`,
+          message: `the ${this.controller.flavour ?? 'proxy'} core exited unexpectedly (${e.signal ?? `exit code ${e.code}`}) after ${Math.round(e.uptimeMs / 1000)} s; restarting it`,
           code: 'CORE_EXITED',
           details: { pid: e.pid, exitCode: e.code, signal: e.signal, uptimeMs: e.uptimeMs, output: lastLines(e.output, 5) },
         },
@@ -176,15 +183,16 @@ export class CoreAgent {
     this.controller.on('started', (e) => {
       if (e.reason === 'crash-restart' && this.applied) {
         this.log.info({ pid: e.pid }, 'core is running again; reporting the applied revision');
-        this.report({ kind: 'applied', revision: this.applied.revision });
+        this.reportOutcome(this.applied.revision);
       }
     });
 
     if (this.applied) {
       try {
-        await this.controller.start(this.applied.services.xray ?? null);
+        const started = await this.controller.start(this.applied.services.xray ?? null);
         await this.telemt.apply(this.applied.services.mtproto);
-        this.report({ kind: 'applied', revision: this.applied.revision });
+        this.unserved = [...skippedInbounds(started.warnings), ...(await closedInbounds(this.applied.services.xray ?? null, started.warnings))];
+        this.reportOutcome(this.applied.revision);
       } catch (error) {
         this.log.error({ err: (error as Error).message }, 'the last applied config did not start');
         this.reportApplyError(this.applied.revision, error as Error);
@@ -197,6 +205,39 @@ export class CoreAgent {
     this.accountant.start();
     this.scheduleHeartbeat(0);
     this.schedulePush(0);
+    void this.watchConfig();
+  }
+
+  /**
+   * Long-polls config/latest (`?wait=`, If-None-Match = the config held) so a change is applied about
+   * a second after it is made rather than at the next heartbeat; the heartbeat stays the fallback. A
+   * server that answers the 304 at once (no long-poll support) leaves the work to the heartbeat.
+   */
+  private async watchConfig(): Promise<void> {
+    const backoff = new Backoff({ initialMs: 1_000, maxMs: 30_000, ...this.deps.retry });
+    const pause = (ms: number) => sleep(ms, undefined, { signal: this.abort.signal }).catch(() => {});
+    while (!this.stopping) {
+      const etag = this.fetched?.etag ?? null;
+      if (!etag) {
+        // The first sync (heartbeat-driven) has not fetched anything to compare with yet.
+        await pause(1_000);
+        continue;
+      }
+      const key = this.client.authKey;
+      const started = Date.now();
+      try {
+        const answer = await this.client.latestConfig(etag, CONFIG_WAIT_SECONDS);
+        backoff.reset();
+        if (answer) {
+          this.fetched = answer;
+          await this.sync();
+        } else if (Date.now() - started < 1_000) await pause(this.config.heartbeatIntervalMs);
+      } catch (error) {
+        if (this.stopping) return;
+        this.onCallError('config long-poll', error, key);
+        await pause(backoff.next());
+      }
+    }
   }
 
   private async register(reason: string): Promise<void> {
@@ -300,7 +341,7 @@ export class CoreAgent {
     const hash = contentHash(config);
     if (this.applied && this.applied.revision === config.revision && contentHash(this.applied) === hash) {
       // Applied already; the server missed our report.
-      this.report({ kind: 'applied', revision: config.revision });
+      this.reportOutcome(config.revision);
       await this.sendPendingReport();
       return;
     }
@@ -329,21 +370,36 @@ export class CoreAgent {
     this.applied = { revision: config.revision, etag, clientMap: config.clientMap, services: config.services };
     await writeFileAtomic(path.join(this.dir, 'applied.json'), JSON.stringify(this.applied), 0o600);
     this.accountant.setAttribution(config.clientMap, config.services.xray ?? null);
-    for (const warning of result.warnings) this.log.warn({ revision: config.revision }, `config adapted for ${this.config.flavour}: ${warning}`);
+    for (const warning of result.warnings) this.log.warn({ revision: config.revision }, `config adapted for ${this.controller.flavour}: ${warning}`);
     this.log.info({ revision: config.revision, mode: result.mode, added: result.added, removed: result.removed }, 'config applied');
     this.events.emit('applied', config.revision, result);
-    this.report({ kind: 'applied', revision: config.revision });
+    this.unserved = [...skippedInbounds(result.warnings), ...(await closedInbounds(config.services.xray ?? null, result.warnings))];
+    this.reportOutcome(config.revision);
     await this.sendPendingReport();
+  }
+
+  /**
+   * `applied` only when every inbound of the revision is listening; otherwise an error naming the
+   * inbounds the core dropped or that do not listen, so the node is not `synced` while not serving.
+   */
+  private reportOutcome(revision: number): void {
+    if (this.unserved.length === 0) return this.report({ kind: 'applied', revision });
+    const list = this.unserved.map((u) => `${u.tag} (${u.reason})`).join('; ');
+    this.report({
+      kind: 'error',
+      body: { message: `revision ${revision} applied, but not every inbound is served: ${list}`.slice(0, 3900), code: 'CORE_INBOUNDS_NOT_SERVED', details: { revision, flavour: this.controller.flavour, inbounds: this.unserved } },
+    });
   }
 
   private reportApplyError(revision: number, error: Error): void {
     const code =
-      error instanceof CoreConfigError ? 'CORE_CONFIG_INVALID'
+      error instanceof CoreBinaryError ? error.code
+      : error instanceof CoreConfigError ? 'CORE_CONFIG_INVALID'
       : error instanceof CoreStartError ? 'CORE_START_FAILED'
       : error instanceof TelemtConfigError ? 'MTPROTO_CONFIG_INVALID'
       : 'APPLY_FAILED';
     const output = error instanceof CoreConfigError || error instanceof CoreStartError ? lastLines(error.output, 5) : undefined;
-    this.report({ kind: 'error', body: { message: error.message.slice(0, 3900), code, details: { revision, flavour: this.config.flavour, ...(output ? { output } : {}) } } });
+    this.report({ kind: 'error', body: { message: error.message.slice(0, 3900), code, details: { revision, flavour: this.controller.flavour, binary: this.config.binary, ...(output ? { output } : {}) } } });
   }
 
   /** The newest report wins: an applied after an error clears it, and vice versa. */

@@ -21,7 +21,7 @@ describe('agent config: Core role', () => {
     assert.deepEqual({ ...core, nodeIp: undefined }, {
       serverUrl: 'http://core:3000',
       code: 'abc',
-      flavour: 'xray',
+      flavour: null,
       binary: 'xray',
       nodeName: hostname(),
       nodeHost: hostname(),

@@ -72,9 +72,13 @@ export class NodeClient {
     return { needSync: (json as { needSync?: unknown } | undefined)?.needSync === true };
   }
 
-  /** `null` = 304 (the config with `etag` is still current). */
-  async latestConfig(etag: string | null): Promise<{ config: NodeConfig; etag: string | null } | null> {
-    const { status, json, headers } = await this.request('GET', '/node/config/latest', undefined, { etag });
+  /**
+   * `null` = 304 (the config with `etag` is still current). `waitSeconds` asks Nodeplane to hold that
+   * 304 until the config changes (a long-poll); a server that ignores it answers at once.
+   */
+  async latestConfig(etag: string | null, waitSeconds = 0): Promise<{ config: NodeConfig; etag: string | null } | null> {
+    const route = waitSeconds > 0 && etag ? `/node/config/latest?wait=${waitSeconds}` : '/node/config/latest';
+    const { status, json, headers } = await this.request('GET', route, undefined, { etag, timeoutMs: waitSeconds * 1000 + 15_000 });
     if (status === 304) return null;
     return { config: parseNodeConfig(json), etag: headers.get('etag') };
   }
@@ -96,7 +100,7 @@ export class NodeClient {
     method: string,
     path: string,
     body: unknown,
-    options: { auth?: boolean; etag?: string | null; idempotencyKey?: string } = {},
+    options: { auth?: boolean; etag?: string | null; idempotencyKey?: string; timeoutMs?: number } = {},
   ): Promise<{ status: number; json: unknown; headers: Headers }> {
     const headers: Record<string, string> = {};
     if (options.auth !== false) {
@@ -115,7 +119,7 @@ export class NodeClient {
         body,
         headers,
         userAgent: this.options.userAgent,
-        timeoutMs: this.options.timeoutMs ?? 15_000,
+        timeoutMs: options.timeoutMs ?? this.options.timeoutMs ?? 15_000,
         signal: this.options.signal,
       });
     } catch (error) {

@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { NodeConfigSchema } from '../../../contract/core-node/config.ts';
 import {
+  ConfigLatestQuery,
   CoreErrorBody,
   NodeAuthHeaders,
   NodeConfigAppliedDto,
@@ -27,6 +28,9 @@ const errors = { 400: CoreErrorBody, 401: CoreErrorBody };
 export const coreNodeRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
+    // Held long-polls would keep close() waiting for their full wait.
+    app.addHook('preClose', async () => ctx.coreNodes.releaseWaiters());
+
     app.post('/register', {
       schema: {
         tags,
@@ -49,12 +53,16 @@ export const coreNodeRoutes =
       schema: {
         tags,
         security,
-        summary: "The node's NodeConfig; 304 when If-None-Match names the current ETag",
+        summary: "The node's NodeConfig; 304 when If-None-Match names the current ETag. With ?wait=<seconds> that 304 is held until the config changes (long-poll)",
         headers: Type.Object({ ...NodeAuthHeaders.properties, 'if-none-match': Type.Optional(Type.String({ maxLength: 1024 })) }),
-        response: { 200: NodeConfigSchema, 304: Type.Null(), 401: CoreErrorBody },
+        querystring: ConfigLatestQuery,
+        response: { 200: NodeConfigSchema, 304: Type.Null(), 400: CoreErrorBody, 401: CoreErrorBody },
       },
     }, async (req, reply) => {
-      const result = await ctx.coreNodes.latestConfig(coreNodeOf(req), req.headers['if-none-match']);
+      // A node that hangs up stops its wait; nothing is held for it.
+      const gone = new AbortController();
+      reply.raw.once('close', () => gone.abort());
+      const result = await ctx.coreNodes.latestConfig(coreNodeOf(req), req.headers['if-none-match'], (req.query.wait ?? 0) * 1000, gone.signal);
       reply.header('etag', result.etag).header('cache-control', 'no-cache');
       if (result.notModified) return reply.code(304).send(undefined as never);
       // Sent as rendered: the bytes the ETag names.

@@ -13,8 +13,8 @@ import { constantTimeEqual, tokenHash } from '../../lib/secrets.ts';
 import { nowIso } from '../../lib/time.ts';
 import { REGISTRATION_CODE } from './core-node-admin.service.ts';
 import { type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
+import { configSignal } from './config-signal.ts';
 import { configEtag, etagMatches, SecretCache, servedConfig } from './node-config.ts';
-import { bumpNodes } from './revisions.ts';
 
 export interface CoreNodeSession {
   nodeId: string;
@@ -23,11 +23,15 @@ export interface CoreNodeSession {
 
 export type LatestConfig = { notModified: true; etag: string } | { notModified: false; etag: string; body: string };
 
+/** How often a held long-poll re-reads the revision without a signal (changes made by another instance). */
+const LONG_POLL_RECHECK_MS = 5_000;
+
 const invalidCode = () => new AppError('unauthorized', 'Invalid registration code');
 
 export class CoreNodeService {
   private timer: NodeJS.Timeout | null = null;
   private sweeping: Promise<number> | null = null;
+  private readonly closing = new AbortController();
   readonly secretCache: SecretCache;
 
   constructor(readonly deps: ModuleDeps) {
@@ -42,7 +46,8 @@ export class CoreNodeService {
 
   /**
    * Accepts only the code an operator created or reset for the node; anything else is a 401 that
-   * changes nothing. Each registration issues a new auth key and retires the previous one.
+   * changes nothing. Each registration issues a new auth key and retires the previous one. Nothing
+   * the rendered config depends on changes here, so no revision is bumped.
    */
   async register(dto: RegisterNodeDto): Promise<{ authKey: string; nodeId: number }> {
     const match = REGISTRATION_CODE.exec(dto.code);
@@ -54,10 +59,15 @@ export class CoreNodeService {
       const authKey = randomBytes(32).toString('base64url');
       const now = nowIso();
       const status = row.status === 'disabled' ? 'disabled' : 'pending';
-      await coreNodeRepo.updateCore(trx, row.id, { auth_key_hash: tokenHash(authKey), host: dto.host, ip: dto.ip, region: dto.region, sync_status: 'pending' });
-      await coreNodeRepo.updateNode(trx, row.id, { name: dto.name, status, updated_at: now });
-      // The host is part of the config (telemt's public host).
-      await bumpNodes(trx, [row.id]);
+      // The operator's name and host win (share links point at the host; a machine's hostname rarely
+      // resolves from outside); the agent's report only fills what the operator left unset.
+      await coreNodeRepo.updateCore(trx, row.id, {
+        auth_key_hash: tokenHash(authKey),
+        ...(row.ip === null ? { ip: dto.ip } : {}),
+        ...(row.region === null || row.region === '' ? { region: dto.region } : {}),
+        sync_status: 'pending',
+      });
+      await coreNodeRepo.updateNode(trx, row.id, { status, updated_at: now });
       const after = (await coreNodeRepo.find(trx, row.id))!;
       emit('core.node.registered', { ...coreNodeEventData(after), reregistered: row.auth_key_hash !== null });
       this.statusEvent(emit, row, after);
@@ -85,20 +95,40 @@ export class CoreNodeService {
     });
   }
 
-  /** 304 from the stored revision and hash alone: an unchanged config costs one indexed read. */
-  async latestConfig(session: CoreNodeSession, ifNoneMatch: string | undefined): Promise<LatestConfig> {
-    if (ifNoneMatch) {
-      const row = await this.deps.db.selectFrom('core_nodes').select(['revision', 'config_hash']).where('node_id', '=', session.nodeId).executeTakeFirst();
-      if (!row) throw new NotFoundError('Core node');
-      if (row.config_hash !== null) {
-        const etag = configEtag(Number(row.revision), row.config_hash);
-        if (etagMatches(ifNoneMatch, etag)) return { notModified: true, etag };
-      }
+  /**
+   * 304 from the stored revision and hash alone: an unchanged config costs one indexed read. With
+   * `waitMs` and an If-None-Match naming the current config, the answer is held until the revision
+   * moves (a long-poll: changes reach the node in about a second, not at its next heartbeat).
+   */
+  async latestConfig(session: CoreNodeSession, ifNoneMatch: string | undefined, waitMs = 0, abort?: AbortSignal): Promise<LatestConfig> {
+    const deadline = Date.now() + waitMs;
+    let recheckMs = LONG_POLL_RECHECK_MS;
+    for (;;) {
+      const current = ifNoneMatch ? await this.currentEtag(session.nodeId) : null;
+      if (current === null || !etagMatches(ifNoneMatch, current)) break;
+      const left = deadline - Date.now();
+      if (left <= 0 || abort?.aborted || this.closing.signal.aborted) return { notModified: true, etag: current };
+      const started = Date.now();
+      await configSignal.wait(session.nodeId, Math.min(left, recheckMs), AbortSignal.any([this.closing.signal, ...(abort ? [abort] : [])]));
+      // Woken early: the bump may not be committed yet, so look again soon, then slow down again.
+      recheckMs = Date.now() - started < recheckMs ? 50 : Math.min(recheckMs * 4, LONG_POLL_RECHECK_MS);
     }
     const served = await servedConfig(this.deps.db, session.nodeId, this.secretCache.reveal);
     const etag = configEtag(served.revision, served.hash);
     if (etagMatches(ifNoneMatch, etag)) return { notModified: true, etag };
     return { notModified: false, etag, body: served.body };
+  }
+
+  /** null when no hash is stored yet (the config must be rendered to know it). */
+  private async currentEtag(nodeId: string): Promise<string | null> {
+    const row = await this.deps.db.selectFrom('core_nodes').select(['revision', 'config_hash']).where('node_id', '=', nodeId).executeTakeFirst();
+    if (!row) throw new NotFoundError('Core node');
+    return row.config_hash === null ? null : configEtag(Number(row.revision), row.config_hash);
+  }
+
+  /** Answers every held long-poll now (server shutdown). */
+  releaseWaiters(): void {
+    this.closing.abort();
   }
 
   /**
@@ -173,6 +203,7 @@ export class CoreNodeService {
   }
 
   async stop(): Promise<void> {
+    this.releaseWaiters();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.sweeping?.catch(() => {});

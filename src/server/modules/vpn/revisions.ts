@@ -8,6 +8,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import type { Database } from '../../db/schema.ts';
+import { configSignal } from './config-signal.ts';
 import { chunks, loadRenderInputs } from './render-input.ts';
 import { configHash, configText, renderNodeConfig } from './render.ts';
 
@@ -47,6 +48,8 @@ export async function bumpNodes(db: Kysely<Database>, nodeIds: string[]): Promis
         bumped.push(row.node_id);
       }
     }
+    // Before commit when inside a caller's transaction: waiters re-read, and re-read again shortly.
+    configSignal.notify(bumped);
     return bumped;
   });
 }

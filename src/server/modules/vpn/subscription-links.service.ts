@@ -1,9 +1,11 @@
 /**
  * The public subscription document behind `GET /sub/{linkUuid}` (specs/core-node.md §5.2): share
  * links for every enabled node protocol the subscription is granted, plus the usage figures clients
- * show. Links are served whatever the subscription's status (limited, expired, disabled) until it is
- * revoked: clients keep displaying usage and expiry, and nodes refuse the credentials anyway because
- * ineligible subscriptions are left out of every node config.
+ * show. Links are served whatever the subscription's status (limited, expired, disabled): clients keep
+ * displaying usage and expiry, and nodes refuse the credentials anyway because ineligible
+ * subscriptions are left out of every node config. The link UUID is both the URL token and the proxy
+ * credential, so a revoke (a new link UUID) moves the document to a new URL: the old one is gone.
+ * Inbounds the node reported it cannot serve are left out (unservedTags).
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
@@ -32,13 +34,25 @@ const parseJson = (text: string | null): Record<string, unknown> => {
   }
 };
 
+/**
+ * Inbound tags the node reported it does not serve (`/node/error` details `inbounds: [{tag}]`, sent
+ * by our agent when its core dropped an inbound or nothing listens on it): a link to one would not
+ * connect, so it is left out until the node applies a revision that serves it (which clears the error).
+ */
+function unservedTags(lastError: string | null): Set<string> {
+  const inbounds = (parseJson(lastError).details as { inbounds?: unknown } | null | undefined)?.inbounds;
+  const tags = new Set<string>();
+  if (Array.isArray(inbounds)) for (const i of inbounds) if (i && typeof i === 'object' && typeof (i as { tag?: unknown }).tag === 'string') tags.add((i as { tag: string }).tag);
+  return tags;
+}
+
 export class SubscriptionLinkService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly secrets: SecretBox,
   ) {}
 
-  /** null for an unknown or revoked link UUID: the caller cannot tell the two apart. */
+  /** null for an unknown link UUID (a revoked one included: it names no subscription any more). */
   async document(linkUuid: string): Promise<SubscriptionDocument | null> {
     if (!UUID_PATTERN.test(linkUuid)) return null;
     const sub = await this.db
@@ -46,7 +60,6 @@ export class SubscriptionLinkService {
       .innerJoin('vpn_users as u', 'u.id', 's.user_id')
       .select(['s.id', 's.link_uuid', 's.used_up_bytes', 's.used_down_bytes', 's.traffic_limit_bytes', 's.expires_at', 's.ss_password_enc', 'u.username'])
       .where('s.link_uuid', '=', linkUuid.toLowerCase())
-      .where('s.revoked_at', 'is', null)
       .executeTakeFirst();
     if (!sub) return null;
 
@@ -56,7 +69,7 @@ export class SubscriptionLinkService {
       .innerJoin('core_nodes as cn', 'cn.node_id', 'np.node_id')
       .innerJoin('nodes as n', 'n.id', 'np.node_id')
       .selectAll('np')
-      .select(['cn.host', 'n.name as node_name'])
+      .select(['cn.host', 'cn.sync_status', 'cn.last_error', 'n.name as node_name'])
       .where('sp.subscription_id', '=', sub.id)
       .where('np.enabled', '=', 1)
       .where('n.status', '!=', 'disabled')
@@ -67,6 +80,7 @@ export class SubscriptionLinkService {
     let ssPassword: string | null = null;
     const links: string[] = [];
     for (const row of protocols) {
+      if (row.sync_status === 'failed' && unservedTags(row.last_error).has(`np-${row.id}`)) continue;
       if (row.protocol === 'shadowsocks') ssPassword ??= this.secrets.open(sub.ss_password_enc);
       const protocol: LinkProtocol = {
         protocol: row.protocol,
