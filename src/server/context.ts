@@ -18,8 +18,7 @@ import { AdminService } from './modules/admins/admin.service.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
-import { NodeSweep } from './jobs/node-sweep.ts';
-import { nowIso } from './lib/time.ts';
+import { NodeSweep, unreachableThresholdWarning } from './jobs/node-sweep.ts';
 import { STREAM_CLOSE } from '../contract/agent-stream.ts';
 import { JobRunner } from './jobs/job-queue.ts';
 import { CommandService } from './modules/commands/command.service.ts';
@@ -110,15 +109,19 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     publicEnrollmentKeyEnabled: config.publicEnrollmentKeyEnabled,
     adminUrls,
   });
-  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
+  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, statusDebounceMs: config.nodeStatusDebounceMs, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
   const aliases = new AliasService(db, naming);
   const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
   const agentHub = new AgentHub(
-    { reportHealth: (nodeId, status) => nodes.markStatus(nodeId, status, nowIso()), touch: (nodeId) => nodes.touch(nodeId) },
+    {
+      reportHealth: (nodeId, status) => nodes.reportStatus(nodeId, status),
+      touch: (nodeId) => nodes.touch(nodeId),
+      channelLost: (nodeId, closedAt) => nodes.markUnreachable(nodeId, closedAt),
+    },
     log,
-    { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs },
+    { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs, channelGraceMs: config.nodeChannelGraceMs },
   );
   registerAgentHubMetrics(nodeMetrics.registry, agentHub);
   nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, STREAM_CLOSE.tokenRevoked, 'api token revoked'));
@@ -129,12 +132,14 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
         return admins.ownedClusterIds();
       },
       findStale: (cutoff, clusterIds) => nodes.findStale(cutoff, clusterIds),
-      markUnreachable: (nodeId) => nodes.markStatus(nodeId, 'unreachable'),
+      markUnreachable: (nodeId) => nodes.markUnreachable(nodeId),
       flushLastSeen: () => nodes.flushLastSeen(),
       onError: (error) => log.error({ err: error }, 'unreachable-node sweep failed'),
     },
     { intervalMs: config.nodeSweepIntervalMs, unreachableAfterMs: config.nodeUnreachableAfterMs },
   );
+  const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
+  if (thresholdWarning) log.warn(thresholdWarning);
 
   const deps: ModuleDeps = { config, db, log, outbox, relay, jobs, secrets, naming, clusters, nodes, admins, agentHub, registry: nodeMetrics.registry };
   const commands = new CommandService(deps);

@@ -15,6 +15,7 @@ import { clusterRepo } from '../clusters/cluster.repo.ts';
 import { joinTicketRepo } from '../enrollment-keys/join-ticket.repo.ts';
 import type { Naming } from '../clusters/naming.ts';
 import { LastSeenBuffer } from './last-seen.buffer.ts';
+import { StatusDebounce } from './status-debounce.ts';
 import { type AgentSession, AgentSessions } from './agent-sessions.ts';
 import { edgeNodeEventData } from './node-events.ts';
 import { EDGE_AGENT_KIND, type EdgeNodeRecord, nodeRepo } from './node.repo.ts';
@@ -24,7 +25,9 @@ export interface RegistrationPolicy {
   derpMapUrl: string | null;
   /** Hosts at the start of every cluster range that nodes never get (ADMIN_SLOT_RESERVATION). */
   addressReservation: number;
-  /** Background failures (the last-seen flush) have no caller to throw to. */
+  /** At most one agent-reported `status_changed` per node per this many ms (see StatusDebounce). */
+  statusDebounceMs: number;
+  /** Background failures (the last-seen flush, held statuses) have no caller to throw to. */
   onError?: (error: unknown) => void;
 }
 
@@ -42,6 +45,7 @@ export class NodeService {
   private readonly allocator: AddressAllocator;
   private readonly lastSeen: LastSeenBuffer;
   private readonly sessions: AgentSessions;
+  private readonly statuses: StatusDebounce;
   private readonly revokedListeners: Array<(nodeId: string) => void> = [];
 
   constructor(
@@ -53,6 +57,7 @@ export class NodeService {
   ) {
     this.allocator = new AddressAllocator(policy.addressReservation);
     this.lastSeen = new LastSeenBuffer((seen) => nodeRepo.touchMany(this.db, seen), LAST_SEEN_FLUSH_MS, policy.onError ?? (() => {}));
+    this.statuses = new StatusDebounce(policy.statusDebounceMs, (nodeId, status, seenAt) => this.markStatus(nodeId, status as NodeStatus, seenAt), policy.onError ?? (() => {}));
     this.sessions = new AgentSessions(SESSION_TTL_MS, async (hash) => {
       const row = await nodeRepo.sessionByTokenHash(this.db, hash);
       return row
@@ -71,6 +76,7 @@ export class NodeService {
 
   private revoked(nodeId: string): void {
     this.sessions.forget(nodeId);
+    this.statuses.cancel(nodeId);
     for (const listener of this.revokedListeners) listener(nodeId);
   }
 
@@ -85,6 +91,7 @@ export class NodeService {
   }
 
   async stop(): Promise<void> {
+    this.statuses.stop();
     await this.lastSeen.stop();
   }
 
@@ -244,8 +251,8 @@ export class NodeService {
       if (!current) throw new NotFoundError('Node');
       session = { nodeId, clusterId: null, status: current.status, apiToken: this.secrets.open(current.api_token_enc), proxyPassword: this.secrets.open(current.proxy_password_enc) };
     }
-    if (session.status === status) this.touch(nodeId);
-    else await this.markStatus(nodeId, status, nowIso());
+    if (session.status === status && !this.statuses.holds(nodeId)) this.touch(nodeId);
+    else await this.statuses.report(nodeId, status, nowIso());
     return {
       node_id: nodeId,
       api_token: session.apiToken,
@@ -253,6 +260,26 @@ export class NodeService {
       admin_urls: this.policy.adminUrls(),
       derp_map_url: this.policy.derpMapUrl,
     };
+  }
+
+  /** A status the agent reported over its live channel (debounced like the HTTP report). */
+  reportStatus(nodeId: string, status: 'healthy' | 'unhealthy'): Promise<void> {
+    return this.statuses.report(nodeId, status, nowIso());
+  }
+
+  /**
+   * The node went silent (sweep), or its live channel closed at `silentSince` and the grace ran
+   * out: unreachable, unless it was heard from after `silentSince` (an HTTP report, or a channel
+   * on another instance). Returns whether the status changed.
+   */
+  async markUnreachable(nodeId: string, silentSince: string | null = null): Promise<boolean> {
+    if (silentSince !== null) {
+      await this.flushLastSeen();
+      const node = await nodeRepo.find(this.db, nodeId);
+      if (!node || (node.last_seen_at !== null && node.last_seen_at > silentSince)) return false;
+    }
+    this.statuses.cancel(nodeId);
+    return this.markStatus(nodeId, 'unreachable');
   }
 
   /** Records that a node (of any kind) was heard from; written by the next flush. */
