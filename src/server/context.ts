@@ -15,6 +15,7 @@ import { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.s
 import { NodeService } from './modules/nodes/node.service.ts';
 import { AliasService } from './modules/aliases/alias.service.ts';
 import { AdminService } from './modules/admins/admin.service.ts';
+import { loadInstanceId } from './modules/admins/identity.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
@@ -87,7 +88,7 @@ export interface AppContext {
 
 export async function createContext(config: Config, keys: BootKeys, database: DatabaseHandle, log: Logger): Promise<AppContext> {
   const { db } = database;
-  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'));
+  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'), loadInstanceId(config.dataDir));
   const relay = new EventRelay(db, 1000, (error) => log.error({ err: error }, 'event relay failed'), () => jobs.kick());
   // After any committed unit of work: deliver its events and pick up the jobs it enqueued.
   const outbox = new Outbox(db, config.coreName, (withEvents) => {
@@ -164,7 +165,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   agentHub.start();
   nodeSweep.start();
   for (const module of modules) await module.start();
-  jobs.start();
+  await jobs.start();
 
   return {
     config,

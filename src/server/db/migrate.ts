@@ -8,6 +8,7 @@ import * as ssh from './migrations/0006_ssh.ts';
 import * as selfUpdates from './migrations/0007_self_updates.ts';
 import * as webhooks from './migrations/0008_webhooks.ts';
 import * as vpn from './migrations/0009_vpn.ts';
+import * as jobLeaseOwner from './migrations/0010_job_lease_owner.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0007_self_updates': selfUpdates,
   '0008_webhooks': webhooks,
   '0009_vpn': vpn,
+  '0010_job_lease_owner': jobLeaseOwner,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
