@@ -6,6 +6,7 @@
  * and must be re-created): re-register with the stored identity. A 4xx on registration is fatal.
  */
 import { EventEmitter } from 'node:events';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AgentMetrics } from './agent-metrics.ts';
@@ -13,7 +14,7 @@ import { ApiClient, ApiError, type HealthStatus } from './api-client.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import type { AgentConfig } from './config.ts';
 import { collectHostMetrics } from './host-metrics.ts';
-import { type Identity, resolveIdentity } from './identity.ts';
+import { IDENTITY_FILE, type Identity, MACHINE_ID_SOURCES, resolveIdentity } from './identity.ts';
 import { type AgentState, ensureDataDir, loadState, saveState, statePath } from './state.ts';
 import { type SocketFactory, StreamClient, type StreamClientOptions, type WelcomeFrame } from './stream.ts';
 import { type AgentFeature, type AgentRuntime, createFeatures } from './features.ts';
@@ -269,6 +270,9 @@ export class Agent {
             `(node deleted, or its token taken over by another registration); move ${statePath(config.dataDir)} away and enroll again with a new key`,
         );
       }
+      if (error instanceof ApiError && error.status === 409 && error.message.includes(identity.node_id)) {
+        throw new AgentFatalError(`registration refused by ${this.baseUrl}: ${error.message}. ${this.identityOrigin()}`);
+      }
       if (error instanceof ApiError) {
         throw new AgentFatalError(`registration rejected by ${this.baseUrl}: ${error.describe()}`);
       }
@@ -291,6 +295,16 @@ export class Agent {
     this.lastRegisteredAt = Date.now();
     this.log.info({ node_id: identity.node_id, network_name: next.network_name, version: config.version, reason }, 'registered');
     this.events.emit('registered', next);
+  }
+
+  /** Where this machine's node id came from, so a clone knows exactly what to change. */
+  private identityOrigin(): string {
+    const { config } = this;
+    const identity = this.identity!;
+    const file = path.join(config.dataDir, IDENTITY_FILE);
+    if (config.nodeIdOverride) return `Here the id ${identity.node_id} is set by NODEPLANE_AGENT_NODE_ID: set a new UUID there.`;
+    const origin = identity.id_type === 'persistent' ? `was derived from this host's machine id (${MACHINE_ID_SOURCES[0]}) and saved in ${file}` : `is a random id saved in ${file} (copied along with the data dir)`;
+    return `Here the id ${identity.node_id} ${origin}: regenerate the machine id (e.g. rm /etc/machine-id && systemd-machine-id-setup) and remove ${file} and ${statePath(config.dataDir)}, or start the agent with NODEPLANE_AGENT_NODE_ID=<new uuid>.`;
   }
 
   /** Single-flight: concurrent 401s (stream + HTTP) lead to one registration. */

@@ -35,6 +35,10 @@ export interface Config {
   agentHealthIntervalMs: number;
   nodeUnreachableAfterMs: number;
   nodeSweepIntervalMs: number;
+  /** A node whose live channel closed is unreachable after this long without a reconnect or report. */
+  nodeChannelGraceMs: number;
+  /** At most one agent-reported edge.node.status_changed per node per this many ms. */
+  nodeStatusDebounceMs: number;
   /** Core nodes without a heartbeat for this long become `offline`. */
   coreNodeOfflineAfterMs: number;
   coreNodeSweepIntervalMs: number;
@@ -138,6 +142,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     agentHealthIntervalMs: int('AGENT_HEALTH_INTERVAL_MS', 30_000, 100),
     nodeUnreachableAfterMs: int('NODE_UNREACHABLE_AFTER_MS', 300_000, 100),
     nodeSweepIntervalMs: int('NODE_SWEEP_INTERVAL_MS', 60_000, 50),
+    nodeChannelGraceMs: int('NODE_CHANNEL_GRACE_MS', 10_000, 0, 3_600_000),
+    nodeStatusDebounceMs: int('NODE_STATUS_DEBOUNCE_MS', 5_000, 0, 3_600_000),
     coreNodeOfflineAfterMs: int('CORE_NODE_OFFLINE_AFTER_MS', 90_000, 100),
     coreNodeSweepIntervalMs: int('CORE_NODE_SWEEP_INTERVAL_MS', 15_000, 50),
     vpnSubscriptionSweepIntervalMs: int('VPN_SUBSCRIPTION_SWEEP_INTERVAL_MS', 30_000, 50),

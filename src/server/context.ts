@@ -15,11 +15,11 @@ import { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.s
 import { NodeService } from './modules/nodes/node.service.ts';
 import { AliasService } from './modules/aliases/alias.service.ts';
 import { AdminService } from './modules/admins/admin.service.ts';
+import { loadInstanceId } from './modules/admins/identity.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
-import { NodeSweep } from './jobs/node-sweep.ts';
-import { nowIso } from './lib/time.ts';
+import { NodeSweep, unreachableThresholdWarning } from './jobs/node-sweep.ts';
 import { STREAM_CLOSE } from '../contract/agent-stream.ts';
 import { JobRunner } from './jobs/job-queue.ts';
 import { CommandService } from './modules/commands/command.service.ts';
@@ -88,7 +88,7 @@ export interface AppContext {
 
 export async function createContext(config: Config, keys: BootKeys, database: DatabaseHandle, log: Logger): Promise<AppContext> {
   const { db } = database;
-  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'));
+  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'), loadInstanceId(config.dataDir));
   const relay = new EventRelay(db, 1000, (error) => log.error({ err: error }, 'event relay failed'), () => jobs.kick());
   // After any committed unit of work: deliver its events and pick up the jobs it enqueued.
   const outbox = new Outbox(db, config.coreName, (withEvents) => {
@@ -110,15 +110,19 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     publicEnrollmentKeyEnabled: config.publicEnrollmentKeyEnabled,
     adminUrls,
   });
-  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
+  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, statusDebounceMs: config.nodeStatusDebounceMs, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
   const aliases = new AliasService(db, naming);
   const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
   const agentHub = new AgentHub(
-    { reportHealth: (nodeId, status) => nodes.markStatus(nodeId, status, nowIso()), touch: (nodeId) => nodes.touch(nodeId) },
+    {
+      reportHealth: (nodeId, status) => nodes.reportStatus(nodeId, status),
+      touch: (nodeId) => nodes.touch(nodeId),
+      channelLost: (nodeId, closedAt) => nodes.markUnreachable(nodeId, closedAt),
+    },
     log,
-    { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs },
+    { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs, channelGraceMs: config.nodeChannelGraceMs },
   );
   registerAgentHubMetrics(nodeMetrics.registry, agentHub);
   nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, STREAM_CLOSE.tokenRevoked, 'api token revoked'));
@@ -129,12 +133,14 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
         return admins.ownedClusterIds();
       },
       findStale: (cutoff, clusterIds) => nodes.findStale(cutoff, clusterIds),
-      markUnreachable: (nodeId) => nodes.markStatus(nodeId, 'unreachable'),
+      markUnreachable: (nodeId) => nodes.markUnreachable(nodeId),
       flushLastSeen: () => nodes.flushLastSeen(),
       onError: (error) => log.error({ err: error }, 'unreachable-node sweep failed'),
     },
     { intervalMs: config.nodeSweepIntervalMs, unreachableAfterMs: config.nodeUnreachableAfterMs },
   );
+  const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
+  if (thresholdWarning) log.warn(thresholdWarning);
 
   const deps: ModuleDeps = { config, db, log, outbox, relay, jobs, secrets, naming, clusters, nodes, admins, agentHub, registry: nodeMetrics.registry };
   const commands = new CommandService(deps);
@@ -159,7 +165,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   agentHub.start();
   nodeSweep.start();
   for (const module of modules) await module.start();
-  jobs.start();
+  await jobs.start();
 
   return {
     config,

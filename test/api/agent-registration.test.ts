@@ -109,7 +109,7 @@ for (const engine of testEngines()) {
       const agent = await registerAgent(server.api, { cluster, version: '1.0.0' });
       const first = await nodeRow(agent.nodeId);
       await sleep(5);
-      const again = await registerAgent(server.api, { cluster, node_id: agent.nodeId, version: '1.1.0', http_port: 46000, id_type: 'persistent', self_update_enabled: true });
+      const again = await registerAgent(server.api, { cluster, node_id: agent.nodeId, token: agent.apiToken, version: '1.1.0', http_port: 46000, id_type: 'persistent', self_update_enabled: true });
       assert.notEqual(again.apiToken, agent.apiToken);
       assert.notEqual(again.proxyPassword, agent.proxyPassword);
 
@@ -135,7 +135,7 @@ for (const engine of testEngines()) {
       assert.equal(events[2]!.data.previous_version, '1.0.0');
       assert.equal(events[2]!.data.version, '1.1.0');
 
-      await registerAgent(server.api, { cluster, node_id: agent.nodeId, version: '1.1.0' });
+      await registerAgent(server.api, { cluster, node_id: agent.nodeId, token: again.apiToken, version: '1.1.0' });
       const later = await nodeEvents(server.ctx, agent.nodeId);
       assert.deepEqual(later.slice(3).map((e) => e.type), ['edge.node.reregistered'], 'same version: no version_changed');
     });
@@ -144,7 +144,7 @@ for (const engine of testEngines()) {
       const agent = await registerAgent(server.api, { cluster });
       await agent.client.patch('/api/v1/agents/nodes/me/health_check', { status: 'unhealthy' });
       assert.equal((await nodeRow(agent.nodeId))!.status, 'unhealthy');
-      await registerAgent(server.api, { cluster, node_id: agent.nodeId });
+      await registerAgent(server.api, { cluster, node_id: agent.nodeId, token: agent.apiToken });
       assert.equal((await nodeRow(agent.nodeId))!.status, 'healthy');
     });
 
@@ -152,7 +152,7 @@ for (const engine of testEngines()) {
       const other = await createCluster(server.api);
       const agent = await registerAgent(server.api, { cluster });
       assert.equal((await server.api.post(`/api/v1/nodes/${agent.nodeId}/aliases`, { name: 'mover' })).status, 201);
-      await registerAgent(server.api, { cluster: other, node_id: agent.nodeId });
+      await registerAgent(server.api, { cluster: other, node_id: agent.nodeId, token: agent.apiToken });
       const node = (await server.api.get(`/api/v1/nodes/${agent.nodeId}`)).body.data;
       assert.equal(node.cluster_name, other.name);
       assert.deepEqual(node.aliases, []);
@@ -185,6 +185,65 @@ for (const engine of testEngines()) {
       // Moving an existing node into a full cluster is a re-registration too: it never fails on capacity.
       const outsider = await registerAgent(server.api, { cluster });
       assert.equal((await register({ ...outsider.body, network_name: `cluster-${small.name}` }, outsider.apiToken)).status, 201);
+    });
+
+    it('refuses a join ticket for an existing node id with 409: the real agent keeps its token and the node its cluster', async () => {
+      const agent = await registerAgent(server.api, { cluster });
+      const elsewhere = await createCluster(server.api);
+      const ticket = await joinTicket(server.api, elsewhere.name);
+      const eventsBefore = (await nodeEvents(server.ctx, agent.nodeId)).length;
+
+      const res = await register(registrationBody(elsewhere.name, { node_id: agent.nodeId }), ticket);
+      assert.equal(res.status, 409);
+      assert.equal(res.body.error.code, 'conflict');
+      assert.match(res.body.error.message, new RegExp(`^node_id ${agent.nodeId} is already registered by another machine`));
+      assert.match(res.body.error.message, /NODEPLANE_AGENT_NODE_ID/);
+      assert.match(res.body.error.message, /delete node/);
+      assert.ok(!res.text.includes(agent.apiToken));
+
+      const node = (await server.api.get(`/api/v1/nodes/${agent.nodeId}`)).body.data;
+      assert.equal(node.cluster_name, cluster.name);
+      assert.equal(node.api_token, agent.apiToken);
+      assert.equal((await agent.client.patch('/api/v1/agents/nodes/me/health_check', { status: 'healthy' })).status, 200);
+      assert.equal((await nodeEvents(server.ctx, agent.nodeId)).length, eventsBefore, 'no reregistered event');
+
+      // The refused ticket was not spent: the machine registers under its own new id with it.
+      assert.equal((await register(registrationBody(elsewhere.name), ticket)).status, 201);
+      // No credential at all, or another node's token: 401.
+      assert.equal((await register(registrationBody(cluster.name, { node_id: agent.nodeId }), null)).status, 401);
+      const other = await registerAgent(server.api, { cluster });
+      assert.equal((await register(registrationBody(cluster.name, { node_id: agent.nodeId }), other.apiToken)).status, 401);
+    });
+
+    it('frees a node id for a join ticket once the operator deletes the node', async () => {
+      const agent = await registerAgent(server.api, { cluster });
+      assert.equal((await register(registrationBody(cluster.name, { node_id: agent.nodeId }))).status, 409);
+      assert.equal((await server.api.delete(`/api/v1/nodes/${agent.nodeId}`)).status, 204);
+      const res = await register(registrationBody(cluster.name, { node_id: agent.nodeId }));
+      assert.equal(res.status, 201);
+      assert.notEqual(res.body.data.api_token, agent.apiToken);
+    });
+
+    it('maps every spelling of a node id (case, urn:uuid: prefix) to one node with a valid hostname', async () => {
+      const id = randomUUID();
+      const upper = await register(registrationBody(cluster.name, { node_id: id.toUpperCase() }));
+      assert.equal(upper.status, 201);
+      assert.equal(upper.body.data.node_id, id);
+      const token = upper.body.data.api_token as string;
+
+      const urn = await register(registrationBody(cluster.name, { node_id: `urn:uuid:${id}` }));
+      assert.equal(urn.status, 409, 'a join ticket cannot create a second node under another spelling');
+      const again = await register(registrationBody(cluster.name, { node_id: `URN:UUID:${id.toUpperCase()}` }), token);
+      assert.equal(again.status, 201);
+      assert.equal(again.body.data.node_id, id);
+
+      const rows = await db().selectFrom('nodes').select('id').where((eb) => eb(eb.fn('lower', ['id']), 'like', `%${id}`)).execute();
+      assert.deepEqual(rows.map((r) => r.id), [id]);
+      const node = (await server.api.get(`/api/v1/nodes/${id.toUpperCase()}`)).body.data;
+      assert.equal(node.id, id);
+      assert.equal(node.vpn_hostname, `node-${id}.cluster-${cluster.name}.nm.internal`);
+      const events = await nodeEvents(server.ctx, id);
+      assert.deepEqual(events.map((e) => e.type), ['edge.node.registered', 'edge.node.reregistered']);
     });
 
     it('refuses to take over a node id another face already uses', async () => {
@@ -293,7 +352,12 @@ for (const engine of testEngines()) {
 
         await agent.client.patch('/api/v1/agents/nodes/me/health_check', { status: 'unhealthy' });
         await agent.client.patch('/api/v1/agents/nodes/me/health_check', { status: 'healthy' });
-        const events = (await nodeEvents(server.ctx, agent.nodeId)).filter((e) => e.type === 'edge.node.status_changed');
+        // Within NODE_STATUS_DEBOUNCE_MS of the last change, a change is held and lands when that window ends.
+        const statusChanges = async () => (await nodeEvents(server.ctx, agent.nodeId)).filter((e) => e.type === 'edge.node.status_changed');
+        assert.equal((await statusChanges()).length, 1);
+        for (let i = 0; i < 150 && (await statusChanges()).length < 2; i++) await sleep(100);
+        assert.equal((await nodeRow(agent.nodeId))!.status, 'healthy');
+        const events = await statusChanges();
         assert.deepEqual(events.map((e) => [e.data.previous_status, e.data.status]), [['healthy', 'unhealthy'], ['unhealthy', 'healthy']]);
         assert.equal(events[0]!.data.cluster_name, cluster.name);
       });

@@ -85,7 +85,7 @@ for (const engine of testEngines()) {
         assert.equal(res.body.error.message, 'Node has not been assigned an IP address yet. It may still be enrolling in the VPN.');
       } finally {
         // Re-registration gives the node an address again.
-        await registerAgent(server.api, { cluster: 'prod-east', node_id: east2.nodeId });
+        await registerAgent(server.api, { cluster: 'prod-east', node_id: east2.nodeId, token: east2.apiToken });
       }
       assert.equal((await create(east2.nodeId, { name: 'has-ip' })).status, 201);
     });

@@ -478,6 +478,24 @@ for (const engine of testEngines()) {
       assert.equal(byDefault.status, 201);
       assert.equal(byDefault.body.data.cluster_name, 'edge-default');
     });
+
+    it('an anonymous public key cannot take over an existing node (409), it can only create one', async () => {
+      const anonymousTicket = async () => {
+        const key = (await open.api.withToken(null).post('/api/v1/clusters/default/enrollment_keys/public')).body.data.key;
+        return (await verify(open, { key })).body.data.netmaker_key as string;
+      };
+      const victimBody = registrationBody('edge-default');
+      const victim = await open.api.withToken(await anonymousTicket()).post('/api/v1/agents/nodes', victimBody);
+      assert.equal(victim.status, 201);
+
+      const attack = await open.api.withToken(await anonymousTicket()).post('/api/v1/agents/nodes', registrationBody('edge-default', { node_id: victimBody.node_id }));
+      assert.equal(attack.status, 409);
+      assert.equal(attack.body.error.code, 'conflict');
+      assert.equal(attack.body.data, undefined);
+      const node = (await open.api.get(`/api/v1/nodes/${victimBody.node_id}`)).body.data;
+      assert.equal(node.api_token, victim.body.data.api_token);
+      assert.equal(node.proxy_password, victim.body.data.proxy_password);
+    });
   });
 
   describe(`agent enrollment key verification [${engine}]`, () => {

@@ -102,6 +102,30 @@ for (const engine of testEngines()) {
       await agent.stop();
     });
 
+    it('a cloned machine (same machine-id, own key) is refused with what to do; the first keeps its node', async () => {
+      const firstKey = (await server.api.post('/api/v1/clusters/edge/enrollment_keys', {})).body.data.key;
+      const cloneKey = (await server.api.post('/api/v1/clusters/edge/enrollment_keys', {})).body.data.key;
+      // No NODEPLANE_AGENT_NODE_ID: both derive their id from this host's machine id, like clones do.
+      const { NODEPLANE_AGENT_NODE_ID: _unused, ...hostDerived } = agentEnv(server);
+      const first = newAgent(hostDerived);
+      first.start(['--enrollment-key', firstKey]);
+      const nodeId = await until(async () => /"node_id":"([0-9a-f-]{36})"[^\n]*"msg":"registered"/.exec(first.output)?.[1], `first registered\n${first.output}`);
+      const before = (await server.api.get(`/api/v1/nodes/${nodeId}`)).body.data;
+      assert.equal(before.id_type, 'persistent');
+
+      const clone = newAgent(hostDerived);
+      const code = await waitForExit(clone.start(['--enrollment-key', cloneKey]), 20_000);
+      assert.notEqual(code, 0, `the clone exits non-zero\n${clone.output}`);
+      assert.match(clone.output, new RegExp(`node_id ${nodeId} is already registered by another machine`));
+      assert.match(clone.output, /machine id \(\/etc\/machine-id\)/);
+      assert.ok(clone.output.includes(`${clone.dataDir}/identity.json`), `names the clone's identity file\n${clone.output}`);
+
+      const after = (await server.api.get(`/api/v1/nodes/${nodeId}`)).body.data;
+      assert.equal(after.api_token, before.api_token, "the first machine's credentials are untouched");
+      assert.equal(after.status, 'healthy');
+      await first.stop();
+    });
+
     it('refuses unknown, expired and spent keys and full clusters: the agent exits non-zero and nothing is created', async () => {
       const before = await nodeCount();
       const expired = (await server.api.post('/api/v1/clusters/edge/enrollment_keys', { expired_at: '2020-01-01T00:00:00Z' })).body.data.key;

@@ -8,7 +8,8 @@ import * as ssh from './migrations/0006_ssh.ts';
 import * as selfUpdates from './migrations/0007_self_updates.ts';
 import * as webhooks from './migrations/0008_webhooks.ts';
 import * as vpn from './migrations/0009_vpn.ts';
-import * as vpnNodeSafety from './migrations/0013_vpn_node_safety.ts';
+import * as jobLeaseOwner from './migrations/0010_job_lease_owner.ts';
+import * as vpnNodeSafety from './migrations/0011_vpn_node_safety.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
@@ -21,7 +22,8 @@ const migrations: Record<string, Migration> = {
   '0007_self_updates': selfUpdates,
   '0008_webhooks': webhooks,
   '0009_vpn': vpn,
-  '0013_vpn_node_safety': vpnNodeSafety,
+  '0010_job_lease_owner': jobLeaseOwner,
+  '0011_vpn_node_safety': vpnNodeSafety,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

@@ -121,6 +121,8 @@ export interface JobsTable {
   state: 'pending' | 'dead';
   run_at: string;
   lease_until: string | null;
+  /** Instance id of the lease holder (see JobRunner.start). */
+  lease_owner: string | null;
   attempts: number;
   max_attempts: number;
   last_error: string | null;

@@ -4,7 +4,9 @@
  * (Postgres: FOR UPDATE SKIP LOCKED, so instances never take the same job), run the handler, and
  * delete the row on success. A failure is retried with backoff until `max_attempts`, then the job
  * is kept as `dead` with its last error. A lease that runs out (a crashed worker) makes the job
- * claimable again, so handlers must be idempotent.
+ * claimable again, so handlers must be idempotent. Leases record their holder: an instance that
+ * restarts with the same identity after a crash releases its old leases on start, so work accepted
+ * just before the crash runs now rather than when the lease runs out.
  */
 import type { Kysely } from 'kysely';
 import { forUpdateSkipLocked } from '../db/dialect.ts';
@@ -55,6 +57,7 @@ export async function enqueueMany(db: Kysely<Database>, jobs: Array<{ queue: str
     state: 'pending',
     run_at: (j.runAt ?? new Date()).toISOString(),
     lease_until: null,
+    lease_owner: null,
     attempts: 0,
     max_attempts: j.maxAttempts ?? 3,
     last_error: null,
@@ -87,10 +90,16 @@ export class JobRunner {
   private finished: string[] = [];
   private flushing: Promise<void> | null = null;
 
+  /**
+   * `owner` is this instance's persistent id. Two live processes must never share one (the second
+   * would release the first's leases and jobs could run twice), which one data dir per instance
+   * guarantees.
+   */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly pollMs: number,
     private readonly onError: (error: unknown, job?: Job) => void,
+    private readonly owner: string,
   ) {}
 
   register<P>(queue: string, options: QueueOptions<P>): void {
@@ -98,7 +107,14 @@ export class JobRunner {
     this.running.set(queue, 0);
   }
 
-  start(): void {
+  /** Releases the leases a previous life of this instance still held, then starts polling. */
+  async start(): Promise<void> {
+    await this.db
+      .updateTable('jobs')
+      .set({ lease_until: null, lease_owner: null })
+      .where('lease_owner', '=', this.owner)
+      .where('state', '=', 'pending')
+      .execute();
     this.stopped = false;
     this.timer = setInterval(() => this.kick(), this.pollMs);
     this.timer.unref();
@@ -208,7 +224,7 @@ export class JobRunner {
       if (due.length === 0) return [];
       await trx
         .updateTable('jobs')
-        .set((eb) => ({ lease_until: new Date(now.getTime() + leaseMs).toISOString(), attempts: eb('attempts', '+', 1) }))
+        .set((eb) => ({ lease_until: new Date(now.getTime() + leaseMs).toISOString(), lease_owner: this.owner, attempts: eb('attempts', '+', 1) }))
         .where('id', 'in', due.map((j) => j.id))
         .execute();
       return due.map((row) => ({
@@ -250,6 +266,7 @@ export class JobRunner {
         .set({
           state: dead ? 'dead' : 'pending',
           lease_until: null,
+          lease_owner: null,
           last_error: message.slice(0, 2000),
           run_at: new Date(Date.now() + (dead ? 0 : options.backoffMs(job.attempts))).toISOString(),
         })

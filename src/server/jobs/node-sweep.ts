@@ -3,6 +3,25 @@
  * report or registration) for longer than the threshold. Each instance sweeps only the clusters the
  * admin-cluster assignment gives it, so two instances never flip the same node.
  */
+/**
+ * How often an agent without a live channel reports over HTTP: every 2 min for the Edge agents of
+ * the spec (edge-admin §6.5, "HTTP-fallback cadence"); ours default to 30 s.
+ */
+export const AGENT_HTTP_REPORT_INTERVAL_MS = 120_000;
+
+/**
+ * A start-up warning when silence is judged faster than agents are heard from (channel-less agents
+ * report over HTTP; connected ones answer pings), else null.
+ */
+export function unreachableThresholdWarning(unreachableAfterMs: number, agentPingIntervalMs: number): string | null {
+  const interval = Math.max(AGENT_HTTP_REPORT_INTERVAL_MS, agentPingIntervalMs);
+  if (unreachableAfterMs >= interval) return null;
+  return (
+    `NODE_UNREACHABLE_AFTER_MS (${unreachableAfterMs} ms) is below the agents' HTTP report interval (${interval} ms): ` +
+    `nodes without a live channel will flap between unreachable and healthy; set it to at least ${interval}`
+  );
+}
+
 export interface NodeSweepDeps {
   /** Clusters this instance sweeps, from a fresh assignment (so new clusters are covered). */
   ownedClusterIds(): Promise<string[]>;

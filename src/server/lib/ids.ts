@@ -21,3 +21,12 @@ export function base32Id(length = 12): string {
 }
 
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * One spelling per UUID: lower case, no `urn:uuid:` prefix (the uuid format accepts both), so ids
+ * that differ only in spelling name one node and yield one valid hostname.
+ */
+export function canonicalUuid(id: string): string {
+  const lower = id.toLowerCase();
+  return lower.startsWith('urn:uuid:') ? lower.slice('urn:uuid:'.length) : lower;
+}

@@ -2,7 +2,9 @@
  * Live channels of connected agents on this instance: one WebSocket per node, used to push work the
  * moment it exists. Presence is WebSocket ping/pong: a socket that misses a pong is terminated, and
  * every answered ping refreshes the node's last_seen_at through the coalescing buffer, so thousands
- * of idle agents cost one batched write per flush, not one per heartbeat.
+ * of idle agents cost one batched write per flush, not one per heartbeat. A channel that closes
+ * without a replacement makes the node unreachable after a short grace, unless it reconnects or
+ * reports meanwhile: waiting for the silence sweep would show a dead node healthy for minutes.
  */
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
@@ -12,6 +14,8 @@ import { Gauge, type Registry } from 'prom-client';
 export interface NodePresence {
   reportHealth(nodeId: string, status: 'healthy' | 'unhealthy'): Promise<unknown>;
   touch(nodeId: string): void;
+  /** The channel closed at `closedAt` and the grace ran out with no new channel here. */
+  channelLost(nodeId: string, closedAt: string): Promise<unknown>;
 }
 
 import { STREAM_CLOSE, type ServerFrame } from '../../../contract/agent-stream.ts';
@@ -24,6 +28,8 @@ interface Channel {
 export interface AgentHubOptions {
   pingIntervalMs: number;
   healthIntervalMs: number;
+  /** How long a node whose channel closed may take to reconnect before it is unreachable. */
+  channelGraceMs: number;
 }
 
 const MAX_FRAME_BYTES = 64 * 1024;
@@ -35,6 +41,7 @@ export class AgentHub {
   private readonly channels = new Map<string, Channel>();
   private readonly handlers = new Map<string, FrameHandler>();
   private readonly connectListeners: Array<(nodeId: string) => void> = [];
+  private readonly graces = new Map<string, NodeJS.Timeout>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -73,15 +80,14 @@ export class AgentHub {
     if (previous) previous.socket.close(STREAM_CLOSE.replaced, 'replaced by a newer connection');
     const channel: Channel = { socket, alive: true };
     this.channels.set(nodeId, channel);
+    this.endGrace(nodeId);
 
     socket.on('pong', () => {
       channel.alive = true;
       this.presence.touch(nodeId);
     });
     socket.on('message', (data, isBinary) => this.receive(nodeId, data as Buffer, isBinary));
-    socket.on('close', () => {
-      if (this.channels.get(nodeId) === channel) this.channels.delete(nodeId);
-    });
+    socket.on('close', () => this.lost(nodeId, channel));
     socket.on('error', (error) => this.log.debug({ err: error, nodeId }, 'agent stream error'));
 
     this.send(nodeId, { type: 'welcome', node_id: nodeId, health_interval_ms: this.options.healthIntervalMs });
@@ -118,6 +124,8 @@ export class AgentHub {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    // Shutting down is not the nodes' fault; whichever instance they reconnect to takes over.
+    for (const nodeId of [...this.graces.keys()]) this.endGrace(nodeId);
     for (const { socket } of this.channels.values()) socket.close(1001, 'server shutting down');
     this.channels.clear();
   }
@@ -126,12 +134,33 @@ export class AgentHub {
     for (const [nodeId, channel] of this.channels) {
       if (!channel.alive) {
         channel.socket.terminate();
-        this.channels.delete(nodeId);
+        this.lost(nodeId, channel);
         continue;
       }
       channel.alive = false;
       channel.socket.ping();
     }
+  }
+
+  /** A channel ended on its own (agent gone, network cut, missed pong): start the grace. */
+  private lost(nodeId: string, channel: Channel): void {
+    if (this.channels.get(nodeId) !== channel) return;
+    this.channels.delete(nodeId);
+    const closedAt = new Date().toISOString();
+    this.endGrace(nodeId);
+    const timer = setTimeout(() => {
+      this.graces.delete(nodeId);
+      if (this.channels.has(nodeId)) return;
+      this.presence.channelLost(nodeId, closedAt).catch((error) => this.log.error({ err: error, nodeId }, 'marking a disconnected node unreachable failed'));
+    }, this.options.channelGraceMs);
+    timer.unref();
+    this.graces.set(nodeId, timer);
+  }
+
+  private endGrace(nodeId: string): void {
+    const timer = this.graces.get(nodeId);
+    if (timer) clearTimeout(timer);
+    this.graces.delete(nodeId);
   }
 
   private health(nodeId: string, frame: Record<string, unknown>): void {

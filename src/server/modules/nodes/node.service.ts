@@ -6,7 +6,8 @@ import type { Page } from '../../db/listing.ts';
 import type { ClusterRow, Database, NodeUpdate } from '../../db/schema.ts';
 import type { Emit, Outbox } from '../../events/outbox.ts';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
-import { randomToken, type SecretBox, tokenHash } from '../../lib/secrets.ts';
+import { constantTimeEqual, randomToken, type SecretBox, tokenHash } from '../../lib/secrets.ts';
+import { canonicalUuid } from '../../lib/ids.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { AddressAllocator } from '../addresses/address-allocator.ts';
 import { type AliasRecord, aliasRepo } from '../aliases/alias.repo.ts';
@@ -14,6 +15,7 @@ import { clusterRepo } from '../clusters/cluster.repo.ts';
 import { joinTicketRepo } from '../enrollment-keys/join-ticket.repo.ts';
 import type { Naming } from '../clusters/naming.ts';
 import { LastSeenBuffer } from './last-seen.buffer.ts';
+import { StatusDebounce } from './status-debounce.ts';
 import { type AgentSession, AgentSessions } from './agent-sessions.ts';
 import { edgeNodeEventData } from './node-events.ts';
 import { EDGE_AGENT_KIND, type EdgeNodeRecord, nodeRepo } from './node.repo.ts';
@@ -23,7 +25,9 @@ export interface RegistrationPolicy {
   derpMapUrl: string | null;
   /** Hosts at the start of every cluster range that nodes never get (ADMIN_SLOT_RESERVATION). */
   addressReservation: number;
-  /** Background failures (the last-seen flush) have no caller to throw to. */
+  /** At most one agent-reported `status_changed` per node per this many ms (see StatusDebounce). */
+  statusDebounceMs: number;
+  /** Background failures (the last-seen flush, held statuses) have no caller to throw to. */
   onError?: (error: unknown) => void;
 }
 
@@ -41,6 +45,7 @@ export class NodeService {
   private readonly allocator: AddressAllocator;
   private readonly lastSeen: LastSeenBuffer;
   private readonly sessions: AgentSessions;
+  private readonly statuses: StatusDebounce;
   private readonly revokedListeners: Array<(nodeId: string) => void> = [];
 
   constructor(
@@ -52,6 +57,7 @@ export class NodeService {
   ) {
     this.allocator = new AddressAllocator(policy.addressReservation);
     this.lastSeen = new LastSeenBuffer((seen) => nodeRepo.touchMany(this.db, seen), LAST_SEEN_FLUSH_MS, policy.onError ?? (() => {}));
+    this.statuses = new StatusDebounce(policy.statusDebounceMs, (nodeId, status, seenAt) => this.markStatus(nodeId, status as NodeStatus, seenAt), policy.onError ?? (() => {}));
     this.sessions = new AgentSessions(SESSION_TTL_MS, async (hash) => {
       const row = await nodeRepo.sessionByTokenHash(this.db, hash);
       return row
@@ -70,6 +76,7 @@ export class NodeService {
 
   private revoked(nodeId: string): void {
     this.sessions.forget(nodeId);
+    this.statuses.cancel(nodeId);
     for (const listener of this.revokedListeners) listener(nodeId);
   }
 
@@ -84,6 +91,7 @@ export class NodeService {
   }
 
   async stop(): Promise<void> {
+    this.statuses.stop();
     await this.lastSeen.stop();
   }
 
@@ -95,10 +103,11 @@ export class NodeService {
   }
 
   async get(id: string): Promise<Node> {
-    return (await this.render([await this.require(this.db, id)]))[0]!;
+    return (await this.render([await this.require(this.db, canonicalUuid(id))]))[0]!;
   }
 
   async delete(id: string): Promise<void> {
+    id = canonicalUuid(id);
     await this.require(this.db, id);
     await this.db.transaction().execute(async (trx) => {
       await aliasRepo.deleteForNode(trx, id);
@@ -110,6 +119,7 @@ export class NodeService {
   }
 
   async changeCluster(id: string, input: ChangeClusterRequest): Promise<Node> {
+    id = canonicalUuid(id);
     await this.outbox.run(async (trx, emit) => {
       const node = await this.require(trx, id);
       const target = await lockCluster(trx, input.cluster_name);
@@ -132,13 +142,14 @@ export class NodeService {
   /**
    * First registration creates the node; every later one upserts all reported facts, moves the
    * node when `network_name` names another cluster, and rotates both secrets.
+   *
+   * `credential` is the caller's Bearer token. A join ticket (from enrollment-key verification for
+   * the target cluster) only creates a node; an existing node re-registers only with its own current
+   * api_token. Node ids are public (hostnames, events), so a ticket naming a taken id would otherwise
+   * hand that node's secrets to whoever asks; a clone of an enrolled machine hits the same refusal.
    */
-  /**
-   * `credential` is the caller's Bearer token: a join ticket from enrollment-key verification for
-   * the target cluster, or, to re-register, the node's current api_token. Anything else is refused,
-   * so knowing a cluster name (or a node id) is not enough to join it or take a node over.
-   */
-  async register(input: RegistrationRequest, credential: string | null): Promise<Registration> {
+  async register(request: RegistrationRequest, credential: string | null): Promise<Registration> {
+    const input = { ...request, node_id: canonicalUuid(request.node_id) };
     const clusterName = this.naming.clusterFromNetwork(input.network_name);
     if (clusterName === null || clusterName === '') throw ValidationError.field('network_name', 'must start with "cluster-" followed by a cluster name');
     const apiToken = randomToken(32);
@@ -152,7 +163,8 @@ export class NodeService {
     try {
       await attempt();
     } catch (error) {
-      // Two first registrations of one node raced on its primary key: the loser re-registers.
+      // Two first registrations of one node raced on its primary key: the loser tries again and
+      // re-registers (its own token) or is refused as a second machine (a join ticket).
       if (!uniqueViolationColumns(error)) throw error;
       await attempt();
     }
@@ -172,9 +184,12 @@ export class NodeService {
     const cluster = await lockCluster(trx, clusterName);
     if (!cluster) throw ValidationError.field('network_name', 'cluster not found');
     const now = nowIso();
-    const ownToken = credential !== null && (await nodeRepo.tokenHashOf(trx, input.node_id)) === tokenHash(credential);
-    if (!ownToken && (credential === null || !(await joinTicketRepo.consume(trx, credential, cluster.id, now)))) {
-      throw new AppError('unauthorized', 'Unauthorized');
+    const currentHash = await nodeRepo.tokenHashOf(trx, input.node_id);
+    const ownToken = credential !== null && currentHash !== null && constantTimeEqual(currentHash, tokenHash(credential));
+    if (!ownToken) {
+      if (credential === null || !(await joinTicketRepo.consume(trx, credential, cluster.id, now))) throw new AppError('unauthorized', 'Unauthorized');
+      // Thrown inside the transaction, so the ticket stays unspent for the machine's own new id.
+      if (currentHash !== null) throw new ConflictError(takenByAnotherMachine(input.node_id));
     }
     const edge = {
       id_type: input.id_type,
@@ -236,8 +251,8 @@ export class NodeService {
       if (!current) throw new NotFoundError('Node');
       session = { nodeId, clusterId: null, status: current.status, apiToken: this.secrets.open(current.api_token_enc), proxyPassword: this.secrets.open(current.proxy_password_enc) };
     }
-    if (session.status === status) this.touch(nodeId);
-    else await this.markStatus(nodeId, status, nowIso());
+    if (session.status === status && !this.statuses.holds(nodeId)) this.touch(nodeId);
+    else await this.statuses.report(nodeId, status, nowIso());
     return {
       node_id: nodeId,
       api_token: session.apiToken,
@@ -245,6 +260,26 @@ export class NodeService {
       admin_urls: this.policy.adminUrls(),
       derp_map_url: this.policy.derpMapUrl,
     };
+  }
+
+  /** A status the agent reported over its live channel (debounced like the HTTP report). */
+  reportStatus(nodeId: string, status: 'healthy' | 'unhealthy'): Promise<void> {
+    return this.statuses.report(nodeId, status, nowIso());
+  }
+
+  /**
+   * The node went silent (sweep), or its live channel closed at `silentSince` and the grace ran
+   * out: unreachable, unless it was heard from after `silentSince` (an HTTP report, or a channel
+   * on another instance). Returns whether the status changed.
+   */
+  async markUnreachable(nodeId: string, silentSince: string | null = null): Promise<boolean> {
+    if (silentSince !== null) {
+      await this.flushLastSeen();
+      const node = await nodeRepo.find(this.db, nodeId);
+      if (!node || (node.last_seen_at !== null && node.last_seen_at > silentSince)) return false;
+    }
+    this.statuses.cancel(nodeId);
+    return this.markStatus(nodeId, 'unreachable');
   }
 
   /** Records that a node (of any kind) was heard from; written by the next flush. */
@@ -332,6 +367,18 @@ export class NodeService {
       aliases: (byNode.get(row.id) ?? []).map((a) => ({ id: a.id, name: a.name, vpn_hostname: this.naming.nodeHostname(a.name, a.cluster_name) })),
     }));
   }
+}
+
+/**
+ * What the second of two machines sharing one node id (a cloned disk: same /etc/machine-id, or a
+ * copied agent data dir) is told. Our agent adds where its id came from on that machine.
+ */
+function takenByAnotherMachine(nodeId: string): string {
+  return (
+    `node_id ${nodeId} is already registered by another machine; a join ticket only creates new nodes. ` +
+    `Give this machine its own identity (regenerate /etc/machine-id, remove identity.json and state.json from the agent's data dir, ` +
+    `or set NODEPLANE_AGENT_NODE_ID to a new UUID) and register again, or delete node ${nodeId} through the Admin API if that machine is gone`
+  );
 }
 
 /** Locks the cluster row so concurrent joins cannot both take its last free slot. */
