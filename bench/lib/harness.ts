@@ -58,7 +58,8 @@ export async function startNodeplane(env: Record<string, string> = {}): Promise<
   const port = await freePort();
   const masterKey = randomBytes(16).toString('hex');
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/nodeplane.mjs'), 'serve'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, MASTER_KEY: masterKey, LOG_LEVEL: 'warn', ...env },
+    // Benchmarks enroll thousands of agents from one address, as an operator who lifts the limit would.
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, MASTER_KEY: masterKey, LOG_LEVEL: 'warn', RATE_LIMIT_PUBLIC_MAX: '0', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

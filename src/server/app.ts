@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import type { AppContext } from './context.ts';
 import { uuidv7 } from './lib/ids.ts';
 import { bodyTooDeep, validatorCompiler } from './http/validation.ts';
+import { installRateLimits } from './http/rate-limit.ts';
 import { adminErrorHandler, adminNotFound, installAdminGuards } from './faces/admin/http.ts';
 import { clusterRoutes } from './faces/admin/clusters.routes.ts';
 import { enrollmentKeysRoutes } from './faces/admin/enrollment-keys.routes.ts';
@@ -49,9 +50,22 @@ export interface AppOptions {
 }
 
 export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = ctx;
+  // Slow clients: headers and the whole request must arrive in time. Upgraded WebSockets leave
+  // Node's HTTP connection tracking, so these never cut a live agent channel.
+  const timeouts = {
+    headersTimeout: config.httpHeadersTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    // Node checks the deadlines on this period (30 s by default), which would stretch them.
+    connectionsCheckingInterval: Math.min(Math.max(Math.floor(config.httpHeadersTimeoutMs / 4), 50), 5_000),
+  };
   const serverOptions = {
     logger: redactingLogger((options.logger ?? false) as boolean | Record<string, unknown>),
-    https: options.https ?? null,
+    https: options.https ? { ...options.https, ...timeouts } : null,
+    http: timeouts,
+    requestTimeout: config.httpRequestTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    trustProxy: config.trustProxy,
     genReqId: () => uuidv7(),
     requestIdHeader: false,
     bodyLimit: ctx.config.bodyLimitBytes,
@@ -86,6 +100,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   app.setErrorHandler(adminErrorHandler);
   app.setNotFoundHandler(adminNotFound);
   installHttpMetrics(app, ctx.nodeMetrics.registry);
+  await installRateLimits(app);
 
   await app.register(swagger, {
     openapi: {

@@ -63,6 +63,23 @@ export interface Config {
   eventDeliveryMaxAgeSeconds: number;
   /** nats://…, redis(s)://… or mqtt(s)://…; null = no broker. */
   eventBrokerUrl: string | null;
+  /** Consumed events older than this are pruned from the outbox; 0 = keep forever. */
+  eventRetentionDays: number;
+  eventPruningIntervalMs: number;
+  /** Failed enrollment-key verifications of one key and outcome are recorded once per window, with a count. */
+  failedVerifyEventWindowMs: number;
+  /** Requests per client IP and route per window on public routes (enrollment, registration); 0 = no limit. */
+  rateLimitPublicMax: number;
+  rateLimitPublicWindowMs: number;
+  /** Fetches of one subscription link per client IP per window; 0 = no limit. */
+  rateLimitSubscriptionMax: number;
+  /** Fastify's trustProxy: false, true, a hop count or a list of proxy addresses/CIDRs. */
+  trustProxy: boolean | number | string[];
+  /** Body limit of the unauthenticated routes (enrollment, registration); BODY_LIMIT_BYTES covers the rest. */
+  publicBodyLimitBytes: number;
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -110,6 +127,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (eventBrokerUrl !== null && !/^(nats|redis|rediss|mqtt|mqtts):\/\/[^/]/.test(eventBrokerUrl)) {
     throw new ConfigError('EVENT_BROKER_URL must be nats://…, redis://…, rediss://…, mqtt://… or mqtts://…');
   }
+
+  const headersTimeoutMs = int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 3_600_000);
+  const requestTimeoutMs = int('HTTP_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000);
+  // Node refuses a headers timeout longer than the request timeout.
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
 
   return Object.freeze({
     port: int('PORT', 8080, 0, 65535),
@@ -159,7 +181,30 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     webhookConcurrency: int('WEBHOOK_CONCURRENCY', 8, 1, 1000),
     eventDeliveryMaxAgeSeconds: int('EVENT_DELIVERY_MAX_AGE_SECONDS', 3600, 0),
     eventBrokerUrl,
+    eventRetentionDays: int('EVENT_RETENTION_DAYS', 30, 0, 36_500),
+    eventPruningIntervalMs: int('EVENT_PRUNING_INTERVAL_MS', 3_600_000, 50),
+    failedVerifyEventWindowMs: int('FAILED_VERIFY_EVENT_WINDOW_MS', 60_000, 50, 86_400_000),
+    rateLimitPublicMax: int('RATE_LIMIT_PUBLIC_MAX', 600),
+    rateLimitPublicWindowMs: int('RATE_LIMIT_PUBLIC_WINDOW_MS', 60_000, 100, 86_400_000),
+    rateLimitSubscriptionMax: int('RATE_LIMIT_SUBSCRIPTION_MAX', 120),
+    trustProxy: trustProxy(read('TRUST_PROXY')),
+    publicBodyLimitBytes: int('PUBLIC_BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    httpHeadersTimeoutMs: headersTimeoutMs,
+    httpRequestTimeoutMs: requestTimeoutMs,
+    httpKeepAliveTimeoutMs: int('HTTP_KEEPALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
   });
+}
+
+/** Unset/false: the socket's peer is the client; true: trust every X-Forwarded-For hop; n: n hops; else proxy addresses/CIDRs. */
+function trustProxy(raw: string | undefined): boolean | number | string[] {
+  if (raw === undefined || /^(0|false|no|off)$/i.test(raw)) return false;
+  if (/^(true|yes|on)$/i.test(raw)) return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.some((entry) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry))) {
+    throw new ConfigError(`TRUST_PROXY must be true, false, a hop count or a list of addresses/CIDRs, got "${raw}"`);
+  }
+  return list;
 }
 
 /**

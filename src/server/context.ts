@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import type { DatabaseHandle } from './db/dialect.ts';
 import { Outbox } from './events/outbox.ts';
 import { EventRelay } from './events/relay.ts';
+import { EventRetention } from './events/retention.ts';
 import type { BootKeys } from './keys.ts';
 import { SecretBox } from './lib/secrets.ts';
 import { ClusterService } from './modules/clusters/cluster.service.ts';
@@ -61,6 +62,7 @@ export interface AppContext {
   secrets: SecretBox;
   outbox: Outbox;
   relay: EventRelay;
+  eventRetention: EventRetention;
   naming: Naming;
   clusters: ClusterService;
   enrollmentKeys: EnrollmentKeyService;
@@ -95,6 +97,11 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     if (withEvents) relay.kick();
     jobs.kick();
   });
+  const eventRetention = new EventRetention(
+    db,
+    { retentionDays: config.eventRetentionDays, intervalMs: config.eventPruningIntervalMs },
+    (error) => log.error({ err: error }, 'event pruning failed'),
+  );
   const naming = new Naming(config.vpnDomain);
   const clusters = new ClusterService(db, naming, {
     autoRanges: config.clusterAutoRanges,
@@ -109,6 +116,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     defaultClusterName: config.defaultClusterName,
     publicEnrollmentKeyEnabled: config.publicEnrollmentKeyEnabled,
     adminUrls,
+    failedVerifyWindowMs: config.failedVerifyEventWindowMs,
+    onError: (error) => log.error({ err: error }, 'recording failed enrollment-key verifications failed'),
   });
   const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, statusDebounceMs: config.nodeStatusDebounceMs, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
   const aliases = new AliasService(db, naming);
@@ -160,6 +169,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   });
 
   await relay.start();
+  eventRetention.start();
+  enrollmentKeys.start();
   await admins.start();
   await nodes.start();
   agentHub.start();
@@ -175,6 +186,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     secrets,
     outbox,
     relay,
+    eventRetention,
     naming,
     clusters,
     enrollmentKeys,
@@ -199,6 +211,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     adminUrls,
     async stop() {
       adminMetrics.close();
+      await enrollmentKeys.stop();
+      await eventRetention.stop();
       await jobs.stop();
       for (const module of modules.slice().reverse()) await module.stop();
       await nodeSweep.stop();

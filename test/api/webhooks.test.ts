@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import { until } from '../helpers/processes.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 import { WebhookReceiver } from '../helpers/webhook-receiver.ts';
+import { commitVerifiedEvent } from '../helpers/factories.ts';
 import { type ResolvedAddress, systemResolver } from '../../src/server/modules/webhooks/ssrf.ts';
 
 const SECRET = 'a-cryptographically-random-32-byte-secret';
@@ -331,7 +332,7 @@ for (const engine of testEngines()) {
 
     describe('SSRF at delivery time', () => {
       let receiver: WebhookReceiver;
-      const verifyBogusKey = () => server.api.withToken(null).post('/api/v1/agents/enrollment_keys/verify', { key: `bogus-${randomBytes(4).toString('hex')}` });
+      const verifyBogusKey = () => commitVerifiedEvent(server.api);
       const deliveryJobs = (webhookId: string) =>
         server.ctx.database.db.selectFrom('jobs').selectAll().where('dedupe_key', 'like', `${webhookId}:%`).execute();
 

@@ -14,7 +14,7 @@ import { connect as mqttConnect } from 'mqtt';
 import { connect as natsConnect } from 'nats';
 import { createClient } from 'redis';
 import { registerAgent } from '../helpers/agents.ts';
-import { createCluster } from '../helpers/factories.ts';
+import { commitVerifiedEvent, createCluster } from '../helpers/factories.ts';
 import { openDatabase } from '../../src/server/db/dialect.ts';
 import { freePort, ServerProcess, until, waitForExit } from '../helpers/processes.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
@@ -66,7 +66,7 @@ const channelOf = (url: string, type: string) => (url.startsWith('mqtt') ? type.
 async function makeEvents(server: TestServer): Promise<void> {
   const cluster = await createCluster(server.api);
   await registerAgent(server.api, { cluster: cluster.name });
-  await server.api.withToken(null).post('/api/v1/agents/enrollment_keys/verify', { key: `bogus-${randomBytes(4).toString('hex')}` });
+  await commitVerifiedEvent(server.api);
 }
 
 const storedEvents = (server: TestServer) => server.ctx.database.db.selectFrom('events').select(['id', 'type', 'envelope']).orderBy('seq').execute();
@@ -178,7 +178,7 @@ for (const engine of testEngines()) {
     after(() => server.destroy());
 
     it('publishes what happens after it is enabled, not the history before', async () => {
-      const verify = () => server.api.withToken(null).post('/api/v1/agents/enrollment_keys/verify', { key: `bogus-${randomBytes(4).toString('hex')}` });
+      const verify = () => commitVerifiedEvent(server.api);
       for (let i = 0; i < 3; i++) assert.equal((await verify()).status, 200);
       await server.stop();
       const subscriber = await subscribe('nats://127.0.0.1:4222');

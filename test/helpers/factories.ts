@@ -12,3 +12,21 @@ export async function createCluster(api: ApiClient, overrides: Record<string, un
   if (res.status !== 201) throw new Error(`createCluster: ${res.status} ${res.text}`);
   return res.body.data as { id: string; name: string; ipv4_range: string; node_limit: number | null };
 }
+
+const eventKeys = new Map<string, string>();
+
+/**
+ * Commits one `edge.enrollment_key.verified` event the way an agent does: a successful verify of an
+ * unlimited key (created once per server). Failed guesses no longer do: they are aggregated.
+ */
+export async function commitVerifiedEvent(api: ApiClient) {
+  let key = eventKeys.get(api.baseUrl);
+  if (!key) {
+    const cluster = await createCluster(api);
+    const res = await api.post(`/api/v1/clusters/${cluster.name}/enrollment_keys`, { uses_remaining: null });
+    if (res.status !== 201) throw new Error(`commitVerifiedEvent: ${res.status} ${res.text}`);
+    key = res.body.data.key as string;
+    eventKeys.set(api.baseUrl, key);
+  }
+  return api.withToken(null).post('/api/v1/agents/enrollment_keys/verify', { key });
+}

@@ -78,6 +78,11 @@ export interface EventDataMap {
     uses_remaining: number | null;
     result: 'verified' | 'invalid_key' | 'key_expired' | 'key_spent' | 'node_limit_reached';
     verified_at: string;
+    /**
+     * Attempts this event stands for: 1, except for failed attempts, which are recorded once per
+     * key and outcome per window (the first at once, the rest summed at the window's end).
+     */
+    attempts: number;
   };
   'edge.ssh_username.verified': {
     ssh_username_id: string | null;

@@ -13,6 +13,7 @@ const verified = (name: string): EventDataMap['edge.enrollment_key.verified'] =>
   uses_remaining: null,
   result: 'invalid_key',
   verified_at: new Date().toISOString(),
+  attempts: 1,
 });
 
 for (const engine of testEngines()) {

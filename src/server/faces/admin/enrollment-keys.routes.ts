@@ -12,6 +12,7 @@ import {
 import { Paged, Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { created, noContent, ok, paged } from './http.ts';
+import { publicRateLimit } from '../../http/rate-limit.ts';
 
 const tags = ['Enrollment keys'];
 const location = (key: EnrollmentKey) => `/api/v1/enrollment_keys/${key.id}`;
@@ -28,7 +29,8 @@ export const enrollmentKeysRoutes =
         querystring: NoQuery,
         response: { 201: Single(EnrollmentKey) },
       },
-      config: { auth: 'public', degradedGate: true },
+      bodyLimit: ctx.config.publicBodyLimitBytes,
+      config: { auth: 'public', degradedGate: true, rateLimit: publicRateLimit(ctx.config) },
     }, async (req, reply) => created(req, reply, await ctx.enrollmentKeys.createPublic()));
 
     app.post('/clusters/default/enrollment_keys', {

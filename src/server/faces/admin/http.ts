@@ -77,6 +77,7 @@ export function adminErrorHandler(error: FastifyError | AppError, request: Fasti
     return sendError(request, reply, 400, 'bad_request', 'Invalid request parameters', { '': ['Invalid JSON body'] });
   }
   if (status === 413) return sendError(request, reply, 413, 'payload_too_large', 'Request body is too large');
+  if (status === 429) return sendError(request, reply, 429, 'too_many_requests', 'Too many requests; retry after the number of seconds in Retry-After');
   if (status === 415) return sendError(request, reply, 415, 'unsupported_media_type', 'Unsupported Media Type');
   if (status >= 400 && status < 500) return sendError(request, reply, status, 'bad_request', DEFAULT_MESSAGE.bad_request!);
   request.log.error({ err: error }, 'unhandled error');

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { NoQuery, VerifyEnrollmentKeyRequest, VerifyEnrollmentKeyResponse } from '../../../contract/admin/enrollment-keys.ts';
 import type { AppContext } from '../../context.ts';
+import { publicRateLimit } from '../../http/rate-limit.ts';
 
 const tags = ['Agents'];
 
@@ -17,7 +18,8 @@ export const agentEnrollmentRoutes =
         body: VerifyEnrollmentKeyRequest,
         response: { 200: VerifyEnrollmentKeyResponse },
       },
-      config: { agentAuth: 'public' },
+      bodyLimit: ctx.config.publicBodyLimitBytes,
+      config: { agentAuth: 'public', rateLimit: publicRateLimit(ctx.config) },
     }, async (req): Promise<VerifyEnrollmentKeyResponse> => {
       const result = await ctx.enrollmentKeys.verify(req.body.key);
       // Nodeplane is its own VPN controller: the join token slot carries the ticket that registration requires.

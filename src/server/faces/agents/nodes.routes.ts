@@ -6,6 +6,7 @@ import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { created, ok } from '../admin/http.ts';
 import { agentOf, bearerToken } from './auth.ts';
+import { publicRateLimit } from '../../http/rate-limit.ts';
 
 const tags = ['Agents'];
 
@@ -14,7 +15,8 @@ export const agentNodesRoutes =
   async (app) => {
     app.post('/nodes', {
       schema: { tags, summary: 'Register (or re-register) an edge agent with a join ticket or its current api_token', body: RegistrationRequest, response: { 201: Single(Registration) } },
-      config: { agentAuth: 'public', degradedGate: true },
+      bodyLimit: ctx.config.publicBodyLimitBytes,
+      config: { agentAuth: 'public', degradedGate: true, rateLimit: publicRateLimit(ctx.config) },
     }, async (req, reply) => created(req, reply, await ctx.nodes.register(req.body, bearerToken(req))));
 
     app.patch('/nodes/me/health_check', {

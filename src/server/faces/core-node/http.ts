@@ -37,6 +37,7 @@ const REASON: Record<number, string> = {
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -67,6 +68,8 @@ export function coreErrorHandler(error: FastifyError | AppError, request: Fastif
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
     return sendCoreError(reply, 400, 'Invalid JSON body');
   }
+  if (status === 413) return sendCoreError(reply, 413, 'Request body is too large');
+  if (status === 429) return sendCoreError(reply, 429, 'Too many requests; retry after the number of seconds in Retry-After');
   if (status >= 400 && status < 500) return sendCoreError(reply, status, error.message);
   request.log.error({ err: error }, 'unhandled error');
   return sendCoreError(reply, 500, 'Internal server error');

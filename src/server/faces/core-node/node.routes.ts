@@ -19,6 +19,7 @@ import {
 } from '../../../contract/core-node/node.ts';
 import type { AppContext } from '../../context.ts';
 import { coreNodeOf } from './http.ts';
+import { publicRateLimit } from '../../http/rate-limit.ts';
 
 const tags = ['Core node API'];
 // The node authenticates with x-node-auth-key (declared as a header), not the Admin API's bearer key.
@@ -39,7 +40,8 @@ export const coreNodeRoutes =
         body: RegisterNodeDto,
         response: { 201: RegisterNodeResponse, ...errors },
       },
-      config: { coreAuth: 'public' },
+      bodyLimit: ctx.config.publicBodyLimitBytes,
+      config: { coreAuth: 'public', rateLimit: publicRateLimit(ctx.config) },
     }, async (req, reply) => {
       const result = await ctx.coreNodes.register(req.body);
       return reply.code(201).send(result);

@@ -8,6 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppContext } from '../../context.ts';
 import { subscriptionBody } from '../../modules/vpn/share-links.ts';
+import { subscriptionRateLimit } from '../../http/rate-limit.ts';
 
 /** Hours between client refreshes (Marzban's default). */
 const UPDATE_INTERVAL_HOURS = 12;
@@ -24,7 +25,8 @@ export const subscriptionLinkRoutes =
       // Malformed requests get the same answer as unknown links; only a real fault is logged.
       if (status === undefined || status >= 500) request.log.error({ err: error }, 'subscription document failed');
       const code = status !== undefined && status < 500 ? (status === 400 ? 404 : status) : 500;
-      return reply.code(code).type('text/plain; charset=utf-8').send(code === 404 ? 'Not Found' : code === 500 ? 'Internal Server Error' : 'Bad Request');
+      const text = code === 404 ? 'Not Found' : code === 429 ? 'Too Many Requests' : code === 500 ? 'Internal Server Error' : 'Bad Request';
+      return reply.code(code).type('text/plain; charset=utf-8').send(text);
     });
 
     app.get('/sub/:linkUuid', {
@@ -37,7 +39,7 @@ export const subscriptionLinkRoutes =
         params: Type.Object({ linkUuid: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
         response: { 200: PlainText('base64 of the share links joined by \\n'), 404: PlainText('Not Found') },
       },
-      config: { auth: 'public' },
+      config: { auth: 'public', rateLimit: subscriptionRateLimit(ctx.config) },
     }, async (req, reply) => {
       const doc = await ctx.usage.links.document(req.params.linkUuid);
       if (!doc) return reply.code(404).type('text/plain; charset=utf-8').send('Not Found');

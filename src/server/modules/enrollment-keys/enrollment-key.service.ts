@@ -17,12 +17,16 @@ import type { ClusterService } from '../clusters/cluster.service.ts';
 import { newEnrollmentBlob } from './blob.ts';
 import { joinTicketRepo } from './join-ticket.repo.ts';
 import { enrollmentKeyRepo, type EnrollmentKeyWithCluster } from './enrollment-key.repo.ts';
+import { FailedVerifications, type VerifiedEventData } from './failed-verifications.ts';
 
 export interface EnrollmentPolicy {
   defaultClusterName: string | null;
   publicEnrollmentKeyEnabled: boolean;
   /** URLs agents are told to use; known only once the server listens. */
   adminUrls: () => string[];
+  /** Failed verifications of one key and outcome are recorded once per window. */
+  failedVerifyWindowMs: number;
+  onError: (error: unknown) => void;
 }
 
 /** Outcome of one verification attempt. Registration uses the cluster of a verified key. */
@@ -46,12 +50,24 @@ const NAME_MAX = 255;
 type KeyChanges = Partial<Pick<EnrollmentKeyRow, 'name' | 'uses_remaining' | 'expired_at'>>;
 
 export class EnrollmentKeyService {
+  private readonly failures: FailedVerifications;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly outbox: Outbox,
     readonly clusters: ClusterService,
     readonly policy: EnrollmentPolicy,
-  ) {}
+  ) {
+    this.failures = new FailedVerifications(outbox, policy.failedVerifyWindowMs, policy.onError);
+  }
+
+  start(): void {
+    this.failures.start();
+  }
+
+  stop(): Promise<void> {
+    return this.failures.stop();
+  }
 
   async createForCluster(clusterName: string, input: EnrollmentKeyCreateRequest): Promise<EnrollmentKey> {
     const fields = normalize(input);
@@ -116,23 +132,25 @@ export class EnrollmentKeyService {
 
   /**
    * Checks a blob an agent presents and, when it is good, takes one use (edge-admin spec §6.4
-   * step 2). Order: unknown → expired → spent → cluster at its node limit → consume. Every
-   * attempt, failed or not, is recorded as `edge.enrollment_key.verified` with the uses left
-   * after it, in the transaction that consumed the use.
+   * step 2). Order: unknown → expired → spent → cluster at its node limit → consume. Each
+   * success is recorded as `edge.enrollment_key.verified` with the uses left after it, in the
+   * transaction that consumed the use; failures are recorded aggregated (failed-verifications.ts).
    */
   verify(blob: string): Promise<VerifyResult> {
     return this.outbox.run(async (trx, emit) => {
       const now = nowIso();
       const key = await enrollmentKeyRepo.findByBlob(trx, blob);
       const finish = (error: VerifyError | null, usesRemaining: number | null, joinTicket: string | null = null): VerifyResult => {
-        emit('edge.enrollment_key.verified', {
+        const data: VerifiedEventData = {
           enrollment_key_id: key?.id ?? null,
           cluster_name: key?.cluster_name ?? null,
           name: key?.name ?? null,
           uses_remaining: key ? usesRemaining : null,
           result: error ?? 'verified',
           verified_at: microsecondTimestamp(new Date(now)),
-        });
+          attempts: 1,
+        };
+        if (error === null || this.failures.note(data)) emit('edge.enrollment_key.verified', data);
         return {
           verified: error === null,
           error,

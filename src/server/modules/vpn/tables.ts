@@ -54,7 +54,7 @@ export interface CoreNodesTable {
   last_error: string | null;
   /** JSON list of routing rules; defaults to `[]` */
   routing_rules: Generated<string>;
-  /** JSON list of `ip[/prefix][:port]` opened past the private-destination block (migration 0013) */
+  /** JSON list of `ip[/prefix][:port]` opened past the private-destination block (migration 0011) */
   allowed_destinations: Generated<string>;
 }
 
@@ -87,7 +87,7 @@ export interface SubscriptionProtocolsTable {
   node_protocol_id: number;
 }
 
-/** A grant taken away, kept while the node may still report traffic of its previous revision (migration 0013). */
+/** A grant taken away, kept while the node may still report traffic of its previous revision (migration 0011). */
 export interface RevokedGrantsTable {
   subscription_id: number;
   node_protocol_id: number;
