@@ -61,6 +61,11 @@ export const outboundRepo = {
     await db.deleteFrom('node_outbounds').where('id', '=', id).execute();
   },
 
+  async tagsOfNode(db: Db, nodeId: string): Promise<string[]> {
+    const rows = await db.selectFrom('node_outbounds').select('tag').where('node_id', '=', nodeId).execute();
+    return rows.map((r) => r.tag);
+  },
+
   /** The node's stored routing rules JSON (reads `core_nodes`). */
   routingRulesOf(db: Db, nodeId: string): Promise<{ routing_rules: string } | undefined> {
     return db.selectFrom('core_nodes').select('routing_rules').where('node_id', '=', nodeId).executeTakeFirst();

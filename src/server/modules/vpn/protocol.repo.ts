@@ -66,6 +66,17 @@ export const protocolRepo = {
     await db.deleteFrom('node_protocols').where('id', '=', id).execute();
   },
 
+  /** Those of `ids` that exist, locked so they cannot vanish meanwhile. */
+  async lockExisting(db: Db, ids: number[]): Promise<number[]> {
+    const rows = await forUpdate(db, db.selectFrom('node_protocols').select('id').where('id', 'in', ids)).execute();
+    return rows.map((r) => Number(r.id));
+  },
+
+  async idsOfNode(db: Db, nodeId: string): Promise<number[]> {
+    const rows = await db.selectFrom('node_protocols').select('id').where('node_id', '=', nodeId).execute();
+    return rows.map((r) => Number(r.id));
+  },
+
   /** Any enabled mtproto protocol of the node, other than `exceptId`. */
   findEnabledMtproto(db: Db, nodeId: string, exceptId: number | null): Promise<{ id: number } | undefined> {
     let q = db.selectFrom('node_protocols').select('id').where('node_id', '=', nodeId).where('protocol', '=', 'mtproto').where('enabled', '=', 1);
