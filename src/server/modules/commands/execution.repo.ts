@@ -174,6 +174,18 @@ export const executionRepo = {
     return Number(result.numUpdatedRows) > 0;
   },
 
+  /** sent → cancelled for an execution whose node is gone; false otherwise. */
+  async cancelOrphan(db: Db, id: string, now: string): Promise<boolean> {
+    const result = await db
+      .updateTable('command_executions')
+      .set({ status: 'cancelled', cancelled_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'sent')
+      .where('node_id', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  },
+
   /**
    * Records an agent's result where one is accepted (§8.3): `sent`, or `cancelled`/`expired` with no
    * exit code yet (the admin cancelled or the sweep expired it while the agent was already running it).
