@@ -6,7 +6,7 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { atLeast, atMost, dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
-import type { CommandExecutionsTable } from './tables.ts';
+import type { CommandExecutionsTable } from '../../db/tables/commands.ts';
 
 type Db = Kysely<Database>;
 export type ExecutionRow = Selectable<CommandExecutionsTable>;

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
-import type { SshPublicKeyRow, SshUsernameRow } from './tables.ts';
+import type { SshPublicKeyRow, SshUsernameRow } from '../../db/tables/ssh.ts';
 
 type Db = Kysely<Database>;
 

@@ -20,7 +20,7 @@ import { rethrowTaken } from '../clusters/cluster.service.ts';
 import { nodeRepo } from '../nodes/node.repo.ts';
 import { keyDataOf, parseOpenSshPublicKey, PublicKeyError } from './openssh-key.ts';
 import { type SshUsernameRecord, sshRepo } from './ssh.repo.ts';
-import type { SshPublicKeyRow } from './tables.ts';
+import type { SshPublicKeyRow } from '../../db/tables/ssh.ts';
 
 const KEY_NAME_MAX = 255;
 

@@ -3,7 +3,7 @@ import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
-import type { NodeOutboundsTable } from './tables.ts';
+import type { NodeOutboundsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 export type OutboundRow = Selectable<NodeOutboundsTable>;

@@ -4,7 +4,7 @@ import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import type { ProtocolRow } from './protocol-spec.ts';
-import type { NodeProtocolsTable } from './tables.ts';
+import type { NodeProtocolsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 export type ProtocolRecord = ProtocolRow & { subscription_count: number };

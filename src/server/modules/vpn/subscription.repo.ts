@@ -4,7 +4,7 @@ import { chunks } from '../../db/chunks.ts';
 import { forUpdate } from '../../db/dialect.ts';
 import { dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
-import type { VpnSubscriptionsTable } from './tables.ts';
+import type { VpnSubscriptionsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 type SubscriptionRow = Selectable<VpnSubscriptionsTable>;

@@ -20,7 +20,7 @@ import { protocolRepo } from './protocol.repo.ts';
 import { subscriptionRepo } from './subscription.repo.ts';
 import { sweepSubscriptions } from './subscription-sweep.ts';
 import { emitStatusEvent } from './subscription-events.ts';
-import type { VpnSubscriptionsTable } from './tables.ts';
+import type { VpnSubscriptionsTable } from '../../db/tables/vpn.ts';
 import { vpnUserRepo } from './vpn-user.repo.ts';
 
 type Db = Kysely<Database>;
