@@ -10,7 +10,8 @@
  */
 import type { Kysely } from 'kysely';
 import { forUpdateSkipLocked } from '../db/dialect.ts';
-import type { Database, JobsTable } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
+import type { JobsTable } from '../db/tables/jobs.ts';
 import { uuidv7 } from '../lib/ids.ts';
 
 export interface Job<P = unknown> {

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { forUpdate } from '../../db/dialect.ts';
 import type { ClusterRow, Database } from '../../db/schema.ts';
 import { atLeast, atMost, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 
@@ -34,6 +35,11 @@ export const clusterRepo = {
 
   findByName(db: Db, name: string): Promise<ClusterRow | undefined> {
     return db.selectFrom('clusters').selectAll().where('name', '=', name).executeTakeFirst();
+  },
+
+  /** The cluster row, locked for the rest of the transaction. */
+  lockByName(db: Db, name: string): Promise<ClusterRow | undefined> {
+    return forUpdate(db, db.selectFrom('clusters').selectAll().where('name', '=', name)).executeTakeFirst();
   },
 
   findById(db: Db, id: string): Promise<ClusterRow | undefined> {

@@ -3,7 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { atLeast, atMost, dateRange, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import { isOpen } from './execution.repo.ts';
-import type { CommandsTable } from './tables.ts';
+import type { CommandsTable } from '../../db/tables/commands.ts';
 
 type Db = Kysely<Database>;
 export type CommandRow = Selectable<CommandsTable>;

@@ -6,7 +6,7 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { atLeast, atMost, dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
-import type { CommandExecutionsTable } from './tables.ts';
+import type { CommandExecutionsTable } from '../../db/tables/commands.ts';
 
 type Db = Kysely<Database>;
 export type ExecutionRow = Selectable<CommandExecutionsTable>;
@@ -170,6 +170,18 @@ export const executionRepo = {
       .set({ status: 'cancelled', cancelled_at: now, updated_at: now })
       .where('id', '=', id)
       .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  },
+
+  /** sent → cancelled for an execution whose node is gone; false otherwise. */
+  async cancelOrphan(db: Db, id: string, now: string): Promise<boolean> {
+    const result = await db
+      .updateTable('command_executions')
+      .set({ status: 'cancelled', cancelled_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'sent')
+      .where('node_id', 'is', null)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   },

@@ -90,14 +90,7 @@ export class ExecutionService {
   private async cancelOrphan(id: string): Promise<CancelExecutionData> {
     return this.outbox.run(async (trx, emit) => {
       const now = nowIso();
-      const changed = await trx
-        .updateTable('command_executions')
-        .set({ status: 'cancelled', cancelled_at: now, updated_at: now })
-        .where('id', '=', id)
-        .where('status', '=', 'sent')
-        .where('node_id', 'is', null)
-        .executeTakeFirst();
-      if (Number(changed.numUpdatedRows) === 0) throw new ConflictError('execution is no longer cancellable');
+      if (!(await executionRepo.cancelOrphan(trx, id, now))) throw new ConflictError('execution is no longer cancellable');
       emit('edge.command_execution.cancelled', executionEventData(await this.require(trx, id)));
       return { result: 'execution cancelled' } as const;
     });

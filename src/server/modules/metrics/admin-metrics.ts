@@ -22,12 +22,13 @@
  *   vpn, gateways, proxy, membership, discovery, quantum, reconciliation: nodeplane_<block>_<field>
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Registry } from 'prom-client';
 import type { AdminMetrics } from '../../../contract/admin/admin-metrics.ts';
 import type { Database } from '../../db/schema.ts';
 import { toSecondPrecision } from '../../lib/time.ts';
 import { METRIC } from '../webhooks/metrics.ts';
+import { adminMetricsRepo } from './admin-metrics.repo.ts';
 
 export interface AdminMetricsSources {
   db: Kysely<Database>;
@@ -201,29 +202,14 @@ export class AdminMetricsCollector {
     };
   }
 
-  private async nodes(): Promise<Record<string, number>> {
-    const rows = await this.sources.db
-      .selectFrom('nodes')
-      .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
-      .groupBy('status')
-      .orderBy('status')
-      .execute();
-    return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
+  private nodes(): Promise<Record<string, number>> {
+    return adminMetricsRepo.nodeCountsByStatus(this.sources.db);
   }
 
-  /** Job states as Oban names them; leased jobs are executing, delayed ones scheduled or retryable. */
+  /** Every known queue, the idle ones included. */
   private async queues() {
-    const now = new Date().toISOString();
-    const free = sql`(lease_until is null or lease_until <= ${now})`;
-    const rows = await sql<{ queue: string; available: number; scheduled: number; executing: number; retryable: number; discarded: number }>`
-      select queue,
-        sum(case when state = 'pending' and not ${free} then 1 else 0 end) as executing,
-        sum(case when state = 'pending' and ${free} and run_at <= ${now} then 1 else 0 end) as available,
-        sum(case when state = 'pending' and ${free} and run_at > ${now} and attempts = 0 then 1 else 0 end) as scheduled,
-        sum(case when state = 'pending' and ${free} and run_at > ${now} and attempts > 0 then 1 else 0 end) as retryable,
-        sum(case when state = 'dead' then 1 else 0 end) as discarded
-      from jobs group by queue`.execute(this.sources.db);
-    const byQueue = new Map(rows.rows.map((r) => [r.queue, r]));
+    const rows = await adminMetricsRepo.queueCounts(this.sources.db, new Date().toISOString());
+    const byQueue = new Map(rows.map((r) => [r.queue, r]));
     const names = [...new Set([...this.sources.queues, ...byQueue.keys()])].sort();
     return names.map((queue) => {
       const row = byQueue.get(queue);

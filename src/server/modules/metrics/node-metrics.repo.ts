@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { MetricsType } from '../../../contract/agents/metrics.ts';
-import type { Database, NodeMetricsTable } from '../../db/schema.ts';
+import type { Database } from '../../db/schema.ts';
+import type { NodeMetricsTable } from '../../db/tables/nodes.ts';
 
 export type Db = Kysely<Database>;
 

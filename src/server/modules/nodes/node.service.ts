@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ChangeClusterRequest, Node, NodeListQuery, NodeStatus } from '../../../contract/admin/nodes.ts';
 import type { Registration, RegistrationRequest } from '../../../contract/agents/nodes.ts';
-import { forUpdate, uniqueViolationColumns } from '../../db/dialect.ts';
+import { uniqueViolationColumns } from '../../db/dialect.ts';
 import type { Page } from '../../db/listing.ts';
 import type { ClusterRow, Database, NodeUpdate } from '../../db/schema.ts';
 import type { Emit, Outbox } from '../../events/outbox.ts';
@@ -383,7 +383,7 @@ function takenByAnotherMachine(nodeId: string): string {
 
 /** Locks the cluster row so concurrent joins cannot both take its last free slot. */
 function lockCluster(trx: Db, name: string): Promise<ClusterRow | undefined> {
-  return forUpdate(trx, trx.selectFrom('clusters').selectAll().where('name', '=', name)).executeTakeFirst();
+  return clusterRepo.lockByName(trx, name);
 }
 
 async function assertRoomFor(trx: Db, cluster: ClusterRow): Promise<void> {

@@ -2,7 +2,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, timestampFilters } from '../../db/listing.ts';
-import type { SelfUpdateRequestsTable } from './tables.ts';
+import type { SelfUpdateRequestsTable } from '../../db/tables/self-updates.ts';
 
 type Db = Kysely<Database>;
 export type SelfUpdateRequestRow = Selectable<SelfUpdateRequestsTable>;

@@ -1,8 +1,9 @@
 /** SQL of `ssh_usernames` and `ssh_public_keys`. */
 import type { Kysely } from 'kysely';
+import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
-import type { SshPublicKeyRow, SshUsernameRow } from './tables.ts';
+import type { SshPublicKeyRow, SshUsernameRow } from '../../db/tables/ssh.ts';
 
 type Db = Kysely<Database>;
 
@@ -49,6 +50,16 @@ const keys = (db: Db) =>
 export const sshRepo = {
   async insertUsername(db: Db, row: SshUsernameRow): Promise<void> {
     await db.insertInto('ssh_usernames').values(row).execute();
+  },
+
+  /** Locks the parent node row, so a concurrent node delete cannot slip in; returns its id when it exists. */
+  lockNode(db: Db, nodeId: string): Promise<{ id: string } | undefined> {
+    return forUpdate(db, db.selectFrom('nodes').select('id').where('id', '=', nodeId)).executeTakeFirst();
+  },
+
+  /** Locks the username row; returns its id when it exists. */
+  lockUsername(db: Db, id: string): Promise<{ id: string } | undefined> {
+    return forUpdate(db, db.selectFrom('ssh_usernames').select('id').where('id', '=', id)).executeTakeFirst();
   },
 
   findUsername(db: Db, id: string): Promise<SshUsernameRecord | undefined> {

@@ -11,7 +11,6 @@ import type {
 } from '../../../contract/admin/ssh.ts';
 import type { VerifyCredentialsRequest, VerifyCredentialsResult } from '../../../contract/agents/ssh.ts';
 import type { ModuleDeps } from '../../context.ts';
-import { forUpdate } from '../../db/dialect.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
@@ -21,7 +20,7 @@ import { rethrowTaken } from '../clusters/cluster.service.ts';
 import { nodeRepo } from '../nodes/node.repo.ts';
 import { keyDataOf, parseOpenSshPublicKey, PublicKeyError } from './openssh-key.ts';
 import { type SshUsernameRecord, sshRepo } from './ssh.repo.ts';
-import type { SshPublicKeyRow } from './tables.ts';
+import type { SshPublicKeyRow } from '../../db/tables/ssh.ts';
 
 const KEY_NAME_MAX = 255;
 
@@ -57,7 +56,7 @@ export class SshService {
     const passwordHash = input.password == null ? null : await argon2Hash(input.password);
     await this.db.transaction().execute(async (trx) => {
       // Locked so a concurrent node delete cannot slip between this check and the insert.
-      const node = await forUpdate(trx, trx.selectFrom('nodes').select('id').where('id', '=', nodeId)).executeTakeFirst();
+      const node = await sshRepo.lockNode(trx, nodeId);
       if (!node) throw new NotFoundError('Node');
       await sshRepo.insertUsername(trx, { id, node_id: nodeId, username: input.username, password_hash: passwordHash, inserted_at: now, updated_at: now }).catch(rethrowTaken);
       await sshRepo.insertKeys(trx, keys).catch(rethrowTaken);
@@ -98,7 +97,7 @@ export class SshService {
     const now = nowIso();
     const row: SshPublicKeyRow = { id: uuidv7(), ssh_username_id: usernameId, key_name: input.key_name, public_key: input.public_key.trim(), key_data: keyData, inserted_at: now, updated_at: now };
     await this.db.transaction().execute(async (trx) => {
-      const parent = await forUpdate(trx, trx.selectFrom('ssh_usernames').select('id').where('id', '=', usernameId)).executeTakeFirst();
+      const parent = await sshRepo.lockUsername(trx, usernameId);
       if (!parent) throw new NotFoundError('SSH username');
       await sshRepo.insertKeys(trx, [row]).catch(rethrowTaken);
     });

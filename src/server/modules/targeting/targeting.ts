@@ -4,12 +4,10 @@
  * cluster lists would show. Every match is returned: fan-out has no page cap.
  */
 import type { Kysely } from 'kysely';
-import type { ClusterFilters, NodeFilters, Targeting } from '../../../contract/admin/targeting.ts';
+import type { NodeFilters, Targeting } from '../../../contract/admin/targeting.ts';
 import type { Database } from '../../db/schema.ts';
-import { applyFilters } from '../../db/listing.ts';
 import type { ValidationDetails } from '../../errors.ts';
-import { clusterFilters } from '../clusters/cluster.repo.ts';
-import { EDGE_AGENT_KIND, nodeFilters } from '../nodes/node.repo.ts';
+import { targetingRepo } from './targeting.repo.ts';
 
 type Db = Kysely<Database>;
 
@@ -49,21 +47,21 @@ export async function resolveTargeting(db: Db, targeting: Targeting, options: Re
   const filters: Record<string, unknown> = { ...targeting.node_filters, ...options.forcedNodeFilters };
   switch (targeting.type) {
     case 'all': {
-      const clusterIds = targeting.cluster_filters && Object.keys(targeting.cluster_filters).length > 0 ? await matchingClusters(db, targeting.cluster_filters) : null;
+      const clusterIds = targeting.cluster_filters && Object.keys(targeting.cluster_filters).length > 0 ? await targetingRepo.matchingClusters(db, targeting.cluster_filters) : null;
       if (clusterIds?.length === 0) return { nodes: [], clusterId: null };
-      const nodes = clusterIds === null ? await matchingNodes(db, filters, null, options.onlyNodeId) : await inChunks(clusterIds, (chunk) => matchingNodes(db, filters, { clusterIds: chunk }, options.onlyNodeId));
+      const nodes = clusterIds === null ? await targetingRepo.matchingNodes(db, filters, null, options.onlyNodeId) : await inChunks(clusterIds, (chunk) => targetingRepo.matchingNodes(db, filters, { clusterIds: chunk }, options.onlyNodeId));
       return { nodes, clusterId: null };
     }
     case 'nodes': {
       // Cluster filters do not apply to `nodes` targeting (upstream resolves ids with node filters only).
       const ids = [...new Set(targeting.node_ids ?? [])];
       const wanted = options.onlyNodeId === undefined ? ids : ids.filter((id) => id === options.onlyNodeId);
-      return { nodes: await inChunks(wanted, (chunk) => matchingNodes(db, filters, { nodeIds: chunk })), clusterId: null };
+      return { nodes: await inChunks(wanted, (chunk) => targetingRepo.matchingNodes(db, filters, { nodeIds: chunk })), clusterId: null };
     }
     case 'clusters': {
       const names = [...new Set(targeting.cluster_names ?? [])];
-      const clusterIds = await inChunks(names, (chunk) => matchingClusters(db, targeting.cluster_filters ?? {}, chunk));
-      const nodes = await inChunks(clusterIds, (chunk) => matchingNodes(db, filters, { clusterIds: chunk }, options.onlyNodeId));
+      const clusterIds = await inChunks(names, (chunk) => targetingRepo.matchingClusters(db, targeting.cluster_filters ?? {}, chunk));
+      const nodes = await inChunks(clusterIds, (chunk) => targetingRepo.matchingNodes(db, filters, { clusterIds: chunk }, options.onlyNodeId));
       return { nodes, clusterId: clusterIds.length === 1 ? clusterIds[0]! : null };
     }
   }
@@ -73,30 +71,4 @@ async function inChunks<T, R>(items: T[], query: (chunk: T[]) => Promise<R[]>): 
   const out: R[] = [];
   for (let i = 0; i < items.length; i += ID_CHUNK) out.push(...(await query(items.slice(i, i + ID_CHUNK))));
   return out;
-}
-
-async function matchingClusters(db: Db, filters: ClusterFilters, names?: string[]): Promise<string[]> {
-  let query = db.selectFrom('clusters').select('clusters.id');
-  if (names) query = query.where('clusters.name', 'in', names);
-  const rows = await applyFilters(query, filters, clusterFilters).orderBy('clusters.id').execute();
-  return rows.map((r) => r.id);
-}
-
-async function matchingNodes(
-  db: Db,
-  filters: Record<string, unknown>,
-  scope: { clusterIds: string[] } | { nodeIds: string[] } | null,
-  onlyNodeId?: string,
-): Promise<ResolvedNode[]> {
-  let query = db
-    .selectFrom('nodes')
-    .innerJoin('edge_nodes', 'edge_nodes.node_id', 'nodes.id')
-    .leftJoin('clusters', 'clusters.id', 'nodes.cluster_id')
-    .select(['nodes.id', 'clusters.name as cluster_name'])
-    .where('nodes.kind', '=', EDGE_AGENT_KIND);
-  if (scope && 'clusterIds' in scope) query = query.where('nodes.cluster_id', 'in', scope.clusterIds);
-  if (scope && 'nodeIds' in scope) query = query.where('nodes.id', 'in', scope.nodeIds);
-  if (onlyNodeId !== undefined) query = query.where('nodes.id', '=', onlyNodeId);
-  const rows = await applyFilters(query, filters, nodeFilters).orderBy('nodes.inserted_at').orderBy('nodes.id').execute();
-  return rows.map((r) => ({ id: r.id, clusterName: r.cluster_name }));
 }

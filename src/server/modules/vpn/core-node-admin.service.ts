@@ -16,6 +16,8 @@ import { tokenHash } from '../../lib/secrets.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { CORE_KIND, type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
 import { destinationErrors } from './destinations.ts';
+import { outboundRepo } from './outbound.repo.ts';
+import { protocolRepo } from './protocol.repo.ts';
 import { redact } from './render.ts';
 import { bumpNodes, hashNewNode } from './revisions.ts';
 import { servedConfig } from './node-config.ts';
@@ -41,8 +43,8 @@ export async function routingRuleErrors(db: Db, nodeId: string | null, rules: Ro
   const outbounds = new Set(['direct', 'block']);
   const protocols = new Set<number>();
   if (nodeId) {
-    for (const o of await db.selectFrom('node_outbounds').select('tag').where('node_id', '=', nodeId).execute()) outbounds.add(o.tag);
-    for (const p of await db.selectFrom('node_protocols').select('id').where('node_id', '=', nodeId).execute()) protocols.add(Number(p.id));
+    for (const tag of await outboundRepo.tagsOfNode(db, nodeId)) outbounds.add(tag);
+    for (const id of await protocolRepo.idsOfNode(db, nodeId)) protocols.add(id);
   }
   rules.forEach((rule, i) => {
     if (!outbounds.has(rule.outbound_tag)) (errors[`routing_rules/${i}/outbound_tag`] ??= []).push(`is not an outbound of this node (${[...outbounds].join(', ')})`);

@@ -5,7 +5,7 @@ import { dateRange, equals, type Filter, type ListInput, type Page, paginate, pr
 import type { Database, NodeRow } from '../../db/schema.ts';
 import type { CoreNodeEventData } from '../../events/catalog.ts';
 import { toSecondPrecision } from '../../lib/time.ts';
-import type { CoreNodesTable } from './tables.ts';
+import type { CoreNodesTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 

@@ -15,6 +15,7 @@ import { REGISTRATION_CODE } from './core-node-admin.service.ts';
 import { type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
 import { configSignal } from './config-signal.ts';
 import { configEtag, etagMatches, SecretCache, servedConfig } from './node-config.ts';
+import { revisionRepo } from './revision.repo.ts';
 
 export interface CoreNodeSession {
   nodeId: string;
@@ -121,7 +122,7 @@ export class CoreNodeService {
 
   /** null when no hash is stored yet (the config must be rendered to know it). */
   private async currentEtag(nodeId: string): Promise<string | null> {
-    const row = await this.deps.db.selectFrom('core_nodes').select(['revision', 'config_hash']).where('node_id', '=', nodeId).executeTakeFirst();
+    const row = await revisionRepo.configState(this.deps.db, nodeId);
     if (!row) throw new NotFoundError('Core node');
     return row.config_hash === null ? null : configEtag(Number(row.revision), row.config_hash);
   }

@@ -5,12 +5,12 @@
  * different configs and the ETag stays truthful.
  */
 import type { Kysely } from 'kysely';
-import { forUpdate } from '../../db/dialect.ts';
 import type { Database } from '../../db/schema.ts';
 import { NotFoundError } from '../../errors.ts';
 import type { SecretBox } from '../../lib/secrets.ts';
 import { loadRenderInputs } from './render-input.ts';
 import { configHash, configText, containsSecrets, renderNodeConfig, type Reveal, withRevision } from './render.ts';
+import { revisionRepo } from './revision.repo.ts';
 
 export interface ServedConfig {
   revision: number;
@@ -53,7 +53,7 @@ export class SecretCache {
 
 export async function servedConfig(db: Kysely<Database>, nodeId: string, reveal: Reveal): Promise<ServedConfig> {
   return db.transaction().execute(async (trx) => {
-    const row = await forUpdate(trx, trx.selectFrom('core_nodes').select(['revision', 'config_hash']).where('node_id', '=', nodeId)).executeTakeFirst();
+    const row = await revisionRepo.lockConfigState(trx, nodeId);
     if (!row) throw new NotFoundError('Core node');
     const input = (await loadRenderInputs(trx, [nodeId])).get(nodeId)!;
     const config = renderNodeConfig(input, new Date());
@@ -64,7 +64,7 @@ export async function servedConfig(db: Kysely<Database>, nodeId: string, reveal:
     let revision = Number(row.revision);
     if (hash !== row.config_hash) {
       revision += 1;
-      await trx.updateTable('core_nodes').set({ revision, config_hash: hash, sync_status: 'pending' }).where('node_id', '=', nodeId).execute();
+      await revisionRepo.setRevision(trx, nodeId, revision, hash);
     }
     return { revision, hash, body: withRevision(revision, text) };
   });

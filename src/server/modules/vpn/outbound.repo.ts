@@ -3,7 +3,7 @@ import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
-import type { NodeOutboundsTable } from './tables.ts';
+import type { NodeOutboundsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 export type OutboundRow = Selectable<NodeOutboundsTable>;
@@ -59,6 +59,11 @@ export const outboundRepo = {
 
   async delete(db: Db, id: number): Promise<void> {
     await db.deleteFrom('node_outbounds').where('id', '=', id).execute();
+  },
+
+  async tagsOfNode(db: Db, nodeId: string): Promise<string[]> {
+    const rows = await db.selectFrom('node_outbounds').select('tag').where('node_id', '=', nodeId).execute();
+    return rows.map((r) => r.tag);
   },
 
   /** The node's stored routing rules JSON (reads `core_nodes`). */

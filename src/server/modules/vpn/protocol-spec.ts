@@ -10,7 +10,7 @@ import type { SecretBox } from '../../lib/secrets.ts';
 import { toSecondPrecision } from '../../lib/time.ts';
 import { isSs2022, newRealityPrivateKey, newSsServerKey, protocolTag, realityPublicKey, SS2022_KEY_BYTES, validSsServerKey } from './credentials.ts';
 import { type StoredMtproto, type StoredReality, type StoredTls, type StoredTransport, visionAllowed } from './render.ts';
-import type { NodeProtocolsTable } from './tables.ts';
+import type { NodeProtocolsTable } from '../../db/tables/vpn.ts';
 
 export type ProtocolRow = Selectable<NodeProtocolsTable>;
 type Input = Partial<NodeProtocolCreateRequest> & NodeProtocolUpdateRequest;

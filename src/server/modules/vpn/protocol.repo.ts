@@ -4,7 +4,7 @@ import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import type { ProtocolRow } from './protocol-spec.ts';
-import type { NodeProtocolsTable } from './tables.ts';
+import type { NodeProtocolsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 export type ProtocolRecord = ProtocolRow & { subscription_count: number };
@@ -64,6 +64,17 @@ export const protocolRepo = {
 
   async delete(db: Db, id: number): Promise<void> {
     await db.deleteFrom('node_protocols').where('id', '=', id).execute();
+  },
+
+  /** Those of `ids` that exist, locked so they cannot vanish meanwhile. */
+  async lockExisting(db: Db, ids: number[]): Promise<number[]> {
+    const rows = await forUpdate(db, db.selectFrom('node_protocols').select('id').where('id', 'in', ids)).execute();
+    return rows.map((r) => Number(r.id));
+  },
+
+  async idsOfNode(db: Db, nodeId: string): Promise<number[]> {
+    const rows = await db.selectFrom('node_protocols').select('id').where('node_id', '=', nodeId).execute();
+    return rows.map((r) => Number(r.id));
   },
 
   /** Any enabled mtproto protocol of the node, other than `exceptId`. */

@@ -1,40 +1,28 @@
 /** Reads what the renderer needs for many Core nodes in a fixed number of queries. */
 import type { Kysely } from 'kysely';
+import { chunks } from '../../db/chunks.ts';
 import type { Database } from '../../db/schema.ts';
 import type { GrantedSubscription, RenderInput } from './render.ts';
+import { revisionRepo } from './revision.repo.ts';
 
 type Db = Kysely<Database>;
-
-/** Bind-parameter lists stay well below every engine's limit. */
-const CHUNK = 500;
-
-export function chunks<T>(items: T[], size = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export async function loadRenderInputs(db: Db, nodeIds: string[]): Promise<Map<string, RenderInput>> {
   const inputs = new Map<string, RenderInput>();
   if (nodeIds.length === 0) return inputs;
   for (const part of chunks(nodeIds)) {
-    const nodes = await db.selectFrom('core_nodes').select(['node_id', 'host', 'routing_rules', 'allowed_destinations']).where('node_id', 'in', part).execute();
+    const nodes = await revisionRepo.renderNodes(db, part);
     for (const n of nodes) inputs.set(n.node_id, { host: n.host, routingRules: n.routing_rules, allowedDestinations: n.allowed_destinations, protocols: [], grants: new Map(), outbounds: [] });
-    const protocols = await db.selectFrom('node_protocols').selectAll().where('node_id', 'in', part).where('enabled', '=', 1).orderBy('id').execute();
+    const protocols = await revisionRepo.enabledProtocols(db, part);
     for (const p of protocols) inputs.get(p.node_id)?.protocols.push(p);
-    const outbounds = await db.selectFrom('node_outbounds').selectAll().where('node_id', 'in', part).orderBy('id').execute();
+    const outbounds = await revisionRepo.outbounds(db, part);
     for (const o of outbounds) inputs.get(o.node_id)?.outbounds.push(o);
 
     const owner = new Map(protocols.map((p) => [p.id, inputs.get(p.node_id)!]));
     // Grants as bare id pairs, subscriptions once each: a subscription on five protocols is read once, not five times.
     const subs = new Map<number, GrantedSubscription>();
     for (const ids of chunks(protocols.map((p) => p.id))) {
-      const rows = await db
-        .selectFrom('vpn_subscriptions as s')
-        .innerJoin('vpn_users as u', 'u.id', 's.user_id')
-        .select(['s.id', 's.user_id', 's.link_uuid', 's.status', 's.traffic_limit_bytes', 's.used_up_bytes', 's.used_down_bytes', 's.expires_at', 's.ss_password_enc', 'u.status as user_status'])
-        .where('s.id', 'in', (eb) => eb.selectFrom('subscription_protocols').select('subscription_id').where('node_protocol_id', 'in', ids))
-        .execute();
+      const rows = await revisionRepo.grantedSubscriptions(db, ids);
       for (const row of rows) {
         if (subs.has(Number(row.id))) continue;
         subs.set(Number(row.id), {
@@ -50,13 +38,7 @@ export async function loadRenderInputs(db: Db, nodeIds: string[]): Promise<Map<s
           user_status: row.user_status,
         });
       }
-      const grants = await db
-        .selectFrom('subscription_protocols')
-        .select(['node_protocol_id', 'subscription_id'])
-        .where('node_protocol_id', 'in', ids)
-        .orderBy('node_protocol_id')
-        .orderBy('subscription_id')
-        .execute();
+      const grants = await revisionRepo.grantsOfProtocols(db, ids);
       for (const g of grants) {
         const target = owner.get(g.node_protocol_id)!.grants;
         const s = subs.get(Number(g.subscription_id))!;

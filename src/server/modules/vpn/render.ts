@@ -11,7 +11,7 @@ import type { RoutingRule } from '../../../contract/admin/vpn-nodes.ts';
 import { safetyRules } from './destinations.ts';
 import { clientEmail, isSs2022, mtprotoSecret, protocolTag, ssUserPassword } from './credentials.ts';
 import { type EligibilityFacts, isEligible } from './eligibility.ts';
-import type { NodeOutboundsTable, NodeProtocolsTable } from './tables.ts';
+import type { NodeOutboundsTable, NodeProtocolsTable } from '../../db/tables/vpn.ts';
 import { toToml } from './toml.ts';
 
 export type ProtocolRow = Selectable<NodeProtocolsTable>;

@@ -6,11 +6,12 @@
  * is the cost of rendering the nodes it can affect, never the whole fleet.
  */
 import type { Kysely, Transaction } from 'kysely';
-import { forUpdate } from '../../db/dialect.ts';
+import { chunks } from '../../db/chunks.ts';
 import type { Database } from '../../db/schema.ts';
 import { configSignal } from './config-signal.ts';
-import { chunks, loadRenderInputs } from './render-input.ts';
+import { loadRenderInputs } from './render-input.ts';
 import { configHash, configText, renderNodeConfig } from './render.ts';
+import { revisionRepo } from './revision.repo.ts';
 
 type Db = Kysely<Database>;
 
@@ -35,16 +36,12 @@ export async function bumpNodes(db: Kysely<Database>, nodeIds: string[]): Promis
     const bumped: string[] = [];
     const now = new Date();
     for (const part of chunks(ids)) {
-      const rows = await forUpdate(trx, trx.selectFrom('core_nodes').select(['node_id', 'config_hash']).where('node_id', 'in', part).orderBy('node_id')).execute();
+      const rows = await revisionRepo.lockConfigStates(trx, part);
       const inputs = await loadRenderInputs(trx, rows.map((r) => r.node_id));
       for (const row of rows) {
         const hash = hashOf(inputs.get(row.node_id)!, now);
         if (hash === row.config_hash) continue;
-        await trx
-          .updateTable('core_nodes')
-          .set((eb) => ({ revision: eb('revision', '+', 1), config_hash: hash, sync_status: 'pending' }))
-          .where('node_id', '=', row.node_id)
-          .execute();
+        await revisionRepo.bump(trx, row.node_id, hash);
         bumped.push(row.node_id);
       }
     }
@@ -57,21 +54,14 @@ export async function bumpNodes(db: Kysely<Database>, nodeIds: string[]): Promis
 /** Records the hash of a new node's config, which its revision 1 names. */
 export async function hashNewNode(trx: Kysely<Database>, nodeId: string): Promise<void> {
   const input = (await loadRenderInputs(trx, [nodeId])).get(nodeId)!;
-  await trx.updateTable('core_nodes').set({ config_hash: hashOf(input) }).where('node_id', '=', nodeId).execute();
+  await revisionRepo.setConfigHash(trx, nodeId, hashOf(input));
 }
 
 /** Nodes owning a node protocol granted to any of these subscriptions. */
 export async function nodesOfSubscriptions(db: Kysely<Database>, subscriptionIds: number[]): Promise<string[]> {
   const nodes = new Set<string>();
   for (const part of chunks([...new Set(subscriptionIds)])) {
-    const rows = await db
-      .selectFrom('subscription_protocols as sp')
-      .innerJoin('node_protocols as np', 'np.id', 'sp.node_protocol_id')
-      .select('np.node_id')
-      .distinct()
-      .where('sp.subscription_id', 'in', part)
-      .execute();
-    for (const r of rows) nodes.add(r.node_id);
+    for (const id of await revisionRepo.nodesOfSubscriptions(db, part)) nodes.add(id);
   }
   return [...nodes];
 }
@@ -80,8 +70,7 @@ export async function nodesOfSubscriptions(db: Kysely<Database>, subscriptionIds
 export async function nodesOfProtocols(db: Kysely<Database>, nodeProtocolIds: number[]): Promise<string[]> {
   const nodes = new Set<string>();
   for (const part of chunks([...new Set(nodeProtocolIds)])) {
-    const rows = await db.selectFrom('node_protocols').select('node_id').distinct().where('id', 'in', part).execute();
-    for (const r of rows) nodes.add(r.node_id);
+    for (const id of await revisionRepo.nodesOfProtocols(db, part)) nodes.add(id);
   }
   return [...nodes];
 }

@@ -2,7 +2,7 @@
 import type { Selectable } from 'kysely';
 import type { Emit } from '../../events/outbox.ts';
 import { toSecondPrecision } from '../../lib/time.ts';
-import type { VpnSubscriptionsTable } from './tables.ts';
+import type { VpnSubscriptionsTable } from '../../db/tables/vpn.ts';
 
 /** Emits `vpn.subscription.limited` / `.expired` when a change moves a subscription into that status. */
 export function emitStatusEvent(emit: Emit, before: string, after: Selectable<VpnSubscriptionsTable>, at: string): void {

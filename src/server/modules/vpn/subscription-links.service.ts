@@ -12,6 +12,7 @@ import type { Database } from '../../db/schema.ts';
 import type { SecretBox } from '../../lib/secrets.ts';
 import { UUID_PATTERN } from '../../lib/ids.ts';
 import { type LinkProtocol, shareLinks } from './share-links.ts';
+import { subscriptionRepo } from './subscription.repo.ts';
 
 export interface SubscriptionDocument {
   links: string[];
@@ -55,27 +56,10 @@ export class SubscriptionLinkService {
   /** null for an unknown link UUID (a revoked one included: it names no subscription any more). */
   async document(linkUuid: string): Promise<SubscriptionDocument | null> {
     if (!UUID_PATTERN.test(linkUuid)) return null;
-    const sub = await this.db
-      .selectFrom('vpn_subscriptions as s')
-      .innerJoin('vpn_users as u', 'u.id', 's.user_id')
-      .select(['s.id', 's.link_uuid', 's.used_up_bytes', 's.used_down_bytes', 's.traffic_limit_bytes', 's.expires_at', 's.ss_password_enc', 'u.username'])
-      .where('s.link_uuid', '=', linkUuid.toLowerCase())
-      .executeTakeFirst();
+    const sub = await subscriptionRepo.findByLinkUuid(this.db, linkUuid.toLowerCase());
     if (!sub) return null;
 
-    const protocols = await this.db
-      .selectFrom('subscription_protocols as sp')
-      .innerJoin('node_protocols as np', 'np.id', 'sp.node_protocol_id')
-      .innerJoin('core_nodes as cn', 'cn.node_id', 'np.node_id')
-      .innerJoin('nodes as n', 'n.id', 'np.node_id')
-      .selectAll('np')
-      .select(['cn.host', 'cn.sync_status', 'cn.last_error', 'n.name as node_name'])
-      .where('sp.subscription_id', '=', sub.id)
-      .where('np.enabled', '=', 1)
-      .where('n.status', '!=', 'disabled')
-      .orderBy('n.name')
-      .orderBy('np.id')
-      .execute();
+    const protocols = await subscriptionRepo.linkProtocols(this.db, sub.id);
 
     let ssPassword: string | null = null;
     const links: string[] = [];

@@ -7,6 +7,7 @@ import type { Database } from '../../db/schema.ts';
 import type { Outbox } from '../../events/outbox.ts';
 import { bumpForSubscriptions } from './revisions.ts';
 import { emitStatusEvent } from './subscription-events.ts';
+import { subscriptionRepo } from './subscription.repo.ts';
 
 const SWEEP_BATCH = 500;
 
@@ -28,25 +29,10 @@ export async function sweepSubscriptions(db: Kysely<Database>, outbox: Outbox, n
   const at = now.toISOString();
   let expired = 0;
   for (;;) {
-    const due = await db
-      .selectFrom('vpn_subscriptions')
-      .select('id')
-      .where('status', 'in', ['active', 'limited'])
-      .where('expires_at', 'is not', null)
-      .where('expires_at', '<=', at)
-      .orderBy('id')
-      .limit(SWEEP_BATCH)
-      .execute();
+    const due = await subscriptionRepo.dueForExpiry(db, at, SWEEP_BATCH);
     if (due.length === 0) break;
     const changed = await outbox.run(async (trx, emit) => {
-      const rows = await trx
-        .updateTable('vpn_subscriptions')
-        .set({ status: 'expired', updated_at: at })
-        .where('id', 'in', due.map((r) => Number(r.id)))
-        .where('status', 'in', ['active', 'limited'])
-        .where('expires_at', '<=', at)
-        .returningAll()
-        .execute();
+      const rows = await subscriptionRepo.expire(trx, due.map((r) => Number(r.id)), at);
       await bumpForSubscriptions(trx, rows.map((r) => Number(r.id)));
       for (const row of rows) emitStatusEvent(emit, 'active', row, at);
       return rows.length;
@@ -59,34 +45,14 @@ export async function sweepSubscriptions(db: Kysely<Database>, outbox: Outbox, n
   for (const strategy of ['day', 'week', 'month']) {
     const boundary = periodStart(strategy, now)!;
     for (;;) {
-      const due = await db
-        .selectFrom('vpn_subscriptions')
-        .select(['id', 'status'])
-        .where('reset_strategy', '=', strategy)
-        .where((eb) => eb.or([eb('last_reset_at', '<', boundary), eb.and([eb('last_reset_at', 'is', null), eb('inserted_at', '<', boundary)])]))
-        .orderBy('id')
-        .limit(SWEEP_BATCH)
-        .execute();
+      const due = await subscriptionRepo.dueForReset(db, strategy, boundary, SWEEP_BATCH);
       if (due.length === 0) break;
       reset += await db.transaction().execute(async (trx) => {
-        const ids = due.map((r) => Number(r.id));
-        const rows = await trx
-          .updateTable('vpn_subscriptions')
-          .set((eb) => ({
-            used_up_bytes: 0,
-            used_down_bytes: 0,
-            last_reset_at: at,
-            updated_at: at,
-            status: eb.case().when('status', '=', 'limited').then('active').else(eb.ref('status')).end(),
-          }))
-          .where('id', 'in', ids)
-          .where((eb) => eb.or([eb('last_reset_at', '<', boundary), eb.and([eb('last_reset_at', 'is', null), eb('inserted_at', '<', boundary)])]))
-          .returning('id')
-          .execute();
+        const resetIds = await subscriptionRepo.resetPeriod(trx, due.map((r) => Number(r.id)), boundary, at);
         // Only a limited subscription changes node configs when its counters go back to zero.
         const wasLimited = new Set(due.filter((r) => r.status === 'limited').map((r) => Number(r.id)));
-        await bumpForSubscriptions(trx, rows.map((r) => Number(r.id)).filter((i) => wasLimited.has(i)));
-        return rows.length;
+        await bumpForSubscriptions(trx, resetIds.filter((i) => wasLimited.has(i)));
+        return resetIds.length;
       });
       if (due.length < SWEEP_BATCH) break;
     }

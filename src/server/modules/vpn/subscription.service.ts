@@ -5,7 +5,7 @@
  */
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { VpnSubscription, VpnSubscriptionCreateRequest, VpnSubscriptionListQuery, VpnSubscriptionUpdateRequest } from '../../../contract/admin/vpn-subscriptions.ts';
-import { forUpdate } from '../../db/dialect.ts';
+import { chunks } from '../../db/chunks.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import type { Outbox } from '../../events/outbox.ts';
@@ -14,13 +14,14 @@ import type { SecretBox } from '../../lib/secrets.ts';
 import { nowIso, storedTimestamp, toSecondPrecision } from '../../lib/time.ts';
 import { newLinkUuid, newSsSecret } from './credentials.ts';
 import { liveStatus } from './eligibility.ts';
-import { chunks } from './render-input.ts';
 import { bumpForSubscriptions, bumpNodes, nodesOfProtocols, nodesOfSubscriptions } from './revisions.ts';
 import { rememberRemovedGrants } from './grant-history.ts';
+import { protocolRepo } from './protocol.repo.ts';
 import { subscriptionRepo } from './subscription.repo.ts';
 import { sweepSubscriptions } from './subscription-sweep.ts';
 import { emitStatusEvent } from './subscription-events.ts';
-import type { VpnSubscriptionsTable } from './tables.ts';
+import type { VpnSubscriptionsTable } from '../../db/tables/vpn.ts';
+import { vpnUserRepo } from './vpn-user.repo.ts';
 
 type Db = Kysely<Database>;
 export type SubscriptionRow = Selectable<VpnSubscriptionsTable>;
@@ -38,7 +39,7 @@ export class SubscriptionService {
   async create(input: VpnSubscriptionCreateRequest): Promise<VpnSubscription> {
     const id = await this.outbox.run(async (trx) => {
       const errors: Record<string, string[]> = {};
-      const user = await forUpdate(trx, trx.selectFrom('vpn_users').select('id').where('id', '=', input.user_id)).executeTakeFirst();
+      const user = await vpnUserRepo.lockIdById(trx, input.user_id);
       if (!user) errors.user_id = ['does not exist'];
       const protocolIds = input.node_protocol_ids ?? [];
       const missing = await this.missingProtocols(trx, protocolIds);
@@ -47,27 +48,22 @@ export class SubscriptionService {
 
       const now = nowIso();
       const facts = { traffic_limit_bytes: input.traffic_limit_bytes ?? 0, used_up_bytes: 0, used_down_bytes: 0, expires_at: storedTime(input.expires_at) };
-      const row = await trx
-        .insertInto('vpn_subscriptions')
-        .values({
-          user_id: input.user_id,
-          link_uuid: newLinkUuid(),
-          status: input.status === 'disabled' ? 'disabled' : liveStatus(facts, now),
-          ...facts,
-          lifetime_used_bytes: 0,
-          reset_strategy: input.reset_strategy ?? 'no_reset',
-          last_reset_at: null,
-          revoked_at: null,
-          online: 0,
-          online_at: null,
-          last_node_id: null,
-          ss_password_enc: this.secrets.seal(newSsSecret()),
-          inserted_at: now,
-          updated_at: now,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      const id = Number(row.id);
+      const id = await subscriptionRepo.insert(trx, {
+        user_id: input.user_id,
+        link_uuid: newLinkUuid(),
+        status: input.status === 'disabled' ? 'disabled' : liveStatus(facts, now),
+        ...facts,
+        lifetime_used_bytes: 0,
+        reset_strategy: input.reset_strategy ?? 'no_reset',
+        last_reset_at: null,
+        revoked_at: null,
+        online: 0,
+        online_at: null,
+        last_node_id: null,
+        ss_password_enc: this.secrets.seal(newSsSecret()),
+        inserted_at: now,
+        updated_at: now,
+      });
       await subscriptionRepo.addGrants(trx, id, protocolIds);
       await bumpForSubscriptions(trx, [id]);
       return id;
@@ -109,7 +105,7 @@ export class SubscriptionService {
         ...(input.reset_strategy !== undefined ? { reset_strategy: input.reset_strategy } : {}),
         updated_at: now,
       };
-      await trx.updateTable('vpn_subscriptions').set(change).where('id', '=', id).execute();
+      await subscriptionRepo.update(trx, id, change);
       await bumpForSubscriptions(trx, [id]);
       emitStatusEvent(emit, before.status, { ...before, ...change }, now);
     });
@@ -120,7 +116,7 @@ export class SubscriptionService {
     await this.db.transaction().execute(async (trx) => {
       await this.lock(trx, id);
       const nodes = await nodesOfSubscriptions(trx, [id]);
-      await trx.deleteFrom('vpn_subscriptions').where('id', '=', id).execute();
+      await subscriptionRepo.delete(trx, id);
       await bumpNodes(trx, nodes);
     });
   }
@@ -130,11 +126,7 @@ export class SubscriptionService {
     await this.db.transaction().execute(async (trx) => {
       await this.lock(trx, id);
       const now = nowIso();
-      await trx
-        .updateTable('vpn_subscriptions')
-        .set({ link_uuid: newLinkUuid(), ss_password_enc: this.secrets.seal(newSsSecret()), revoked_at: now, updated_at: now })
-        .where('id', '=', id)
-        .execute();
+      await subscriptionRepo.update(trx, id, { link_uuid: newLinkUuid(), ss_password_enc: this.secrets.seal(newSsSecret()), revoked_at: now, updated_at: now });
       await bumpForSubscriptions(trx, [id]);
     });
     return this.get(id);
@@ -148,7 +140,7 @@ export class SubscriptionService {
       const next = { traffic_limit_bytes: Number(before.traffic_limit_bytes), used_up_bytes: 0, used_down_bytes: 0, expires_at: before.expires_at };
       const status = before.status === 'disabled' ? 'disabled' : liveStatus(next, now);
       const change = { used_up_bytes: 0, used_down_bytes: 0, last_reset_at: now, status, updated_at: now };
-      await trx.updateTable('vpn_subscriptions').set(change).where('id', '=', id).execute();
+      await subscriptionRepo.update(trx, id, change);
       await bumpForSubscriptions(trx, [id]);
       emitStatusEvent(emit, before.status, { ...before, ...change }, now);
     });
@@ -160,7 +152,7 @@ export class SubscriptionService {
   /** Replaces the set of node protocols the subscription may use. */
   async setGrants(id: number, protocolIds: number[]): Promise<VpnSubscription> {
     await this.changeGrants(id, protocolIds, async (trx) => {
-      await trx.deleteFrom('subscription_protocols').where('subscription_id', '=', id).execute();
+      await subscriptionRepo.clearGrants(trx, id);
       await subscriptionRepo.addGrants(trx, id, protocolIds);
     });
     return this.get(id);
@@ -175,8 +167,7 @@ export class SubscriptionService {
     await this.db.transaction().execute(async (trx) => {
       await this.lock(trx, id);
       const nodes = await nodesOfProtocols(trx, [protocolId]);
-      const result = await trx.deleteFrom('subscription_protocols').where('subscription_id', '=', id).where('node_protocol_id', '=', protocolId).executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) throw new NotFoundError('Grant');
+      if (!(await subscriptionRepo.removeGrant(trx, id, protocolId))) throw new NotFoundError('Grant');
       await rememberRemovedGrants(trx, id, [protocolId], await bumpNodes(trx, nodes));
     });
   }
@@ -203,7 +194,7 @@ export class SubscriptionService {
   }
 
   private async lock(trx: Db, id: number): Promise<SubscriptionRow> {
-    const row = await forUpdate(trx, trx.selectFrom('vpn_subscriptions').selectAll().where('id', '=', id)).executeTakeFirst();
+    const row = await subscriptionRepo.lock(trx, id);
     if (!row) throw new NotFoundError('Subscription');
     return row;
   }
@@ -212,8 +203,7 @@ export class SubscriptionService {
   private async missingProtocols(trx: Db, ids: number[]): Promise<number[]> {
     const found = new Set<number>();
     for (const part of chunks(ids)) {
-      const rows = await forUpdate(trx, trx.selectFrom('node_protocols').select('id').where('id', 'in', part)).execute();
-      for (const r of rows) found.add(Number(r.id));
+      for (const existing of await protocolRepo.lockExisting(trx, part)) found.add(existing);
     }
     return ids.filter((i) => !found.has(i));
   }

@@ -9,7 +9,7 @@ import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { dateFrom, dateUntil, equals, type Filter, type ListInput, type Page, paginate } from '../../db/listing.ts';
 import { forUpdate } from '../../db/dialect.ts';
-import type { VpnSubscriptionsTable } from './tables.ts';
+import type { VpnSubscriptionsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 

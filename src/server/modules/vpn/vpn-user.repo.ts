@@ -3,7 +3,7 @@ import { type Insertable, type Kysely, type Selectable, sql, type Updateable } f
 import { forUpdate } from '../../db/dialect.ts';
 import { type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
-import type { VpnUsersTable } from './tables.ts';
+import type { VpnUsersTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 export type VpnUserRecord = Selectable<VpnUsersTable> & { subscription_count: number };

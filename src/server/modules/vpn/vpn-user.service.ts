@@ -7,7 +7,7 @@ import { NotFoundError } from '../../errors.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { rethrowTaken } from '../clusters/cluster.service.ts';
 import { bumpForSubscriptions, bumpNodes, nodesOfSubscriptions } from './revisions.ts';
-import type { VpnUsersTable } from './tables.ts';
+import type { VpnUsersTable } from '../../db/tables/vpn.ts';
 import { type VpnUserRecord, vpnUserRepo } from './vpn-user.repo.ts';
 
 type Db = Kysely<Database>;

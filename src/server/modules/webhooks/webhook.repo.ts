@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
-import type { WebhookRow } from './tables.ts';
+import type { WebhookRow } from '../../db/tables/webhooks.ts';
 
 type Db = Kysely<Database>;
 

@@ -1,4 +1,4 @@
-/** Row types of this module's tables (see migration 0007_self_updates); part of the Database interface. */
+/** Row types of the self-updates tables (see migration 0007_self_updates); part of the Database interface. */
 
 export interface SelfUpdateRequestsTable {
   id: string;

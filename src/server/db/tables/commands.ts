@@ -1,4 +1,4 @@
-/** Row types of this module's tables (see migration 0005_commands); part of the Database interface. */
+/** Row types of the commands tables (see migration 0005_commands); part of the Database interface. */
 
 /** A command as the operator created it; immutable apart from deletion. */
 export interface CommandsTable {

@@ -1,4 +1,4 @@
-/** Row types of this module's tables (see migration 0008_webhooks); part of the Database interface. */
+/** Row types of the webhooks tables (see migration 0008_webhooks); part of the Database interface. */
 import type { Selectable } from 'kysely';
 
 export interface WebhooksTable {

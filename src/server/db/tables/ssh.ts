@@ -1,4 +1,4 @@
-/** Row types of this module's tables (see migration 0006_ssh); part of the Database interface. */
+/** Row types of the ssh tables (see migration 0006_ssh); part of the Database interface. */
 import type { Selectable } from 'kysely';
 
 export interface SshUsernamesTable {
