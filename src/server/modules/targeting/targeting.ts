@@ -9,7 +9,8 @@ import type { Database } from '../../db/schema.ts';
 import { applyFilters } from '../../db/listing.ts';
 import type { ValidationDetails } from '../../errors.ts';
 import { clusterFilters } from '../clusters/cluster.repo.ts';
-import { EDGE_AGENT_KIND, nodeFilters } from '../nodes/node.repo.ts';
+import { EDGE_AGENT_KIND } from '../inventory/kinds.ts';
+import { nodeFilters } from '../nodes/node.repo.ts';
 
 type Db = Kysely<Database>;
 
