@@ -116,6 +116,10 @@ for (const engine of testEngines()) {
       assert.equal(edge.body.data.name, 'gateway-1');
       assert.deepEqual(edge.body.data.labels, { env: 'prod', 'team.io/owner': 'net ops' });
       assert.equal((await server.api.get(`/api/v1/nodes/${healthy.nodeId}`)).body.data.node_name, 'gateway-1');
+      // Re-registering (every agent restart) keeps what the operator set.
+      await registerAgent(server.api, { cluster: 'fleet-east', node_id: healthy.nodeId, token: healthy.apiToken });
+      const again = (await server.api.get(`/api/v1/fleet/${healthy.nodeId}`)).body.data;
+      assert.deepEqual([again.name, again.labels], ['gateway-1', { env: 'prod', 'team.io/owner': 'net ops' }]);
 
       const core = await server.api.patch(`/api/v1/fleet/${live.id}`, { name: 'Frankfurt #2', labels: { env: 'staging' } });
       assert.equal(core.status, 200, core.text);
