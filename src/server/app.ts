@@ -13,6 +13,7 @@ import { adminErrorHandler, adminNotFound, installAdminGuards } from './faces/ad
 import { clusterRoutes } from './faces/admin/clusters.routes.ts';
 import { enrollmentKeysRoutes } from './faces/admin/enrollment-keys.routes.ts';
 import { nodesRoutes } from './faces/admin/nodes.routes.ts';
+import { fleetRoutes } from './faces/admin/fleet.routes.ts';
 import { aliasesRoutes } from './faces/admin/aliases.routes.ts';
 import { adminsRoutes } from './faces/admin/admins.routes.ts';
 import { nodeMetricsRoutes, rootMetricsRoutes } from './faces/admin/node-metrics.routes.ts';
@@ -128,6 +129,7 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       await api.register(clusterRoutes(ctx));
       await api.register(enrollmentKeysRoutes(ctx));
       await api.register(nodesRoutes(ctx));
+      await api.register(fleetRoutes(ctx));
       await api.register(aliasesRoutes(ctx));
       await api.register(adminsRoutes(ctx));
       await api.register(nodeMetricsRoutes(ctx));

@@ -14,6 +14,7 @@ import { ClusterService } from './modules/clusters/cluster.service.ts';
 import { Naming } from './modules/clusters/naming.ts';
 import { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.service.ts';
 import { NodeService } from './modules/nodes/node.service.ts';
+import { FleetService } from './modules/inventory/fleet.service.ts';
 import { AliasService } from './modules/aliases/alias.service.ts';
 import { AdminService } from './modules/admins/admin.service.ts';
 import { loadInstanceId } from './modules/admins/identity.ts';
@@ -67,6 +68,7 @@ export interface AppContext {
   clusters: ClusterService;
   enrollmentKeys: EnrollmentKeyService;
   nodes: NodeService;
+  fleet: FleetService;
   aliases: AliasService;
   admins: AdminService;
   nodeMetrics: NodeMetricsService;
@@ -160,6 +162,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const coreNodes = new CoreNodeService(deps);
   const usage = new UsageService(deps);
   const modules = [commands, ssh, selfUpdates, webhooks, vpn, coreNodes, usage];
+  // Deleting from the fleet view goes through the kind's own rules.
+  const fleet = new FleetService(db, { 'edge-agent': (id) => nodes.delete(id), core: (id) => vpn.nodes.delete(id) });
   const adminMetrics = new AdminMetricsCollector({
     db,
     registry: nodeMetrics.registry,
@@ -191,6 +195,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     clusters,
     enrollmentKeys,
     nodes,
+    fleet,
     aliases,
     admins,
     nodeMetrics,

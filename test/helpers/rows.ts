@@ -12,7 +12,9 @@ import { dataKeyFromBytes, SecretBox } from '../../src/server/lib/secrets.ts';
 import { clusterRepo } from '../../src/server/modules/clusters/cluster.repo.ts';
 import { type CommandRow, commandRepo } from '../../src/server/modules/commands/command.repo.ts';
 import { type ExecutionRow, executionRepo } from '../../src/server/modules/commands/execution.repo.ts';
-import { EDGE_AGENT_KIND, nodeRepo } from '../../src/server/modules/nodes/node.repo.ts';
+import { inventoryRepo } from '../../src/server/modules/inventory/inventory.repo.ts';
+import { EDGE_AGENT_KIND } from '../../src/server/modules/inventory/kinds.ts';
+import { nodeRepo } from '../../src/server/modules/nodes/node.repo.ts';
 import { CoreNodeAdminService } from '../../src/server/modules/vpn/core-node-admin.service.ts';
 import { ProtocolService } from '../../src/server/modules/vpn/protocol.service.ts';
 import { SubscriptionService } from '../../src/server/modules/vpn/subscription.service.ts';
@@ -47,10 +49,8 @@ export function rowFactory(db: Kysely<Database>) {
     async edgeNode(overrides: { cluster_id?: string | null; name?: string; status?: string } = {}): Promise<string> {
       const id = randomUUID();
       const now = nowIso();
-      await nodeRepo.insert(
-        db,
-        { id, kind: EDGE_AGENT_KIND, name: uniqueName('node'), cluster_id: null, status: 'healthy', last_seen_at: now, version: '1.0.0', labels: '{}', inserted_at: now, updated_at: now, ...overrides },
-        {
+      await inventoryRepo.insert(db, { id, kind: EDGE_AGENT_KIND, name: uniqueName('node'), cluster_id: null, status: 'healthy', last_seen_at: now, version: '1.0.0', inserted_at: now, updated_at: now, ...overrides });
+      await nodeRepo.insertEdge(db, {
           node_id: id,
           id_type: 'machine_id',
           http_port: 8080,
@@ -63,8 +63,7 @@ export function rowFactory(db: Kysely<Database>) {
           api_token_hash: randomBytes(16).toString('hex'),
           api_token_enc: 'sealed',
           proxy_password_enc: 'sealed',
-        },
-      );
+      });
       return id;
     },
 

@@ -88,6 +88,16 @@ export function uniqueViolationColumns(error: unknown): string[] | null {
   return null;
 }
 
+/**
+ * The string at top-level `key` of a JSON-text column, or null when absent. `key` is bound, but
+ * SQLite reads it as a JSON path: callers pass keys without `"` or `\`.
+ */
+export function jsonTextAt(db: Kysely<any>, column: string, key: string) {
+  return engineOf(db) === 'postgres'
+    ? sql<string | null>`(${sql.ref(column)}::jsonb ->> cast(${key} as text))`
+    : sql<string | null>`json_extract(${sql.ref(column)}, ${`$."${key}"`})`;
+}
+
 /** Case-insensitive LIKE that behaves the same on both engines. */
 export const ilike = (column: string, pattern: string) => sql<boolean>`lower(${sql.ref(column)}) like lower(${pattern})`;
 

@@ -65,15 +65,6 @@ export const clusterRepo = {
     return rows.map((r) => r.ipv4_range);
   },
 
-  async countNodes(db: Db, clusterId: string): Promise<number> {
-    const row = await db
-      .selectFrom('nodes')
-      .select((eb) => eb.fn.countAll().as('count'))
-      .where('cluster_id', '=', clusterId)
-      .executeTakeFirst();
-    return Number(row?.count ?? 0);
-  },
-
   /** Node summaries of many clusters in one query. */
   nodeSummaries(db: Db, clusterIds: string[]): Promise<NodeSummaryRow[]> {
     if (clusterIds.length === 0) return Promise.resolve([]);

@@ -8,6 +8,7 @@ import { uuidv7 } from '../../lib/ids.ts';
 import { type Cidr, firstOctet, formatCidr, overlaps, parseCidr, size, subnets } from '../../lib/ipv4.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { clusterRepo, type NodeSummaryRow } from './cluster.repo.ts';
+import { inventoryRepo } from '../inventory/inventory.repo.ts';
 import type { Naming } from './naming.ts';
 
 const RESERVED_NAMES = new Set(['default']);
@@ -84,7 +85,7 @@ export class ClusterService {
         const range = parseCidr(cluster.ipv4_range)!;
         const error = this.nodeLimitError(range, input.node_limit);
         if (error) throw ValidationError.field('node_limit', error);
-        const count = await clusterRepo.countNodes(this.db, cluster.id);
+        const count = await inventoryRepo.countInCluster(this.db, cluster.id);
         if (input.node_limit < count) throw ValidationError.field('node_limit', `cannot be less than current node count (${count})`);
       }
       await clusterRepo.updateNodeLimit(this.db, cluster.id, input.node_limit, nowIso());
@@ -95,7 +96,7 @@ export class ClusterService {
   async delete(name: string): Promise<void> {
     const cluster = await this.require(name);
     await this.db.transaction().execute(async (trx) => {
-      const count = await clusterRepo.countNodes(trx, cluster.id);
+      const count = await inventoryRepo.countInCluster(trx, cluster.id);
       if (count > 0) throw new ConflictError(`cannot delete cluster with ${count} node(s) - remove all nodes first`);
       await clusterRepo.delete(trx, cluster.id);
     });

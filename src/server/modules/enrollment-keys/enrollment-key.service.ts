@@ -12,7 +12,7 @@ import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.ts'
 import type { Outbox } from '../../events/outbox.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { microsecondTimestamp, nowIso, storedTimestamp, toSecondPrecision } from '../../lib/time.ts';
-import { clusterRepo } from '../clusters/cluster.repo.ts';
+import { clusterIsFull } from '../inventory/capacity.ts';
 import type { ClusterService } from '../clusters/cluster.service.ts';
 import { newEnrollmentBlob } from './blob.ts';
 import { joinTicketRepo } from './join-ticket.repo.ts';
@@ -164,7 +164,7 @@ export class EnrollmentKeyService {
       if (!key) return finish('invalid_key', null);
       if (key.expired_at !== null && key.expired_at < now) return finish('key_expired', key.uses_remaining);
       if (key.uses_remaining === 0) return finish('key_spent', 0);
-      if (key.node_limit !== null && (await clusterRepo.countNodes(trx, key.cluster_id)) >= key.node_limit) {
+      if (await clusterIsFull(trx, { id: key.cluster_id, node_limit: key.node_limit })) {
         return finish('node_limit_reached', key.uses_remaining);
       }
       const consumed = await enrollmentKeyRepo.consume(trx, key.id, now);

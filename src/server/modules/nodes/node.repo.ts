@@ -1,11 +1,13 @@
-/** SQL of the edge-agent slice of the inventory: `nodes` rows of kind `edge-agent` + `edge_nodes`. */
-import { type Kysely, sql } from 'kysely';
-import type { Database, EdgeNodeRow, NewNode, NodeRow, NodeUpdate } from '../../db/schema.ts';
+/**
+ * SQL of the edge-agent slice of the inventory: reads of `nodes` rows of kind `edge-agent` with
+ * their `edge_nodes` facts, and writes of `edge_nodes` (the `nodes` row is inventoryRepo's).
+ */
+import type { Kysely } from 'kysely';
+import type { Database, EdgeNodeRow, NodeRow } from '../../db/schema.ts';
 import { dateRange, equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
+import { EDGE_AGENT_KIND } from '../inventory/kinds.ts';
 
 type Db = Kysely<Database>;
-
-export const EDGE_AGENT_KIND = 'edge-agent';
 
 /** One edge node as its faces see it: inventory row, edge facts and its cluster's name. */
 export type EdgeNodeRecord = NodeRow & Omit<EdgeNodeRow, 'node_id'> & { cluster_name: string | null };
@@ -43,9 +45,6 @@ const edgeNodes = (db: Db) =>
     ])
     .where('nodes.kind', '=', EDGE_AGENT_KIND);
 
-/** Many last-seen times in one statement; more than this many per statement would strain bind limits. */
-const TOUCH_CHUNK = 5000;
-
 export const nodeRepo = {
   find(db: Db, id: string): Promise<EdgeNodeRecord | undefined> {
     return edgeNodes(db).where('nodes.id', '=', id).executeTakeFirst() as Promise<EdgeNodeRecord | undefined>;
@@ -67,29 +66,13 @@ export const nodeRepo = {
     }) as Promise<Page<EdgeNodeRecord>>;
   },
 
-  /** The inventory row of any kind (registration must not take over another face's node). */
-  findAnyKind(db: Db, id: string): Promise<Pick<NodeRow, 'id' | 'kind'> | undefined> {
-    return db.selectFrom('nodes').select(['id', 'kind']).where('id', '=', id).executeTakeFirst();
-  },
-
-  async insert(db: Db, node: NewNode, edge: EdgeNodeRow): Promise<void> {
-    await db.insertInto('nodes').values(node).execute();
+  /** The edge facts of a node whose inventory row (inventoryRepo.insert) exists. */
+  async insertEdge(db: Db, edge: EdgeNodeRow): Promise<void> {
     await db.insertInto('edge_nodes').values(edge).execute();
   },
 
-  async update(db: Db, id: string, node: NodeUpdate, edge: Partial<Omit<EdgeNodeRow, 'node_id'>> = {}): Promise<void> {
-    await db.updateTable('nodes').set(node).where('id', '=', id).execute();
+  async updateEdge(db: Db, id: string, edge: Partial<Omit<EdgeNodeRow, 'node_id'>>): Promise<void> {
     if (Object.keys(edge).length > 0) await db.updateTable('edge_nodes').set(edge).where('node_id', '=', id).execute();
-  },
-
-  /** Compare-and-set of the status, so two concurrent reporters cannot both claim the transition. */
-  async setStatus(db: Db, id: string, from: string, change: NodeUpdate): Promise<boolean> {
-    const result = await db.updateTable('nodes').set(change).where('id', '=', id).where('status', '=', from).executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
-  },
-
-  async delete(db: Db, id: string): Promise<void> {
-    await db.deleteFrom('nodes').where('id', '=', id).execute();
   },
 
   /** What authenticating an agent needs, by token hash. */
@@ -110,22 +93,6 @@ export const nodeRepo = {
       .select(['nodes.status', 'edge_nodes.api_token_enc', 'edge_nodes.proxy_password_enc'])
       .where('nodes.id', '=', id)
       .executeTakeFirst();
-  },
-
-  /**
-   * Advances last_seen_at of many nodes, never moving one backwards (a status write may have
-   * recorded a later time meanwhile). Any node kind: the live stream touches them all.
-   */
-  async touchMany(db: Db, seen: Array<[nodeId: string, at: string]>): Promise<void> {
-    for (let i = 0; i < seen.length; i += TOUCH_CHUNK) {
-      const rows = seen.slice(i, i + TOUCH_CHUNK).map(([id, at]) => sql`(${id}, ${at})`);
-      // VALUES columns are called column1, column2 on both engines.
-      await sql`
-        update nodes set last_seen_at = v.column2
-        from (values ${sql.join(rows)}) as v
-        where nodes.id = v.column1 and (nodes.last_seen_at is null or nodes.last_seen_at < v.column2)
-      `.execute(db);
-    }
   },
 
   async tokenHashOf(db: Kysely<Database>, nodeId: string): Promise<string | null> {

@@ -3,7 +3,7 @@ import type { ChangeClusterRequest, Node, NodeListQuery, NodeStatus } from '../.
 import type { Registration, RegistrationRequest } from '../../../contract/agents/nodes.ts';
 import { uniqueViolationColumns } from '../../db/dialect.ts';
 import type { Page } from '../../db/listing.ts';
-import type { ClusterRow, Database, NodeUpdate } from '../../db/schema.ts';
+import type { ClusterRow, Database } from '../../db/schema.ts';
 import type { Emit, Outbox } from '../../events/outbox.ts';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
 import { constantTimeEqual, randomToken, type SecretBox, tokenHash } from '../../lib/secrets.ts';
@@ -18,7 +18,10 @@ import { LastSeenBuffer } from './last-seen.buffer.ts';
 import { StatusDebounce } from './status-debounce.ts';
 import { type AgentSession, AgentSessions } from './agent-sessions.ts';
 import { edgeNodeEventData } from './node-events.ts';
-import { EDGE_AGENT_KIND, type EdgeNodeRecord, nodeRepo } from './node.repo.ts';
+import { assertRoomFor } from '../inventory/capacity.ts';
+import { type InventoryChange, inventoryRepo } from '../inventory/inventory.repo.ts';
+import { EDGE_AGENT_KIND } from '../inventory/kinds.ts';
+import { type EdgeNodeRecord, nodeRepo } from './node.repo.ts';
 
 export interface RegistrationPolicy {
   adminUrls: () => string[];
@@ -56,7 +59,7 @@ export class NodeService {
     readonly policy: RegistrationPolicy,
   ) {
     this.allocator = new AddressAllocator(policy.addressReservation);
-    this.lastSeen = new LastSeenBuffer((seen) => nodeRepo.touchMany(this.db, seen), LAST_SEEN_FLUSH_MS, policy.onError ?? (() => {}));
+    this.lastSeen = new LastSeenBuffer((seen) => inventoryRepo.touchMany(this.db, seen), LAST_SEEN_FLUSH_MS, policy.onError ?? (() => {}));
     this.statuses = new StatusDebounce(policy.statusDebounceMs, (nodeId, status, seenAt) => this.markStatus(nodeId, status as NodeStatus, seenAt), policy.onError ?? (() => {}));
     this.sessions = new AgentSessions(SESSION_TTL_MS, async (hash) => {
       const row = await nodeRepo.sessionByTokenHash(this.db, hash);
@@ -112,7 +115,7 @@ export class NodeService {
     await this.db.transaction().execute(async (trx) => {
       await aliasRepo.deleteForNode(trx, id);
       await this.allocator.release(trx, id);
-      await nodeRepo.delete(trx, id);
+      await inventoryRepo.delete(trx, id);
     });
     this.lastSeen.forget(id);
     this.revoked(id);
@@ -129,7 +132,7 @@ export class NodeService {
 
       // Aliases are names inside the old cluster's DNS zone; they do not follow the node.
       await aliasRepo.deleteForNode(trx, id);
-      await nodeRepo.update(trx, id, { cluster_id: target.id, updated_at: nowIso() });
+      await inventoryRepo.update(trx, id, { cluster_id: target.id, updated_at: nowIso() });
       await this.allocator.allocate(trx, id, target);
       const moved = await this.require(trx, id);
       emit('edge.node.cluster_changed', { ...edgeNodeEventData(moved), previous_cluster_name: node.cluster_name });
@@ -205,25 +208,21 @@ export class NodeService {
     const previous = await nodeRepo.find(trx, input.node_id);
 
     if (!previous) {
-      const other = await nodeRepo.findAnyKind(trx, input.node_id);
+      const other = await inventoryRepo.find(trx, input.node_id);
       if (other) throw new ConflictError('node_id has already been taken');
       await assertRoomFor(trx, cluster);
-      await nodeRepo.insert(
-        trx,
-        {
-          id: input.node_id,
-          kind: EDGE_AGENT_KIND,
-          name: this.naming.nodeName(input.node_id),
-          cluster_id: cluster.id,
-          status: 'healthy',
-          last_seen_at: now,
-          version: input.version,
-          labels: '{}',
-          inserted_at: now,
-          updated_at: now,
-        },
-        { node_id: input.node_id, ...edge },
-      );
+      await inventoryRepo.insert(trx, {
+        id: input.node_id,
+        kind: EDGE_AGENT_KIND,
+        name: this.naming.nodeName(input.node_id),
+        cluster_id: cluster.id,
+        status: 'healthy',
+        last_seen_at: now,
+        version: input.version,
+        inserted_at: now,
+        updated_at: now,
+      });
+      await nodeRepo.insertEdge(trx, { node_id: input.node_id, ...edge });
       await this.allocator.allocate(trx, input.node_id, cluster);
       emit('edge.node.registered', edgeNodeEventData(await this.require(trx, input.node_id)));
       return;
@@ -231,7 +230,8 @@ export class NodeService {
 
     // Re-registration never fails on capacity (edge-admin spec §7.3), even when it moves clusters.
     if (previous.cluster_id !== cluster.id) await aliasRepo.deleteForNode(trx, input.node_id);
-    await nodeRepo.update(trx, input.node_id, { cluster_id: cluster.id, status: 'healthy', last_seen_at: now, version: input.version, updated_at: now }, edge);
+    await inventoryRepo.update(trx, input.node_id, { cluster_id: cluster.id, status: 'healthy', last_seen_at: now, version: input.version, updated_at: now });
+    await nodeRepo.updateEdge(trx, input.node_id, edge);
     await this.allocator.allocate(trx, input.node_id, cluster);
     const data = edgeNodeEventData(await this.require(trx, input.node_id));
     emit('edge.node.reregistered', data);
@@ -299,9 +299,9 @@ export class NodeService {
         if (seenAt !== null) this.touch(nodeId, seenAt);
         return false;
       }
-      const change: NodeUpdate = { status, updated_at: nowIso() };
+      const change: InventoryChange & { status: string } = { status, updated_at: nowIso() };
       if (seenAt !== null && (node.last_seen_at === null || node.last_seen_at < seenAt)) change.last_seen_at = seenAt;
-      if (!(await nodeRepo.setStatus(trx, nodeId, node.status, change))) return false;
+      if (!(await inventoryRepo.setStatusIf(trx, nodeId, node.status, change))) return false;
       const data = edgeNodeEventData(await this.require(trx, nodeId));
       emit('edge.node.status_changed', { ...data, previous_status: node.status });
       return true;
@@ -384,10 +384,4 @@ function takenByAnotherMachine(nodeId: string): string {
 /** Locks the cluster row so concurrent joins cannot both take its last free slot. */
 function lockCluster(trx: Db, name: string): Promise<ClusterRow | undefined> {
   return clusterRepo.lockByName(trx, name);
-}
-
-async function assertRoomFor(trx: Db, cluster: ClusterRow): Promise<void> {
-  if (cluster.node_limit === null) return;
-  const count = await clusterRepo.countNodes(trx, cluster.id);
-  if (count >= cluster.node_limit) throw new ConflictError(`cluster has reached its node limit of ${cluster.node_limit}`);
 }

@@ -7,7 +7,8 @@ import type { ClusterFilters } from '../../../contract/admin/targeting.ts';
 import { applyFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import { clusterFilters } from '../clusters/cluster.repo.ts';
-import { EDGE_AGENT_KIND, nodeFilters } from '../nodes/node.repo.ts';
+import { EDGE_AGENT_KIND } from '../inventory/kinds.ts';
+import { nodeFilters } from '../nodes/node.repo.ts';
 
 type Db = Kysely<Database>;
 

@@ -14,7 +14,9 @@ import { NotFoundError, ValidationError } from '../../errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { tokenHash } from '../../lib/secrets.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
-import { CORE_KIND, type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
+import { inventoryRepo } from '../inventory/inventory.repo.ts';
+import { CORE_KIND } from '../inventory/kinds.ts';
+import { type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
 import { destinationErrors } from './destinations.ts';
 import { outboundRepo } from './outbound.repo.ts';
 import { protocolRepo } from './protocol.repo.ts';
@@ -101,27 +103,24 @@ export class CoreNodeAdminService {
       try {
         await this.db.transaction().execute(async (trx) => {
           const now = nowIso();
-          await trx.insertInto('nodes').values({ id, kind: CORE_KIND, name: input.name, cluster_id: null, status: 'pending', last_seen_at: null, version: null, labels: '{}', inserted_at: now, updated_at: now }).execute();
-          await trx
-            .insertInto('core_nodes')
-            .values({
-              node_id: id,
-              core_id: await coreNodeRepo.nextCoreId(trx),
-              code: registration.prefix,
-              registration_secret_hash: registration.hash,
-              auth_key_hash: null,
-              host: input.host,
-              ip: input.ip ?? null,
-              region: input.region ?? null,
-              sync_status: 'pending',
-              revision: 1,
-              applied_revision: null,
-              config_hash: null,
-              last_error: null,
-              routing_rules: JSON.stringify(rules),
-              allowed_destinations: JSON.stringify(input.allowed_destinations ?? []),
-            })
-            .execute();
+          await inventoryRepo.insert(trx, { id, kind: CORE_KIND, name: input.name, cluster_id: null, status: 'pending', last_seen_at: null, version: null, inserted_at: now, updated_at: now });
+          await coreNodeRepo.insertCore(trx, {
+            node_id: id,
+            core_id: await coreNodeRepo.nextCoreId(trx),
+            code: registration.prefix,
+            registration_secret_hash: registration.hash,
+            auth_key_hash: null,
+            host: input.host,
+            ip: input.ip ?? null,
+            region: input.region ?? null,
+            sync_status: 'pending',
+            revision: 1,
+            applied_revision: null,
+            config_hash: null,
+            last_error: null,
+            routing_rules: JSON.stringify(rules),
+            allowed_destinations: JSON.stringify(input.allowed_destinations ?? []),
+          });
           await hashNewNode(trx, id);
         });
       } catch (error) {
@@ -166,7 +165,7 @@ export class CoreNodeAdminService {
         ...(input.routing_rules !== undefined ? { routing_rules: JSON.stringify(input.routing_rules) } : {}),
         ...(input.allowed_destinations !== undefined ? { allowed_destinations: JSON.stringify(input.allowed_destinations) } : {}),
       });
-      await coreNodeRepo.updateNode(trx, id, { ...(input.name !== undefined ? { name: input.name } : {}), status, updated_at: now });
+      await inventoryRepo.update(trx, id, { ...(input.name !== undefined ? { name: input.name } : {}), status, updated_at: now });
       await bumpNodes(trx, [id]);
       if (status !== row.status) emit('core.node.status_changed', { ...coreNodeEventData((await coreNodeRepo.find(trx, id))!), previous_status: row.status });
     });
@@ -177,7 +176,7 @@ export class CoreNodeAdminService {
   async delete(id: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       if (!(await coreNodeRepo.lock(trx, id))) throw new NotFoundError('Core node');
-      await coreNodeRepo.delete(trx, id);
+      await inventoryRepo.delete(trx, id);
     });
   }
 
@@ -188,7 +187,7 @@ export class CoreNodeAdminService {
         await this.db.transaction().execute(async (trx) => {
           if (!(await coreNodeRepo.lock(trx, id))) throw new NotFoundError('Core node');
           await coreNodeRepo.updateCore(trx, id, { code: registration.prefix, registration_secret_hash: registration.hash, auth_key_hash: null });
-          await coreNodeRepo.updateNode(trx, id, { updated_at: nowIso() });
+          await inventoryRepo.update(trx, id, { updated_at: nowIso() });
         });
       } catch (error) {
         if (uniqueViolationColumns(error) && attempt < 5) continue;

@@ -1,15 +1,17 @@
-/** SQL of the Core slice of the inventory: `nodes` rows of kind `core` + `core_nodes`. */
-import { type Kysely, sql, type Updateable } from 'kysely';
+/**
+ * SQL of the Core slice of the inventory: reads of `nodes` rows of kind `core` with their
+ * `core_nodes` facts, and writes of `core_nodes` (the `nodes` row is inventoryRepo's).
+ */
+import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import { dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database, NodeRow } from '../../db/schema.ts';
 import type { CoreNodeEventData } from '../../events/catalog.ts';
 import { toSecondPrecision } from '../../lib/time.ts';
+import { CORE_KIND } from '../inventory/kinds.ts';
 import type { CoreNodesTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
-
-export const CORE_KIND = 'core';
 
 export type CoreNodeRecord = NodeRow & Omit<CoreNodesTable, 'node_id' | 'routing_rules' | 'allowed_destinations'> & { routing_rules: string; allowed_destinations: string; protocol_count: number; outbound_count: number };
 
@@ -98,12 +100,8 @@ export const coreNodeRepo = {
     if (Object.keys(change).length > 0) await db.updateTable('core_nodes').set(change).where('node_id', '=', id).execute();
   },
 
-  async updateNode(db: Db, id: string, change: Partial<Pick<NodeRow, 'name' | 'status' | 'last_seen_at' | 'updated_at'>>): Promise<void> {
-    if (Object.keys(change).length > 0) await db.updateTable('nodes').set(change).where('id', '=', id).execute();
-  },
-
-  async delete(db: Db, id: string): Promise<void> {
-    await db.deleteFrom('nodes').where('id', '=', id).where('kind', '=', CORE_KIND).execute();
+  async insertCore(db: Db, row: Insertable<CoreNodesTable>): Promise<void> {
+    await db.insertInto('core_nodes').values(row).execute();
   },
 
   sessionByKeyHash(db: Db, hash: string): Promise<{ node_id: string; core_id: number } | undefined> {
@@ -120,14 +118,6 @@ export const coreNodeRepo = {
       .where('last_seen_at', 'is not', null)
       .where('last_seen_at', '<', cutoff)
       .execute();
-  },
-
-  /** Compare-and-set, so two instances sweeping at once emit one event. */
-  async setStatusIf(db: Db, id: string, from: string, to: string, now: string, extra: { lastSeenBefore?: string } = {}): Promise<boolean> {
-    let q = db.updateTable('nodes').set({ status: to, updated_at: now }).where('id', '=', id).where('status', '=', from);
-    if (extra.lastSeenBefore) q = q.where('last_seen_at', '<', extra.lastSeenBefore);
-    const result = await q.executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
   },
 };
 

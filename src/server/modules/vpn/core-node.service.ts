@@ -12,6 +12,7 @@ import { AppError, ConflictError, NotFoundError } from '../../errors.ts';
 import { constantTimeEqual, tokenHash } from '../../lib/secrets.ts';
 import { nowIso } from '../../lib/time.ts';
 import { REGISTRATION_CODE } from './core-node-admin.service.ts';
+import { inventoryRepo } from '../inventory/inventory.repo.ts';
 import { type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-node.repo.ts';
 import { configSignal } from './config-signal.ts';
 import { configEtag, etagMatches, SecretCache, servedConfig } from './node-config.ts';
@@ -68,7 +69,7 @@ export class CoreNodeService {
         ...(row.region === null || row.region === '' ? { region: dto.region } : {}),
         sync_status: 'pending',
       });
-      await coreNodeRepo.updateNode(trx, row.id, { status, updated_at: now });
+      await inventoryRepo.update(trx, row.id, { status, updated_at: now });
       const after = (await coreNodeRepo.find(trx, row.id))!;
       emit('core.node.registered', { ...coreNodeEventData(after), reregistered: row.auth_key_hash !== null });
       this.statusEvent(emit, row, after);
@@ -86,7 +87,7 @@ export class CoreNodeService {
       const now = nowIso();
       const needSync = dto?.revision === undefined || dto.revision !== Number(row.revision);
       const status = row.status === 'disabled' || row.status === 'error' ? row.status : 'online';
-      await coreNodeRepo.updateNode(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
+      await inventoryRepo.update(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
       await coreNodeRepo.updateCore(trx, row.id, {
         ...(dto?.ip !== undefined && dto.ip !== row.ip ? { ip: dto.ip } : {}),
         ...(needSync && row.sync_status === 'synced' ? { sync_status: 'pending' } : {}),
@@ -149,7 +150,7 @@ export class CoreNodeService {
         sync_status: current ? 'synced' : 'pending',
         ...(current ? { last_error: null } : {}),
       });
-      await coreNodeRepo.updateNode(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
+      await inventoryRepo.update(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
       const after = (await coreNodeRepo.find(trx, row.id))!;
       if (current) emit('core.node.config_applied', coreNodeEventData(after));
       this.statusEvent(emit, row, after);
@@ -165,7 +166,7 @@ export class CoreNodeService {
       const lastError = { message: dto.message, code: dto.code ?? null, details: dto.details ?? null, at: now };
       const status = row.status === 'disabled' ? 'disabled' : 'error';
       await coreNodeRepo.updateCore(trx, row.id, { sync_status: 'failed', last_error: JSON.stringify(lastError) });
-      await coreNodeRepo.updateNode(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
+      await inventoryRepo.update(trx, row.id, { last_seen_at: now, ...(status !== row.status ? { status, updated_at: now } : {}) });
       const after = (await coreNodeRepo.find(trx, row.id))!;
       emit('core.node.error', { ...coreNodeEventData(after), error: { message: lastError.message, code: lastError.code, at: lastError.at } });
       this.statusEvent(emit, row, after);
@@ -187,7 +188,7 @@ export class CoreNodeService {
     for (const stale of await coreNodeRepo.findStale(this.deps.db, cutoff)) {
       const changed = await this.deps.outbox.run(async (trx, emit) => {
         const before = await coreNodeRepo.find(trx, stale.id);
-        if (!before || !(await coreNodeRepo.setStatusIf(trx, stale.id, stale.status, 'offline', nowIso(), { lastSeenBefore: cutoff }))) return false;
+        if (!before || !(await inventoryRepo.setStatusIf(trx, stale.id, stale.status, { status: 'offline', updated_at: nowIso() }, { lastSeenBefore: cutoff }))) return false;
         this.statusEvent(emit, before, (await coreNodeRepo.find(trx, stale.id))!);
         return true;
       });
