@@ -74,7 +74,7 @@ export function classify(error: unknown, status: Record<ErrorCode, number>): Fai
   return { kind: 'internal', status: 500 };
 }
 
-export function errorHandler(face: FaceErrors) {
+function errorHandler(face: FaceErrors) {
   return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const failure = classify(error, face.status);
     if (failure.kind === 'internal') request.log.error({ err: error }, 'unhandled error');
@@ -110,7 +110,7 @@ export interface TokenSource {
   maxLength?: number;
 }
 
-export const BEARER: TokenSource = { header: 'authorization', scheme: 'Bearer' };
+const BEARER: TokenSource = { header: 'authorization', scheme: 'Bearer' };
 
 const schemePattern = new Map<string, RegExp>();
 
