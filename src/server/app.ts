@@ -9,34 +9,14 @@ import type { AppContext } from './context.ts';
 import { uuidv7 } from './lib/ids.ts';
 import { bodyTooDeep, validatorCompiler } from './http/validation.ts';
 import { installRateLimits } from './http/rate-limit.ts';
-import { adminErrorHandler, adminNotFound, installAdminGuards } from './faces/admin/http.ts';
-import { clusterRoutes } from './faces/admin/clusters.routes.ts';
-import { enrollmentKeysRoutes } from './faces/admin/enrollment-keys.routes.ts';
-import { nodesRoutes } from './faces/admin/nodes.routes.ts';
-import { fleetRoutes } from './faces/admin/fleet.routes.ts';
-import { aliasesRoutes } from './faces/admin/aliases.routes.ts';
-import { adminsRoutes } from './faces/admin/admins.routes.ts';
-import { nodeMetricsRoutes, rootMetricsRoutes } from './faces/admin/node-metrics.routes.ts';
-import { installHttpMetrics } from './modules/metrics/registry.ts';
-import { installAgentAuth } from './faces/agents/auth.ts';
-import { agentEnrollmentRoutes } from './faces/agents/enrollment.routes.ts';
-import { agentNodesRoutes } from './faces/agents/nodes.routes.ts';
-import { agentMetricsRoutes } from './faces/agents/metrics.routes.ts';
-import { agentStreamRoutes } from './faces/agents/stream.routes.ts';
-import { commandRoutes } from './faces/admin/commands.routes.ts';
-import { sshRoutes } from './faces/admin/ssh.routes.ts';
-import { selfUpdateRoutes } from './faces/admin/self-updates.routes.ts';
-import { webhookRoutes } from './faces/admin/webhooks.routes.ts';
-import { adminMetricsRoutes } from './faces/admin/admin-metrics.routes.ts';
-import { agentExecutionRoutes } from './faces/agents/executions.routes.ts';
-import { agentSshRoutes } from './faces/agents/ssh.routes.ts';
-import { agentSelfUpdateRoutes } from './faces/agents/self-updates.routes.ts';
-import { vpnAdminRoutes } from './faces/admin/vpn.routes.ts';
-import { vpnUsageRoutes } from './faces/admin/vpn-usage.routes.ts';
-import { coreErrorHandler, installCoreNodeAuth } from './faces/core-node/http.ts';
-import { coreNodeRoutes } from './faces/core-node/node.routes.ts';
-import { coreIngestRoutes } from './faces/core-node/ingest.routes.ts';
+import { installFaceKit } from './faces/face-kit.ts';
+import { adminErrors } from './faces/admin/http.ts';
+import { adminFace } from './faces/admin/admin.face.ts';
+import { agentsFace } from './faces/agents/agents.face.ts';
+import { coreNodeFace } from './faces/core-node/core-node.face.ts';
+import { rootMetricsRoutes } from './faces/admin/node-metrics.routes.ts';
 import { subscriptionLinkRoutes } from './faces/subscription/sub.routes.ts';
+import { installHttpMetrics } from './modules/metrics/registry.ts';
 import { redactingLogger } from './http/log-redaction.ts';
 
 declare module 'fastify' {
@@ -98,8 +78,8 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  app.setErrorHandler(adminErrorHandler);
-  app.setNotFoundHandler(adminNotFound);
+  // Outside every face (health, OpenAPI, /metrics, unknown routes) errors speak the Admin API's envelope.
+  installFaceKit(app, adminErrors);
   installHttpMetrics(app, ctx.nodeMetrics.registry);
   await installRateLimits(app);
 
@@ -123,54 +103,11 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
 
   await app.register(rootMetricsRoutes(ctx));
 
-  await app.register(
-    async (api) => {
-      installAdminGuards(api, ctx.keys, () => ctx.admins.isDegraded());
-      await api.register(clusterRoutes(ctx));
-      await api.register(enrollmentKeysRoutes(ctx));
-      await api.register(nodesRoutes(ctx));
-      await api.register(fleetRoutes(ctx));
-      await api.register(aliasesRoutes(ctx));
-      await api.register(adminsRoutes(ctx));
-      await api.register(nodeMetricsRoutes(ctx));
-      await api.register(commandRoutes(ctx));
-      await api.register(sshRoutes(ctx));
-      await api.register(selfUpdateRoutes(ctx));
-      await api.register(webhookRoutes(ctx));
-      await api.register(adminMetricsRoutes(ctx));
-      await api.register(vpnAdminRoutes(ctx));
-      await api.register(vpnUsageRoutes(ctx));
-      // Agent routes authenticate with node tokens, not admin keys; the admin guard skips them.
-      await api.register(
-        async (agents) => {
-          agents.addHook('onRoute', (route) => {
-            route.config = { ...(route.config as object), auth: 'face' } as typeof route.config;
-          });
-          installAgentAuth(agents, (token) => ctx.nodes.authenticate(token));
-          await agents.register(agentEnrollmentRoutes(ctx));
-          await agents.register(agentNodesRoutes(ctx));
-          await agents.register(agentMetricsRoutes(ctx));
-          await agents.register(agentStreamRoutes(ctx));
-          await agents.register(agentExecutionRoutes(ctx));
-          await agents.register(agentSshRoutes(ctx));
-          await agents.register(agentSelfUpdateRoutes(ctx));
-        },
-        { prefix: '/agents' },
-      );
-    },
-    { prefix: '/api/v1' },
-  );
-
-  // The Core node API: its own auth header and NestJS-style errors.
-  await app.register(
-    async (core) => {
-      core.setErrorHandler(coreErrorHandler);
-      installCoreNodeAuth(core, (key) => ctx.coreNodes.authenticate(key));
-      await core.register(coreNodeRoutes(ctx));
-      await core.register(coreIngestRoutes(ctx));
-    },
-    { prefix: '/node' },
-  );
+  // One plugin per face, each with its own authenticator and error format. The agents face is a
+  // sibling of the Admin API under the same prefix: node tokens there, boot keys here.
+  await app.register(adminFace(ctx), { prefix: '/api/v1' });
+  await app.register(agentsFace(ctx), { prefix: '/api/v1/agents' });
+  await app.register(coreNodeFace(ctx), { prefix: '/node' });
   // Public subscription links (unguessable link UUIDs).
   await app.register(subscriptionLinkRoutes(ctx));
 

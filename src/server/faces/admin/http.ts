@@ -1,18 +1,17 @@
 /**
  * The Admin API's wire conventions (edge-admin spec §1–2, §5): `{data, meta}` envelopes, the error
- * envelope and its codes, Bearer-key auth and the degraded-mode gate. Routes stay one-liners.
+ * envelope and its codes, boot-key auth and the degraded-mode gate. Routes stay one-liners.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorCode } from '../../errors.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, DegradedModeError } from '../../errors.ts';
 import type { Page } from '../../db/listing.ts';
-import { validationDetails } from '../../http/validation.ts';
 import { microsecondTimestamp } from '../../lib/time.ts';
 import { constantTimeEqual } from '../../lib/secrets.ts';
+import type { ApiKeyPrincipal } from '../../principal.ts';
+import { DEFAULT_STATUS, type FaceErrors, installAuthenticator, readToken } from '../face-kit.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Which Admin API key may call the route; `public` needs none; `face` = the face authenticates. */
-    auth?: 'api' | 'metrics' | 'public' | 'face';
     /** Refused with 503 `degraded_mode` while the admin cluster is over capacity. */
     degradedGate?: boolean;
   }
@@ -37,63 +36,41 @@ export function noContent(reply: FastifyReply) {
   return reply.code(204).send();
 }
 
-const STATUS: Record<ErrorCode, number> = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  validation_failed: 422,
-  degraded_mode: 503,
-  service_unavailable: 503,
-};
-
-const DEFAULT_MESSAGE: Partial<Record<ErrorCode, string>> = {
-  bad_request: 'Bad Request',
-  unauthorized: 'Unauthorized',
-  forbidden: 'Forbidden',
-  not_found: 'Resource not found',
-};
-
 export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string, details?: unknown) {
   const error: Record<string, unknown> = { code, message };
   if (details !== undefined) error.details = details;
   return reply.code(status).type('application/json').send({ error, meta: meta(request) });
 }
 
-/** Maps anything thrown in a route to the error envelope; never lets a client see a raw 5xx. */
-export function adminErrorHandler(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
-  if (error instanceof AppError) {
-    const message = error.code === 'not_found' ? 'Resource not found' : error.message;
-    return sendError(request, reply, STATUS[error.code], error.code, message, error.details);
-  }
-  const fastifyError = error as FastifyError;
-  if (fastifyError.validation) {
-    const details = validationDetails(fastifyError.validation as any);
-    return sendError(request, reply, 400, 'bad_request', 'Invalid request parameters', details);
-  }
-  const status = fastifyError.statusCode ?? 500;
-  if (fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
-    return sendError(request, reply, 400, 'bad_request', 'Invalid request parameters', { '': ['Invalid JSON body'] });
-  }
-  if (status === 413) return sendError(request, reply, 413, 'payload_too_large', 'Request body is too large');
-  if (status === 429) return sendError(request, reply, 429, 'too_many_requests', 'Too many requests; retry after the number of seconds in Retry-After');
-  if (status === 415) return sendError(request, reply, 415, 'unsupported_media_type', 'Unsupported Media Type');
-  if (status >= 400 && status < 500) return sendError(request, reply, status, 'bad_request', DEFAULT_MESSAGE.bad_request!);
-  request.log.error({ err: error }, 'unhandled error');
-  return sendError(request, reply, 500, 'internal_server_error', 'Internal Server Error');
-}
-
-export function adminNotFound(request: FastifyRequest, reply: FastifyReply) {
-  return sendError(request, reply, 404, 'not_found', 'Resource not found');
-}
-
-function bearer(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return null;
-  const match = /^Bearer ([^\s,]+)$/.exec(header);
-  return match ? match[1]! : null;
-}
+/** The Admin API's error envelope; the agents face speaks it too (edge-admin spec §6). */
+export const adminErrors: FaceErrors = {
+  status: DEFAULT_STATUS,
+  render(failure, request, reply) {
+    const send = (status: number, code: string, message: string, details?: unknown) => sendError(request, reply, status, code, message, details);
+    switch (failure.kind) {
+      case 'app': {
+        const { code, message, details } = failure.error;
+        return send(failure.status, code, code === 'not_found' ? 'Resource not found' : message, details);
+      }
+      case 'validation':
+        return send(400, 'bad_request', 'Invalid request parameters', failure.details);
+      case 'invalid_json':
+        return send(400, 'bad_request', 'Invalid request parameters', { '': ['Invalid JSON body'] });
+      case 'too_large':
+        return send(413, 'payload_too_large', 'Request body is too large');
+      case 'rate_limited':
+        return send(429, 'too_many_requests', 'Too many requests; retry after the number of seconds in Retry-After');
+      case 'unsupported_media_type':
+        return send(415, 'unsupported_media_type', 'Unsupported Media Type');
+      case 'not_found':
+        return send(404, 'not_found', 'Resource not found');
+      case 'client':
+        return send(failure.status, 'bad_request', 'Bad Request');
+      case 'internal':
+        return send(500, 'internal_server_error', 'Internal Server Error');
+    }
+  },
+};
 
 export interface AdminKeys {
   masterKey: string;
@@ -101,20 +78,27 @@ export interface AdminKeys {
   metricsKey: string;
 }
 
-/** Installs key auth (onRequest, before validation) and the degraded gate (after validation). */
-export function installAdminGuards(app: FastifyInstance, keys: AdminKeys, isDegraded: () => boolean) {
-  app.addHook('onRequest', async (request, reply) => {
-    const auth = request.routeOptions.config?.auth ?? 'api';
-    if (auth === 'public' || auth === 'face') return;
-    const token = bearer(request);
-    const accepted = auth === 'metrics' ? [keys.metricsKey, keys.masterKey] : [keys.apiKey, keys.masterKey];
-    // Evaluate every candidate so timing does not reveal which key matched.
-    const match = token !== null && accepted.map((k) => constantTimeEqual(token, k)).includes(true);
-    if (!match) return sendError(request, reply, 401, 'unauthorized', 'Unauthorized');
-  });
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.routeOptions.config?.degradedGate && isDegraded()) {
-      return sendError(request, reply, 503, 'degraded_mode', 'Cluster is in degraded mode (over capacity) — try again when capacity recovers');
-    }
+/**
+ * The boot key a bearer token is: the master key is accepted everywhere, the API key on `api`
+ * routes, the metrics key on `metrics` routes. Every candidate is compared, so timing does not
+ * reveal which one matched.
+ */
+export function apiKeyPrincipal(token: string | null, need: 'api' | 'metrics', keys: AdminKeys): ApiKeyPrincipal | null {
+  if (token === null) return null;
+  const candidates: Array<[ApiKeyPrincipal['key'], string]> = [['master', keys.masterKey], need === 'metrics' ? ['metrics', keys.metricsKey] : ['api', keys.apiKey]];
+  const matched = candidates.map(([name, key]) => (constantTimeEqual(token, key) ? name : null));
+  const key = matched.find((name) => name !== null);
+  return key ? { type: 'api-key', key } : null;
+}
+
+/** Boot-key auth for a scope of Admin API routes (and the root /metrics). */
+export function installAdminAuth(scope: FastifyInstance, keys: AdminKeys) {
+  installAuthenticator(scope, async (request, need) => apiKeyPrincipal(readToken(request), need, keys), () => new AppError('unauthorized', 'Unauthorized'));
+}
+
+/** Routes marked `degradedGate` are refused with 503 while the admin cluster is over capacity (after validation). */
+export function installDegradedGate(scope: FastifyInstance, isDegraded: () => boolean) {
+  scope.addHook('preHandler', async (request) => {
+    if (request.routeOptions.config?.degradedGate && isDegraded()) throw new DegradedModeError();
   });
 }

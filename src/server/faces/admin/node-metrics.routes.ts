@@ -8,7 +8,7 @@ import { AgentMetrics, HostMetrics, NodeMetricsParams, PROMETHEUS_TEXT, UnifiedM
 import { METRICS_TYPES } from '../../../contract/agents/metrics.ts';
 import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
-import { installAdminGuards, ok } from './http.ts';
+import { installAdminAuth, ok } from './http.ts';
 
 const tags = ['Node metrics'];
 const config = { auth: 'metrics' as const };
@@ -56,13 +56,13 @@ export const nodeMetricsRoutes =
 
 /**
  * GET /metrics: the control plane's own registry. Register on the root instance (the node-metrics
- * plugin lives under /api/v1). It installs its own key guard because the admin guard is scoped to
- * /api/v1; being encapsulated, that guard covers this route only.
+ * plugin lives under /api/v1). It installs the admin key auth itself because the Admin API face is
+ * scoped to /api/v1; being encapsulated, this auth covers this route only.
  */
 export const rootMetricsRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    installAdminGuards(app, ctx.keys, () => ctx.admins.isDegraded());
+    installAdminAuth(app, ctx.keys);
     app.get('/metrics', {
       schema: {
         tags: ['Metrics'],

@@ -19,7 +19,7 @@ export const agentEnrollmentRoutes =
         response: { 200: VerifyEnrollmentKeyResponse },
       },
       bodyLimit: ctx.config.publicBodyLimitBytes,
-      config: { agentAuth: 'public', rateLimit: publicRateLimit(ctx.config) },
+      config: { auth: 'public', rateLimit: publicRateLimit(ctx.config) },
     }, async (req): Promise<VerifyEnrollmentKeyResponse> => {
       const result = await ctx.enrollmentKeys.verify(req.body.key);
       // Nodeplane is its own VPN controller: the join token slot carries the ticket that registration requires.

@@ -5,7 +5,7 @@ import { AcknowledgeRequest, AgentCommandExecution, AgentExecutionListQuery, Exe
 import { Paged, Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { ok, paged } from '../admin/http.ts';
-import { agentOf } from './auth.ts';
+import { nodeOf } from '../face-kit.ts';
 
 const tags = ['Agents'];
 
@@ -19,7 +19,7 @@ export const agentExecutionRoutes =
         querystring: AgentExecutionListQuery,
         response: { 200: Paged(AgentCommandExecution) },
       },
-    }, async (req) => paged(req, await ctx.commands.executions.listForNode(agentOf(req).nodeId, req.query)));
+    }, async (req) => paged(req, await ctx.commands.executions.listForNode(nodeOf(req), req.query)));
 
     app.patch('/command_executions/:id/acknowledge', {
       schema: {
@@ -30,7 +30,7 @@ export const agentExecutionRoutes =
         body: AcknowledgeRequest,
         response: { 200: Single(AgentCommandExecution) },
       },
-    }, async (req) => ok(req, await ctx.commands.executions.acknowledge(agentOf(req).nodeId, req.params.id)));
+    }, async (req) => ok(req, await ctx.commands.executions.acknowledge(nodeOf(req), req.params.id)));
 
     app.patch('/command_executions/:id/result', {
       schema: {
@@ -41,5 +41,5 @@ export const agentExecutionRoutes =
         body: ExecutionResultRequest,
         response: { 200: Single(AgentCommandExecution) },
       },
-    }, async (req) => ok(req, await ctx.commands.executions.reportResult(agentOf(req).nodeId, req.params.id, req.body)));
+    }, async (req) => ok(req, await ctx.commands.executions.reportResult(nodeOf(req), req.params.id, req.body)));
   };

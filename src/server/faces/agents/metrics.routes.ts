@@ -3,7 +3,7 @@ import { MetricsPushRequest, MetricsPushResult } from '../../../contract/agents/
 import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { ok } from '../admin/http.ts';
-import { agentOf } from './auth.ts';
+import { nodeOf } from '../face-kit.ts';
 
 const tags = ['Agents'];
 
@@ -17,6 +17,5 @@ export const agentMetricsRoutes =
         body: MetricsPushRequest,
         response: { 200: Single(MetricsPushResult) },
       },
-      config: { agentAuth: 'token' },
-    }, async (req) => ok(req, await ctx.nodeMetrics.push(agentOf(req).nodeId, req.body.metrics_type, req.body.metrics_text)));
+    }, async (req) => ok(req, await ctx.nodeMetrics.push(nodeOf(req), req.body.metrics_type, req.body.metrics_text)));
   };

@@ -4,7 +4,7 @@ import { SelfUpdateCheck } from '../../../contract/agents/self-updates.ts';
 import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { ok } from '../admin/http.ts';
-import { agentOf } from './auth.ts';
+import { nodeOf } from '../face-kit.ts';
 
 export const agentSelfUpdateRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
@@ -15,5 +15,5 @@ export const agentSelfUpdateRoutes =
         summary: 'Whether the newest self-update request includes the calling node',
         response: { 200: Single(SelfUpdateCheck) },
       },
-    }, async (req) => ok(req, await ctx.selfUpdates.check(agentOf(req).nodeId)));
+    }, async (req) => ok(req, await ctx.selfUpdates.check(nodeOf(req))));
   };

@@ -3,7 +3,7 @@ import { VerifyCredentialsRequest, VerifyCredentialsResult } from '../../../cont
 import { Single } from '../../../contract/types.ts';
 import type { AppContext } from '../../context.ts';
 import { ok } from '../admin/http.ts';
-import { agentOf } from './auth.ts';
+import { nodeOf } from '../face-kit.ts';
 
 const tags = ['Agents'];
 
@@ -18,5 +18,5 @@ export const agentSshRoutes =
         body: VerifyCredentialsRequest,
         response: { 200: Single(VerifyCredentialsResult) },
       },
-    }, async (req) => ok(req, await ctx.ssh.verifyCredentials(agentOf(req).nodeId, req.body)));
+    }, async (req) => ok(req, await ctx.ssh.verifyCredentials(nodeOf(req), req.body)));
   };

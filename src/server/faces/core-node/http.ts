@@ -3,31 +3,10 @@
  * `{statusCode, message, error}` (message is a list for validation failures), and node
  * authentication by the `x-node-auth-key` header (looked up by SHA-256, never compared as a secret).
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorCode } from '../../errors.ts';
-import { validationDetails } from '../../http/validation.ts';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The authenticated Core node (inventory id and its integer Core id). */
-    coreNode: { nodeId: string; coreId: number } | null;
-  }
-  interface FastifyContextConfig {
-    /** `public` = no x-node-auth-key (only /node/register). */
-    coreAuth?: 'key' | 'public';
-  }
-}
-
-const STATUS: Record<ErrorCode, number> = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  validation_failed: 400,
-  degraded_mode: 503,
-  service_unavailable: 503,
-};
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { AppError } from '../../errors.ts';
+import type { NodePrincipal } from '../../principal.ts';
+import { DEFAULT_STATUS, type FaceErrors, installAuthenticator, readToken, type TokenSource } from '../face-kit.ts';
 
 const REASON: Record<number, string> = {
   400: 'Bad Request',
@@ -42,7 +21,7 @@ const REASON: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-export function sendCoreError(reply: FastifyReply, status: number, message: string | string[]) {
+function sendCoreError(reply: FastifyReply, status: number, message: string | string[]) {
   return reply.code(status).type('application/json').send({ statusCode: status, message, error: REASON[status] ?? 'Error' });
 }
 
@@ -56,35 +35,42 @@ function flatten(details: Record<string, unknown>, prefix = ''): string[] {
   return out;
 }
 
-export function coreErrorHandler(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
-  if (error instanceof AppError) {
-    return sendCoreError(reply, STATUS[error.code], error.details ? flatten(error.details) : error.message);
-  }
-  if (error.validation) {
-    const details = validationDetails(error.validation as any);
-    return sendCoreError(reply, 400, flatten(details).map((m) => m.replace(/^\//, '')));
-  }
-  const status = error.statusCode ?? 500;
-  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
-    return sendCoreError(reply, 400, 'Invalid JSON body');
-  }
-  if (status === 413) return sendCoreError(reply, 413, 'Request body is too large');
-  if (status === 429) return sendCoreError(reply, 429, 'Too many requests; retry after the number of seconds in Retry-After');
-  if (status >= 400 && status < 500) return sendCoreError(reply, status, error.message);
-  request.log.error({ err: error }, 'unhandled error');
-  return sendCoreError(reply, 500, 'Internal server error');
-}
+export const coreErrors: FaceErrors = {
+  // NestJS answers every validation failure with 400.
+  status: { ...DEFAULT_STATUS, validation_failed: 400 },
+  render(failure, _request, reply) {
+    switch (failure.kind) {
+      case 'app':
+        return sendCoreError(reply, failure.status, failure.error.details ? flatten(failure.error.details) : failure.error.message);
+      case 'validation':
+        return sendCoreError(reply, 400, flatten(failure.details).map((m) => m.replace(/^\//, '')));
+      case 'invalid_json':
+        return sendCoreError(reply, 400, 'Invalid JSON body');
+      case 'too_large':
+        return sendCoreError(reply, 413, 'Request body is too large');
+      case 'rate_limited':
+        return sendCoreError(reply, 429, 'Too many requests; retry after the number of seconds in Retry-After');
+      case 'not_found':
+        return sendCoreError(reply, 404, 'Not Found');
+      case 'unsupported_media_type':
+      case 'client':
+        return sendCoreError(reply, failure.status, failure.message);
+      case 'internal':
+        return sendCoreError(reply, 500, 'Internal server error');
+    }
+  },
+};
 
-/** Installs x-node-auth-key auth (onRequest, before validation) on a /node scope. */
-export function installCoreNodeAuth(app: FastifyInstance, authenticate: (key: string) => Promise<{ nodeId: string; coreId: number } | null>) {
-  app.decorateRequest('coreNode', null);
-  app.addHook('onRequest', async (request, reply) => {
-    if ((request.routeOptions.config?.coreAuth ?? 'key') === 'public') return;
-    const key = request.headers['x-node-auth-key'];
-    const node = typeof key === 'string' && key.length > 0 && key.length <= 512 ? await authenticate(key) : null;
-    if (!node) return sendCoreError(reply, 401, 'Invalid or missing node auth key');
-    request.coreNode = node;
-  });
-}
+const NODE_AUTH_KEY: TokenSource = { header: 'x-node-auth-key', maxLength: 512 };
 
-export const coreNodeOf = (request: FastifyRequest) => request.coreNode!;
+/** x-node-auth-key auth on the /node scope; routes marked `auth: 'public'` (only /node/register) need none. */
+export function installCoreNodeAuth(scope: FastifyInstance, authenticate: (key: string) => Promise<NodePrincipal | null>) {
+  installAuthenticator(
+    scope,
+    async (request) => {
+      const key = readToken(request, NODE_AUTH_KEY);
+      return key === null ? null : authenticate(key);
+    },
+    () => new AppError('unauthorized', 'Invalid or missing node auth key'),
+  );
+}

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IngestHeaders, IngestOk, NodeOutboundUsageRequest, NodeUsageRequest, SessionEventsRequest } from '../../../contract/core-node/ingest.ts';
 import { CoreErrorBody } from '../../../contract/core-node/node.ts';
 import type { AppContext } from '../../context.ts';
-import { coreNodeOf } from './http.ts';
+import { nodeOf } from '../face-kit.ts';
 
 const tags = ['Core node API'];
 // The node authenticates with x-node-auth-key (declared as a header), not the Admin API's bearer key.
@@ -28,7 +28,7 @@ export const coreIngestRoutes =
         response: responses,
       },
     }, async (req) => {
-      await ctx.usage.recordUsage(coreNodeOf(req), req.body.entries, req.headers['idempotency-key']);
+      await ctx.usage.recordUsage(nodeOf(req), req.body.entries, req.headers['idempotency-key']);
       return { ok: true as const };
     });
 
@@ -43,7 +43,7 @@ export const coreIngestRoutes =
         response: responses,
       },
     }, async (req) => {
-      await ctx.usage.recordOutboundUsage(coreNodeOf(req), req.body.items, req.headers['idempotency-key']);
+      await ctx.usage.recordOutboundUsage(nodeOf(req), req.body.items, req.headers['idempotency-key']);
       return { ok: true as const };
     });
 
@@ -58,7 +58,7 @@ export const coreIngestRoutes =
         response: responses,
       },
     }, async (req) => {
-      await ctx.usage.recordSessionEvents(coreNodeOf(req), req.body.events, req.headers['idempotency-key']);
+      await ctx.usage.recordSessionEvents(nodeOf(req), req.body.events, req.headers['idempotency-key']);
       return { ok: true as const };
     });
   };

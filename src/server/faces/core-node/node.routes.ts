@@ -18,7 +18,7 @@ import {
   RegisterNodeResponse,
 } from '../../../contract/core-node/node.ts';
 import type { AppContext } from '../../context.ts';
-import { coreNodeOf } from './http.ts';
+import { nodeOf } from '../face-kit.ts';
 import { publicRateLimit } from '../../http/rate-limit.ts';
 
 const tags = ['Core node API'];
@@ -41,7 +41,7 @@ export const coreNodeRoutes =
         response: { 201: RegisterNodeResponse, ...errors },
       },
       bodyLimit: ctx.config.publicBodyLimitBytes,
-      config: { coreAuth: 'public', rateLimit: publicRateLimit(ctx.config) },
+      config: { auth: 'public', rateLimit: publicRateLimit(ctx.config) },
     }, async (req, reply) => {
       const result = await ctx.coreNodes.register(req.body);
       return reply.code(201).send(result);
@@ -49,7 +49,7 @@ export const coreNodeRoutes =
 
     app.post('/heartbeat', {
       schema: { tags, security, summary: 'Report liveness; answers whether the node must fetch its config', headers: NodeAuthHeaders, body: NodeHeartbeatDto, response: { 200: NodeHeartbeatResponse, ...errors } },
-    }, async (req) => ctx.coreNodes.heartbeat(coreNodeOf(req), req.body));
+    }, async (req) => ctx.coreNodes.heartbeat(nodeOf(req), req.body));
 
     app.get('/config/latest', {
       schema: {
@@ -64,7 +64,7 @@ export const coreNodeRoutes =
       // A node that hangs up stops its wait; nothing is held for it.
       const gone = new AbortController();
       reply.raw.once('close', () => gone.abort());
-      const result = await ctx.coreNodes.latestConfig(coreNodeOf(req), req.headers['if-none-match'], (req.query.wait ?? 0) * 1000, gone.signal);
+      const result = await ctx.coreNodes.latestConfig(nodeOf(req), req.headers['if-none-match'], (req.query.wait ?? 0) * 1000, gone.signal);
       reply.header('etag', result.etag).header('cache-control', 'no-cache');
       if (result.notModified) return reply.code(304).send(undefined as never);
       // Sent as rendered: the bytes the ETag names.
@@ -73,11 +73,11 @@ export const coreNodeRoutes =
 
     app.post('/config/applied', {
       schema: { tags, security, summary: 'Confirm that a config revision is applied', headers: NodeAuthHeaders, body: NodeConfigAppliedDto, response: { 200: OkResponse, ...errors, 409: CoreErrorBody } },
-    }, async (req) => ctx.coreNodes.applied(coreNodeOf(req), req.body));
+    }, async (req) => ctx.coreNodes.applied(nodeOf(req), req.body));
 
     app.post('/error', {
       schema: { tags, security, summary: 'Report that the node failed to apply its config', headers: NodeAuthHeaders, body: NodeErrorDto, response: { 200: OkResponse, ...errors } },
       // Error reports are small; a huge `details` is refused before it is parsed.
       bodyLimit: 64 * 1024,
-    }, async (req) => ctx.coreNodes.error(coreNodeOf(req), req.body));
+    }, async (req) => ctx.coreNodes.error(nodeOf(req), req.body));
   };

@@ -9,25 +9,29 @@ import { Type } from 'typebox';
 import type { AppContext } from '../../context.ts';
 import { subscriptionBody } from '../../modules/vpn/share-links.ts';
 import { subscriptionRateLimit } from '../../http/rate-limit.ts';
+import { DEFAULT_STATUS, type FaceErrors, installFace } from '../face-kit.ts';
 
 /** Hours between client refreshes (Marzban's default). */
 const UPDATE_INTERVAL_HOURS = 12;
 
 const PlainText = (description: string) => ({ description, content: { 'text/plain': { schema: Type.String() } } });
 
+/** Plain text; malformed requests get the same answer as unknown links, so nothing is revealed. */
+const subscriptionErrors: FaceErrors = {
+  status: DEFAULT_STATUS,
+  render(failure, _request, reply) {
+    const status = failure.status === 400 ? 404 : failure.status;
+    const text = status === 404 ? 'Not Found' : status === 429 ? 'Too Many Requests' : status >= 500 ? 'Internal Server Error' : 'Bad Request';
+    return reply.code(status).type('text/plain; charset=utf-8').send(text);
+  },
+};
+
 const filenameOf = (username: string) => username.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64) || 'subscription';
 
 export const subscriptionLinkRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.setErrorHandler((error, request, reply) => {
-      const status = (error as { statusCode?: number }).statusCode;
-      // Malformed requests get the same answer as unknown links; only a real fault is logged.
-      if (status === undefined || status >= 500) request.log.error({ err: error }, 'subscription document failed');
-      const code = status !== undefined && status < 500 ? (status === 400 ? 404 : status) : 500;
-      const text = code === 404 ? 'Not Found' : code === 429 ? 'Too Many Requests' : code === 500 ? 'Internal Server Error' : 'Bad Request';
-      return reply.code(code).type('text/plain; charset=utf-8').send(text);
-    });
+    installFace(app, subscriptionErrors);
 
     app.get('/sub/:linkUuid', {
       schema: {

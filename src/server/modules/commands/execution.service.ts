@@ -14,6 +14,7 @@ import { nowIso, storedTimestamp } from '../../lib/time.ts';
 import type { ExecutionDelivery } from './execution-delivery.ts';
 import { type ExecutionRecord, type ExecutionStatus, executionRepo, OPEN_STATUSES } from './execution.repo.ts';
 import { agentExecutionView, executionEventData, executionView } from './views.ts';
+import type { NodePrincipal } from '../../principal.ts';
 
 type Db = Kysely<Database>;
 
@@ -98,13 +99,13 @@ export class ExecutionService {
 
   // ── Agent API ────────────────────────────────────────────────────────────────────────────────
 
-  async listForNode(nodeId: string, query: AgentExecutionListQuery): Promise<Page<AgentCommandExecution>> {
+  async listForNode({ id: nodeId }: NodePrincipal, query: AgentExecutionListQuery): Promise<Page<AgentCommandExecution>> {
     const page = await executionRepo.listForNode(this.db, nodeId, query);
     return { items: page.items.map(agentExecutionView), pagination: page.pagination };
   }
 
   /** The single pending → sent transition: of any number of concurrent claims exactly one wins. */
-  async acknowledge(nodeId: string, id: string): Promise<AgentCommandExecution> {
+  async acknowledge({ id: nodeId }: NodePrincipal, id: string): Promise<AgentCommandExecution> {
     return this.outbox.run(async (trx, emit) => {
       await this.requireOwn(trx, nodeId, id);
       if (!(await executionRepo.markSent(trx, id, nowIso()))) {
@@ -125,7 +126,7 @@ export class ExecutionService {
    * was stored) answers 200 with the execution as it is and changes nothing, so the agent stops
    * retrying instead of being told 409 forever. Any other report for a row that accepts none is 409.
    */
-  async reportResult(nodeId: string, id: string, input: ExecutionResultRequest): Promise<AgentCommandExecution> {
+  async reportResult({ id: nodeId }: NodePrincipal, id: string, input: ExecutionResultRequest): Promise<AgentCommandExecution> {
     const status: ExecutionStatus = input.exit_code === CANCELLED_EXIT_CODE ? 'cancelled' : input.status === 'expired' ? 'expired' : 'completed';
     const now = nowIso();
     const report = {

@@ -14,6 +14,7 @@ import { toSecondPrecision } from '../../lib/time.ts';
 import { type MetricsSubjectRow, nodeMetricsRepo, type SnapshotRow } from './node-metrics.repo.ts';
 import { createServerRegistry } from './registry.ts';
 import { summarizeAgent, summarizeHost } from './summarize.ts';
+import type { NodePrincipal } from '../../principal.ts';
 
 export interface NodeMetricsOptions {
   /** A snapshot older than this is no evidence of the node's current state (spec: 5 minutes). */
@@ -42,7 +43,7 @@ export class NodeMetricsService {
     });
   }
 
-  async push(nodeId: string, type: MetricsType, text: string): Promise<MetricsPushResult> {
+  async push({ id: nodeId }: NodePrincipal, type: MetricsType, text: string): Promise<MetricsPushResult> {
     const row: SnapshotRow = { node_id: nodeId, metrics_type: type, id: uuidv7(), metrics_text: text, updated_at: new Date(this.now()).toISOString() };
     let stored;
     try {

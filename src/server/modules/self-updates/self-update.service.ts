@@ -19,6 +19,7 @@ import { loadEdgeNodeEventData } from '../nodes/node-events.ts';
 import { resolveTargeting, targetingErrors } from '../targeting/targeting.ts';
 import { type SelfUpdateRequestRow, selfUpdateRepo } from './self-update.repo.ts';
 import { UpdateTrigger } from './update-trigger.ts';
+import type { NodePrincipal } from '../../principal.ts';
 
 export const SELF_UPDATES_QUEUE = 'self_updates';
 
@@ -88,7 +89,7 @@ export class SelfUpdateService {
   // ── Agent API ────────────────────────────────────────────────────────────────────────────────
 
   /** Whether the newest request (with the forced filters) reaches the caller; the agent decides the rest. */
-  async check(nodeId: string): Promise<SelfUpdateCheck> {
+  async check({ id: nodeId }: NodePrincipal): Promise<SelfUpdateCheck> {
     const newest = await selfUpdateRepo.newest(this.db);
     if (!newest) return { including_me: false, inserted_at: null };
     const { nodes } = await resolveTargeting(this.db, JSON.parse(newest.targeting) as Targeting, { forcedNodeFilters: FORCED_FILTERS, onlyNodeId: nodeId });

@@ -21,6 +21,7 @@ import { nodeRepo } from '../nodes/node.repo.ts';
 import { keyDataOf, parseOpenSshPublicKey, PublicKeyError } from './openssh-key.ts';
 import { type SshUsernameRecord, sshRepo } from './ssh.repo.ts';
 import type { SshPublicKeyRow } from '../../db/tables/ssh.ts';
+import type { NodePrincipal } from '../../principal.ts';
 
 const KEY_NAME_MAX = 255;
 
@@ -127,7 +128,7 @@ export class SshService {
    * The lookup and the Argon2 check run before the event's transaction: holding a transaction (on
    * SQLite, the only connection) through a deliberately slow hash would stall every other writer.
    */
-  async verifyCredentials(nodeId: string, input: VerifyCredentialsRequest): Promise<VerifyCredentialsResult> {
+  async verifyCredentials({ id: nodeId }: NodePrincipal, input: VerifyCredentialsRequest): Promise<VerifyCredentialsResult> {
     const password = input.password ?? null;
     const publicKey = input.public_key ?? null;
     if (password === null && publicKey === null) throw new ValidationError({ base: ['either password or public_key is required'] });

@@ -17,11 +17,7 @@ import { type CoreNodeRecord, coreNodeEventData, coreNodeRepo } from './core-nod
 import { configSignal } from './config-signal.ts';
 import { configEtag, etagMatches, SecretCache, servedConfig } from './node-config.ts';
 import { revisionRepo } from './revision.repo.ts';
-
-export interface CoreNodeSession {
-  nodeId: string;
-  coreId: number;
-}
+import type { NodePrincipal } from '../../principal.ts';
 
 export type LatestConfig = { notModified: true; etag: string } | { notModified: false; etag: string; body: string };
 
@@ -41,9 +37,9 @@ export class CoreNodeService {
   }
 
   /** The node an x-node-auth-key belongs to, or null. */
-  async authenticate(key: string): Promise<CoreNodeSession | null> {
+  async authenticate(key: string): Promise<NodePrincipal | null> {
     const row = await coreNodeRepo.sessionByKeyHash(this.deps.db, tokenHash(key));
-    return row ? { nodeId: row.node_id, coreId: Number(row.core_id) } : null;
+    return row ? { type: 'node', id: row.node_id, kind: 'core' } : null;
   }
 
   /**
@@ -81,9 +77,9 @@ export class CoreNodeService {
    * `needSync` whenever the reported revision differs (`!==`, so a node ahead after a restore also
    * resyncs). A node in `error` stays there until an apply succeeds; `disabled` is the operator's.
    */
-  async heartbeat(session: CoreNodeSession, dto: NodeHeartbeatDto): Promise<{ ok: true; needSync: boolean }> {
+  async heartbeat({ id: nodeId }: NodePrincipal, dto: NodeHeartbeatDto): Promise<{ ok: true; needSync: boolean }> {
     return this.deps.outbox.run(async (trx, emit) => {
-      const row = await this.lock(trx, session.nodeId);
+      const row = await this.lock(trx, nodeId);
       const now = nowIso();
       const needSync = dto?.revision === undefined || dto.revision !== Number(row.revision);
       const status = row.status === 'disabled' || row.status === 'error' ? row.status : 'online';
@@ -102,20 +98,20 @@ export class CoreNodeService {
    * `waitMs` and an If-None-Match naming the current config, the answer is held until the revision
    * moves (a long-poll: changes reach the node in about a second, not at its next heartbeat).
    */
-  async latestConfig(session: CoreNodeSession, ifNoneMatch: string | undefined, waitMs = 0, abort?: AbortSignal): Promise<LatestConfig> {
+  async latestConfig({ id: nodeId }: NodePrincipal, ifNoneMatch: string | undefined, waitMs = 0, abort?: AbortSignal): Promise<LatestConfig> {
     const deadline = Date.now() + waitMs;
     let recheckMs = LONG_POLL_RECHECK_MS;
     for (;;) {
-      const current = ifNoneMatch ? await this.currentEtag(session.nodeId) : null;
+      const current = ifNoneMatch ? await this.currentEtag(nodeId) : null;
       if (current === null || !etagMatches(ifNoneMatch, current)) break;
       const left = deadline - Date.now();
       if (left <= 0 || abort?.aborted || this.closing.signal.aborted) return { notModified: true, etag: current };
       const started = Date.now();
-      await configSignal.wait(session.nodeId, Math.min(left, recheckMs), AbortSignal.any([this.closing.signal, ...(abort ? [abort] : [])]));
+      await configSignal.wait(nodeId, Math.min(left, recheckMs), AbortSignal.any([this.closing.signal, ...(abort ? [abort] : [])]));
       // Woken early: the bump may not be committed yet, so look again soon, then slow down again.
       recheckMs = Date.now() - started < recheckMs ? 50 : Math.min(recheckMs * 4, LONG_POLL_RECHECK_MS);
     }
-    const served = await servedConfig(this.deps.db, session.nodeId, this.secretCache.reveal);
+    const served = await servedConfig(this.deps.db, nodeId, this.secretCache.reveal);
     const etag = configEtag(served.revision, served.hash);
     if (etagMatches(ifNoneMatch, etag)) return { notModified: true, etag };
     return { notModified: false, etag, body: served.body };
@@ -137,9 +133,9 @@ export class CoreNodeService {
    * The current revision applied → synced, online, error cleared. An older one is recorded but the
    * node stays pending (a newer change came meanwhile). A revision Core never issued is refused.
    */
-  async applied(session: CoreNodeSession, dto: NodeConfigAppliedDto): Promise<{ ok: true }> {
+  async applied({ id: nodeId }: NodePrincipal, dto: NodeConfigAppliedDto): Promise<{ ok: true }> {
     return this.deps.outbox.run(async (trx, emit) => {
-      const row = await this.lock(trx, session.nodeId);
+      const row = await this.lock(trx, nodeId);
       const revision = Number(row.revision);
       if (dto.revision > revision) throw new ConflictError(`revision ${dto.revision} was never issued to this node (current revision is ${revision})`);
       const now = nowIso();
@@ -159,9 +155,9 @@ export class CoreNodeService {
   }
 
   /** The node could not apply its config: status error, sync failed, message kept for operators. */
-  async error(session: CoreNodeSession, dto: NodeErrorDto): Promise<{ ok: true }> {
+  async error({ id: nodeId }: NodePrincipal, dto: NodeErrorDto): Promise<{ ok: true }> {
     return this.deps.outbox.run(async (trx, emit) => {
-      const row = await this.lock(trx, session.nodeId);
+      const row = await this.lock(trx, nodeId);
       const now = nowIso();
       const lastError = { message: dto.message, code: dto.code ?? null, details: dto.details ?? null, at: now };
       const status = row.status === 'disabled' ? 'disabled' : 'error';

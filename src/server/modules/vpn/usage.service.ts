@@ -11,11 +11,7 @@ import { bumpForSubscriptions } from './revisions.ts';
 import { emitStatusEvent } from './subscription-events.ts';
 import { COUNTER_MAX, type SubscriptionDelta, type UsageRow, usageRepo } from './usage.repo.ts';
 import { SubscriptionLinkService } from './subscription-links.service.ts';
-
-export interface CoreNodeRef {
-  nodeId: string;
-  coreId: number;
-}
+import type { NodePrincipal } from '../../principal.ts';
 
 /** Idempotency keys are remembered this long: far beyond any agent's retry window. */
 const BATCH_KEY_TTL_MS = 24 * 3600_000;
@@ -87,7 +83,7 @@ export class UsageService {
    * Nor is a subscription without a grant on the entry's protocol in the node's current or previous
    * revision: a node cannot charge what it never served, so that traffic is stored unattributed too.
    */
-  async recordUsage(node: CoreNodeRef, entries: UsageEntry[], idempotencyKey?: string): Promise<void> {
+  async recordUsage({ id: nodeId }: NodePrincipal, entries: UsageEntry[], idempotencyKey?: string): Promise<void> {
     const problems = new Problems();
     const now = Date.now();
     const minutes = entries.map((e, i) => minuteOf(instant(e.recordedAt, `entries/${i}/recordedAt`, problems, now)));
@@ -96,12 +92,12 @@ export class UsageService {
 
     await this.outbox.run(async (trx, emit) => {
       const stamp = nowIso();
-      if (idempotencyKey && !(await usageRepo.claimBatch(trx, node.nodeId, 'usage', idempotencyKey, stamp))) return;
+      if (idempotencyKey && !(await usageRepo.claimBatch(trx, nodeId, 'usage', idempotencyKey, stamp))) return;
 
-      const owned = await usageRepo.ownedProtocolIds(trx, node.nodeId, [...new Set(entries.map((e) => e.nodeProtocolId))]);
+      const owned = await usageRepo.ownedProtocolIds(trx, nodeId, [...new Set(entries.map((e) => e.nodeProtocolId))]);
       const subscriptionIds = [...new Set(entries.flatMap((e) => (e.subscriptionId == null ? [] : [e.subscriptionId])))];
       const owners = await usageRepo.lockSubscriptions(trx, subscriptionIds);
-      const chargeable = await chargeablePairs(trx, node.nodeId, subscriptionIds);
+      const chargeable = await chargeablePairs(trx, nodeId, subscriptionIds);
       entries.forEach((e, i) => {
         if (!owned.has(e.nodeProtocolId)) problems.add(`entries/${i}/nodeProtocolId`, `node protocol ${e.nodeProtocolId} does not belong to this node`);
         const owner = e.subscriptionId == null ? undefined : owners.get(e.subscriptionId);
@@ -120,7 +116,7 @@ export class UsageService {
           row.bytes_up = add(row.bytes_up, e.bytesUp);
           row.bytes_down = add(row.bytes_down, e.bytesDown);
         } else {
-          rows.set(key, { node_id: node.nodeId, node_protocol_id: e.nodeProtocolId, user_id: e.userId, subscription_id: subscriptionId, recorded_at: minutes[i]!, bytes_up: e.bytesUp, bytes_down: e.bytesDown });
+          rows.set(key, { node_id: nodeId, node_protocol_id: e.nodeProtocolId, user_id: e.userId, subscription_id: subscriptionId, recorded_at: minutes[i]!, bytes_up: e.bytesUp, bytes_down: e.bytesDown });
         }
         if (subscriptionId !== 0) {
           const delta = deltas.get(subscriptionId) ?? { id: subscriptionId, up: 0, down: 0 };
@@ -146,7 +142,7 @@ export class UsageService {
   }
 
   /** Adds to the node's outbound counters by tag; tags without an outbound row (`direct`, `block`) are ignored. */
-  async recordOutboundUsage(node: CoreNodeRef, items: OutboundUsageItem[], idempotencyKey?: string): Promise<void> {
+  async recordOutboundUsage({ id: nodeId }: NodePrincipal, items: OutboundUsageItem[], idempotencyKey?: string): Promise<void> {
     if (items.length === 0) return;
     const byTag = new Map<string, { tag: string; up: number; down: number }>();
     for (const item of items) {
@@ -156,8 +152,8 @@ export class UsageService {
       byTag.set(item.tag, delta);
     }
     await this.deps.db.transaction().execute(async (trx) => {
-      if (idempotencyKey && !(await usageRepo.claimBatch(trx, node.nodeId, 'outbound-usage', idempotencyKey, nowIso()))) return;
-      await usageRepo.addToOutbounds(trx, node.nodeId, [...byTag.values()].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)));
+      if (idempotencyKey && !(await usageRepo.claimBatch(trx, nodeId, 'outbound-usage', idempotencyKey, nowIso()))) return;
+      await usageRepo.addToOutbounds(trx, nodeId, [...byTag.values()].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)));
     });
   }
 
@@ -167,7 +163,7 @@ export class UsageService {
    * `last_node_id`; `offline` → not online). A user holding several such subscriptions has them all
    * moved: the agent knows users, not subscriptions.
    */
-  async recordSessionEvents(node: CoreNodeRef, events: SessionEventEntry[], idempotencyKey?: string): Promise<void> {
+  async recordSessionEvents({ id: nodeId }: NodePrincipal, events: SessionEventEntry[], idempotencyKey?: string): Promise<void> {
     const problems = new Problems();
     const now = Date.now();
     const times = events.map((e, i) => instant(e.occurredAt, `events/${i}/occurredAt`, problems, now));
@@ -176,13 +172,13 @@ export class UsageService {
 
     await this.deps.db.transaction().execute(async (trx) => {
       const stamp = nowIso();
-      if (idempotencyKey && !(await usageRepo.claimBatch(trx, node.nodeId, 'session-events', idempotencyKey, stamp))) return;
+      if (idempotencyKey && !(await usageRepo.claimBatch(trx, nodeId, 'session-events', idempotencyKey, stamp))) return;
       await usageRepo.insertSessionEvents(
         trx,
-        events.map((e, i) => ({ node_id: node.nodeId, user_id: e.userId, protocol: e.protocol, event_type: e.eventType, occurred_at: times[i]!, ip_address: e.ipAddress ?? null, inserted_at: stamp })),
+        events.map((e, i) => ({ node_id: nodeId, user_id: e.userId, protocol: e.protocol, event_type: e.eventType, occurred_at: times[i]!, ip_address: e.ipAddress ?? null, inserted_at: stamp })),
       );
 
-      const served = await usageRepo.servedSubscriptions(trx, node.nodeId, [...new Set(events.map((e) => e.userId))]);
+      const served = await usageRepo.servedSubscriptions(trx, nodeId, [...new Set(events.map((e) => e.userId))]);
       const subscriptionsOf = new Map<string, number[]>();
       for (const s of served) {
         const key = `${s.user_id}|${s.protocol}`;
@@ -196,7 +192,7 @@ export class UsageService {
           if (!current || current.at <= times[i]!) latest.set(subscriptionId, { subscriptionId, online: e.eventType === 'online', at: times[i]! });
         }
       });
-      await usageRepo.applyPresence(trx, node.nodeId, [...latest.values()]);
+      await usageRepo.applyPresence(trx, nodeId, [...latest.values()]);
     });
   }
 
