@@ -20,9 +20,9 @@
  */
 import type { Logger } from 'pino';
 import { type OutboundUsageItem, type SessionEventEntry, type UsageEntry, VPN_PROTOCOLS, type VpnProtocol } from './wire.ts';
-import type { StatsClient } from './grpc-api.ts';
+import type { StatsClient } from '../proxy-core/grpc-api.ts';
 import type { OnlineState, PushJournal } from './journal.ts';
-import { API_TAG, type XrayConfig } from './xray-config.ts';
+import { API_TAG, type XrayConfig } from '../proxy-core/xray-config.ts';
 
 export interface ClientMapEntry {
   userId: number;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { FakeCoreServer } from './fake-core-server.ts';
+import { FakeCoreServer } from '../testing/fake-core-server.ts';
 import { type JournalItem, PermanentPushError, PushJournal } from './journal.ts';
 import { NodeApiError, NodeClient } from './node-client.ts';
 import type { UsageEntry } from './wire.ts';

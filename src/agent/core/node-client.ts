@@ -4,9 +4,9 @@
  * `{statusCode, message, error}` (message may be a list). Every failure is a NodeApiError with
  * the status (0 = no answer).
  */
-import type { XrayConfig } from './xray-config.ts';
+import type { XrayConfig } from '../proxy-core/xray-config.ts';
 import type { ClientMap } from './accountant.ts';
-import { type JsonResponse, requestJson, UnreachableError } from '../http.ts';
+import { type JsonResponse, requestJson, UnreachableError } from '../shared/http.ts';
 
 export class NodeApiError extends Error {
   override name = 'NodeApiError';

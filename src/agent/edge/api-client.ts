@@ -2,10 +2,10 @@
  * HTTP client for the agent-facing routes (edge-admin spec §6.4–6.5). Unwraps `{data, meta}`; every
  * failure becomes an ApiError carrying the HTTP status (0 = no answer: refused, reset, timed out).
  */
-import type { AgentExecution } from '../contract/agent-stream.ts';
-import type { IdType } from './identity.ts';
+import type { AgentExecution } from '../../contract/agent-stream.ts';
+import type { IdType } from '../shared/identity.ts';
 import { parseServerFrame } from './stream.ts';
-import { type JsonResponse, requestJson, UnreachableError } from './http.ts';
+import { type JsonResponse, requestJson, UnreachableError } from '../shared/http.ts';
 
 export class ApiError extends Error {
   constructor(
