@@ -13,7 +13,7 @@ import {
   type ByteServer, clientConfig, type CountingRelay, countingRelay, curlThroughSocks, freePort, HAVE_CURL, SKIP_NO_V2RAY,
   socksHttp, startByteServer, startV2ray, V2RAY_BINARY, type V2rayProcess, vmessOutbound,
 } from '../testing/test-support.ts';
-import type { SessionEventEntry, UsageEntry } from './wire.ts';
+import type { SessionEventEntry, UsageEntry } from '../../contract/core-node/ingest.ts';
 import type { XrayConfig } from '../proxy-core/xray-config.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
