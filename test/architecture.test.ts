@@ -1,5 +1,5 @@
 /**
- * The import rules of DESIGN.md, checked on every `npm test`: a layer that reaches into the wrong
+ * The import rules of DESIGN.md (plus the agent's folder layering), checked on every `npm test`: a layer that reaches into the wrong
  * one compiles fine and only hurts later, when two faces or two instances have to share it.
  */
 import assert from 'node:assert/strict';
@@ -83,6 +83,26 @@ function resolve(file: string, specifier: string): string {
 }
 
 const under = (file: string, dir: string) => file.startsWith(`${dir}/`);
+
+/**
+ * What each agent folder may use of the others: roles build on shared parts and the proxy core,
+ * never on each other, and only tests reach the doubles.
+ */
+const AGENT_LAYERS: Record<string, string[]> = {
+  shared: ['shared'],
+  'proxy-core': ['shared', 'proxy-core'],
+  edge: ['shared', 'edge'],
+  core: ['shared', 'proxy-core', 'core'],
+};
+
+function agentLayerBroken(file: string, target: string): boolean {
+  const from = /^src\/agent\/([^/]+)\//.exec(file)?.[1];
+  const to = /^src\/agent\/([^/]+)\//.exec(target)?.[1];
+  const allowed = from && AGENT_LAYERS[from];
+  if (!allowed || !to || file.endsWith('.test.ts')) return false;
+  return !allowed.includes(to);
+}
+
 const isContractDep = (target: string) => target === 'typebox' || target.startsWith('typebox/') || under(target, 'src/contract');
 
 /** The rules, applied to repo-relative paths (`src/…`) and their sources. */
@@ -101,7 +121,9 @@ export function findViolations(files: ReadonlyMap<string, string>): Violation[] 
               ? 'the contract imports only typebox and other contract files'
               : under(file, 'src/agent') && under(target, 'src/server')
                 ? 'the agent imports nothing of the server'
-                : null;
+                : agentLayerBroken(file, target)
+                  ? 'agent roles build on shared/ and proxy-core/, never on each other or testing/'
+                  : null;
       if (rule) violations.push({ file, target, rule });
     }
   }
@@ -148,9 +170,12 @@ describe('architecture: import rules (DESIGN.md)', () => {
       ['src/contract/admin/x.ts', `import { Type } from 'typebox';\nimport { Nullable } from '../types.ts';\nimport 'node:crypto';`],
       ['src/agent/edge/agent.ts', `import type { Config } from '../../server/config.ts';\nimport { b } from '../shared/backoff.ts';`],
       ['src/server/lib/index.ts', `export * from './ids.ts';`],
+      ['src/agent/proxy-core/controller.ts', `import { CoreAgent } from '../core/core-agent.ts';\nimport { Backoff } from '../shared/backoff.ts';`],
+      ['src/agent/core/core-agent.test.ts', `import { FakeCoreServer } from '../testing/fake-core-server.ts';`],
     ]);
     assert.deepEqual(findViolations(sample).map(describeViolation).sort(), [
       'src/agent/edge/agent.ts → src/server/config.ts',
+      'src/agent/proxy-core/controller.ts → src/agent/core/core-agent.ts',
       'src/contract/admin/x.ts → node:crypto',
       'src/server/events/relay.ts → src/server/modules/webhooks/webhook.service.ts',
       'src/server/jobs/runner.ts → src/server/modules/commands/command.service.ts',
