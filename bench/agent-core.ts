@@ -17,13 +17,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import type { CoreRoleConfig } from '../src/agent/config.ts';
+import type { CoreRoleConfig } from '../src/agent/shared/config.ts';
 import { CoreAgent } from '../src/agent/core/core-agent.ts';
-import { FakeCoreServer } from '../src/agent/core/fake-core-server.ts';
+import { FakeCoreServer } from '../src/agent/testing/fake-core-server.ts';
 import { report } from './lib/report.ts';
 import {
   clientConfig, freePort, HAVE_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY, vmessOutbound,
-} from '../src/agent/core/test-support.ts';
+} from '../src/agent/testing/test-support.ts';
 
 const { values } = parseArgs({
   options: {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { FakeControlPlane } from './fake-control-plane.ts';
+import { FakeControlPlane } from './testing/fake-control-plane.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodeplane.mjs', import.meta.url));
 const dirs: string[] = [];

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import pino from 'pino';
-import { Agent } from './agent.ts';
-import { type AgentConfig, loadAgentConfig, USAGE } from './config.ts';
-import { statePath } from './state.ts';
+import { Agent } from './edge/agent.ts';
+import { type AgentConfig, loadAgentConfig, USAGE } from './shared/config.ts';
+import { statePath } from './shared/state.ts';
 
 /**
  * `nodeplane agent`: enrolls this machine, registers it and keeps it connected (the edge role),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openSshPublicBlob, openSshPublicKey, sshString } from '../../src/agent/ssh-keys.ts';
+import { openSshPublicBlob, openSshPublicKey, sshString } from '../../src/agent/edge/ssh-keys.ts';
 import { sshRepo } from '../../src/server/modules/ssh/ssh.repo.ts';
 import { registerAgent, type RegisteredAgent } from '../helpers/agents.ts';
 import { createCluster } from '../helpers/factories.ts';

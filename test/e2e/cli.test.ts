@@ -11,7 +11,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { decodeEnrollmentKey } from '../../src/agent/enrollment-key.ts';
+import { decodeEnrollmentKey } from '../../src/agent/shared/enrollment-key.ts';
 import { createCluster } from '../helpers/factories.ts';
 import { freePort, until, waitForExit } from '../helpers/processes.ts';
 import { ApiClient } from '../helpers/server.ts';

@@ -6,15 +6,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { type ClientMap, UsageAccountant } from './accountant.ts';
-import { ProxyCoreController } from './controller.ts';
-import type { StatCounter, StatsClient } from './grpc-api.ts';
+import { ProxyCoreController } from '../proxy-core/controller.ts';
+import type { StatCounter, StatsClient } from '../proxy-core/grpc-api.ts';
 import { type JournalItem, PushJournal } from './journal.ts';
 import {
   type ByteServer, clientConfig, type CountingRelay, countingRelay, curlThroughSocks, freePort, HAVE_CURL, SKIP_NO_V2RAY,
   socksHttp, startByteServer, startV2ray, V2RAY_BINARY, type V2rayProcess, vmessOutbound,
-} from './test-support.ts';
-import type { SessionEventEntry, UsageEntry } from './wire.ts';
-import type { XrayConfig } from './xray-config.ts';
+} from '../testing/test-support.ts';
+import type { SessionEventEntry, UsageEntry } from '../../contract/core-node/ingest.ts';
+import type { XrayConfig } from '../proxy-core/xray-config.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const dirs: string[] = [];

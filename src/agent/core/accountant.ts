@@ -19,16 +19,14 @@
  *   interval with no bytes is never seen.
  */
 import type { Logger } from 'pino';
-import { type OutboundUsageItem, type SessionEventEntry, type UsageEntry, VPN_PROTOCOLS, type VpnProtocol } from './wire.ts';
-import type { StatsClient } from './grpc-api.ts';
+import type { ClientRef, VpnProtocol } from '../../contract/core-node/config.ts';
+import type { OutboundUsageItem, SessionEventEntry, UsageEntry } from '../../contract/core-node/ingest.ts';
+import { VPN_PROTOCOLS } from './wire.ts';
+import type { StatsClient } from '../proxy-core/grpc-api.ts';
 import type { OnlineState, PushJournal } from './journal.ts';
-import { API_TAG, type XrayConfig } from './xray-config.ts';
+import { API_TAG, type XrayConfig } from '../proxy-core/xray-config.ts';
 
-export interface ClientMapEntry {
-  userId: number;
-  subscriptionId: number | null;
-}
-export type ClientMap = Record<string, ClientMapEntry>;
+export type ClientMap = Record<string, ClientRef>;
 
 export interface AccountantOptions {
   journal: PushJournal;
@@ -44,7 +42,7 @@ export interface AccountantOptions {
 
 interface Attribution {
   /** lowercased linkUuid → entry */
-  links: Map<string, ClientMapEntry>;
+  links: Map<string, ClientRef>;
   /** lowercased email → inbound facts, from the applied config */
   emails: Map<string, { nodeProtocolId: number | null; protocol: string }>;
   /** nodeProtocolId → inbound protocol */
@@ -178,7 +176,7 @@ export class UsageAccountant {
     return events;
   }
 
-  private resolve(email: string): (ClientMapEntry & { nodeProtocolId: number; protocol: VpnProtocol | null }) | null {
+  private resolve(email: string): (ClientRef & { nodeProtocolId: number; protocol: VpnProtocol | null }) | null {
     const lower = email.toLowerCase();
     for (const attribution of [this.current, this.previous]) {
       const m = EMAIL.exec(lower);
@@ -200,7 +198,7 @@ export class UsageAccountant {
 }
 
 function buildAttribution(clientMap: ClientMap, xray: XrayConfig | null): Attribution {
-  const links = new Map<string, ClientMapEntry>();
+  const links = new Map<string, ClientRef>();
   for (const [link, entry] of Object.entries(clientMap ?? {})) {
     if (entry && Number.isInteger(entry.userId)) links.set(link.toLowerCase(), { userId: entry.userId, subscriptionId: entry.subscriptionId ?? null });
   }

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import type { CoreRoleConfig } from '../config.ts';
+import type { CoreRoleConfig } from '../shared/config.ts';
 import { AgentFatalError, CoreAgent } from './core-agent.ts';
-import { FakeCoreServer } from './fake-core-server.ts';
+import { FakeCoreServer } from '../testing/fake-core-server.ts';
 import {
   type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY,
   type V2rayProcess, vmessOutbound, waitFor,
-} from './test-support.ts';
+} from '../testing/test-support.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const dirs: string[] = [];

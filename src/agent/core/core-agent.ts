@@ -18,15 +18,15 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions } from '../backoff.ts';
-import type { CoreRoleConfig } from '../config.ts';
-import { readJsonFile, writeFileAtomic } from '../state.ts';
+import { Backoff, type BackoffOptions } from '../shared/backoff.ts';
+import type { CoreRoleConfig } from '../shared/config.ts';
+import { readJsonFile, writeFileAtomic } from '../shared/state.ts';
 import { type ClientMap, UsageAccountant } from './accountant.ts';
-import { CoreBinaryError } from './core-binary.ts';
-import { type ApplyResult, CoreConfigError, CoreStartError, lastLines, ProxyCoreController } from './controller.ts';
+import { CoreBinaryError } from '../proxy-core/core-binary.ts';
+import { type ApplyResult, CoreConfigError, CoreStartError, lastLines, ProxyCoreController } from '../proxy-core/controller.ts';
 import { type FlushResult, type JournalItem, PermanentPushError, PushJournal } from './journal.ts';
 import { type NodeConfig, NodeApiError, NodeClient } from './node-client.ts';
-import { closedInbounds, skippedInbounds, type UnservedInbound } from './serving.ts';
+import { closedInbounds, skippedInbounds, type UnservedInbound } from '../proxy-core/serving.ts';
 import { TelemtConfigError, TelemtManager } from './telemt.ts';
 
 /** How long the server may hold a config/latest long-poll; well under common proxy idle timeouts. */

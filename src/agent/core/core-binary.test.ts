@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import type { CoreRoleConfig } from '../config.ts';
-import { assertCoreBinary, CoreBinaryError, detectCoreFlavour, parseCoreVersion } from './core-binary.ts';
+import type { CoreRoleConfig } from '../shared/config.ts';
+import { assertCoreBinary, CoreBinaryError, detectCoreFlavour, parseCoreVersion } from '../proxy-core/core-binary.ts';
 import { CoreAgent } from './core-agent.ts';
-import { FakeCoreServer } from './fake-core-server.ts';
-import { freePort, SKIP_NO_V2RAY, V2RAY_BINARY, waitFor } from './test-support.ts';
+import { FakeCoreServer } from '../testing/fake-core-server.ts';
+import { freePort, SKIP_NO_V2RAY, V2RAY_BINARY, waitFor } from '../testing/test-support.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { FakeCoreServer } from './fake-core-server.ts';
+import { FakeCoreServer } from '../testing/fake-core-server.ts';
 import {
   type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY,
   type V2rayProcess, vmessOutbound, waitFor,
-} from './test-support.ts';
+} from '../testing/test-support.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/nodeplane.mjs', import.meta.url));
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { FakeCoreServer } from './fake-core-server.ts';
+import { FakeCoreServer } from '../testing/fake-core-server.ts';
 import { type JournalItem, PermanentPushError, PushJournal } from './journal.ts';
 import { NodeApiError, NodeClient } from './node-client.ts';
-import type { UsageEntry } from './wire.ts';
+import type { UsageEntry } from '../../contract/core-node/ingest.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const dirs: string[] = [];

@@ -23,8 +23,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { MAX_INGEST_BATCH, MAX_OUTBOUND_ITEMS, type OutboundUsageItem, type SessionEventEntry, type UsageEntry } from './wire.ts';
-import { readJsonFile, writeFileAtomic } from '../state.ts';
+import type { OutboundUsageItem, SessionEventEntry, UsageEntry } from '../../contract/core-node/ingest.ts';
+import { MAX_INGEST_BATCH, MAX_OUTBOUND_ITEMS } from './wire.ts';
+import { readJsonFile, writeFileAtomic } from '../shared/state.ts';
 
 export type IngestRoute = '/node/usage' | '/node/outbound-usage' | '/node/session-events';
 

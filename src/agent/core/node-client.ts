@@ -4,9 +4,10 @@
  * `{statusCode, message, error}` (message may be a list). Every failure is a NodeApiError with
  * the status (0 = no answer).
  */
-import type { XrayConfig } from './xray-config.ts';
+import type { RegisterNodeDto } from '../../contract/core-node/node.ts';
+import type { XrayConfig } from '../proxy-core/xray-config.ts';
 import type { ClientMap } from './accountant.ts';
-import { type JsonResponse, requestJson, UnreachableError } from '../http.ts';
+import { type JsonResponse, requestJson, UnreachableError } from '../shared/http.ts';
 
 export class NodeApiError extends Error {
   override name = 'NodeApiError';
@@ -23,14 +24,11 @@ export class NodeApiError extends Error {
   }
 }
 
-export interface RegisterNodeDto {
-  code: string;
-  name: string;
-  host: string;
-  ip: string;
-  region: string;
-}
-
+/**
+ * The agent's reading of `config/latest`, looser than the contract's `NodeConfig` on purpose: any
+ * Core server's Xray config goes to the proxy core as it is, and telemt settings are checked where
+ * they are used.
+ */
 export interface NodeConfig {
   revision: number;
   clientMap: ClientMap;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { waitFor } from './test-support.ts';
+import { waitFor } from '../testing/test-support.ts';
 import { renderTelemtToml, TelemtConfigError, telemtInstances, TelemtManager } from './telemt.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

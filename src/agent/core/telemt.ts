@@ -20,8 +20,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { Backoff } from '../backoff.ts';
-import { writeFileAtomic } from '../state.ts';
+import { Backoff } from '../shared/backoff.ts';
+import { writeFileAtomic } from '../shared/state.ts';
 
 export interface TelemtUser {
   name: string;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { SSH_PUBLIC_KEY_PATTERN } from '../../../contract/admin/ssh.ts';
-import { openSshPublicKey } from '../../../agent/ssh-keys.ts';
+import { openSshPublicKey } from '../../../agent/edge/ssh-keys.ts';
 import { keyDataOf, parseOpenSshPublicKey, PublicKeyError } from './openssh-key.ts';
 
 /** The pattern exactly as the contract writes it. */

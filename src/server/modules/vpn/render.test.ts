@@ -282,7 +282,7 @@ describe('VPN users cannot reach the node or its networks', () => {
   });
 
   it('puts the agent API rule ahead of the block and no user inbound on the API route', async () => {
-    const { renderCoreConfig, API_INBOUND_TAG, API_TAG } = await import('../../../agent/core/xray-config.ts');
+    const { renderCoreConfig, API_INBOUND_TAG, API_TAG } = await import('../../../agent/proxy-core/xray-config.ts');
     const served = render(input([p], [[p, [subscription(1)]]]));
     for (const flavour of ['xray', 'v2ray'] as const) {
       const { config } = renderCoreConfig(served.services.xray as never, { flavour, apiPort: 10085 });

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { Agent, AgentFatalError, type AgentDeps } from './agent.ts';
-import { type AgentConfig, loadAgentConfig } from './config.ts';
-import { FakeControlPlane } from './fake-control-plane.ts';
-import { statePath } from './state.ts';
+import { type AgentConfig, loadAgentConfig } from '../shared/config.ts';
+import { FakeControlPlane } from '../testing/fake-control-plane.ts';
+import { statePath } from '../shared/state.ts';
 
 const silent = pino({ level: 'silent' });
 const dirs: string[] = [];

@@ -11,11 +11,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ApiClient, ApiError, type HealthStatus } from './api-client.ts';
-import { Backoff, type BackoffOptions } from './backoff.ts';
-import type { AgentConfig } from './config.ts';
-import { collectHostMetrics } from './host-metrics.ts';
-import { IDENTITY_FILE, type Identity, MACHINE_ID_SOURCES, resolveIdentity } from './identity.ts';
-import { type AgentState, ensureDataDir, loadState, saveState, statePath } from './state.ts';
+import { Backoff, type BackoffOptions } from '../shared/backoff.ts';
+import type { AgentConfig } from '../shared/config.ts';
+import { collectHostMetrics } from '../shared/host-metrics.ts';
+import { IDENTITY_FILE, type Identity, MACHINE_ID_SOURCES, resolveIdentity } from '../shared/identity.ts';
+import { type AgentState, ensureDataDir, loadState, saveState, statePath } from '../shared/state.ts';
 import { type SocketFactory, StreamClient, type StreamClientOptions, type WelcomeFrame } from './stream.ts';
 import { type AgentFeature, type AgentRuntime, createFeatures } from './features.ts';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import type { AgentExecution } from '../contract/agent-stream.ts';
+import type { AgentExecution } from '../../contract/agent-stream.ts';
 import { ExecutionLedger, ledgerPath } from './execution-ledger.ts';
-import { tempDir } from './feature-test-support.ts';
+import { tempDir } from '../testing/feature-test-support.ts';
 
 const execution = (id: string): AgentExecution => ({
   id,

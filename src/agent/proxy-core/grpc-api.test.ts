@@ -5,7 +5,7 @@ import { type CoreApiError, coreNames, HandlerClient, StatsClient } from './grpc
 import {
   type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, trojanOutbound,
   type V2rayProcess, vlessOutbound, vmessOutbound,
-} from './test-support.ts';
+} from '../testing/test-support.ts';
 import { renderCoreConfig } from './xray-config.ts';
 
 describe('core gRPC names', () => {

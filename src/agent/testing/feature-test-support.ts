@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach } from 'node:test';
 import pino from 'pino';
-import { Agent } from './agent.ts';
-import { type AgentConfig, loadAgentConfig } from './config.ts';
+import { Agent } from '../edge/agent.ts';
+import { type AgentConfig, loadAgentConfig } from '../shared/config.ts';
 import { FakeControlPlane } from './fake-control-plane.ts';
-import type { AgentFeature } from './features.ts';
+import type { AgentFeature } from '../edge/features.ts';
 
 export const silent = pino({ level: 'silent' });
 

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket, { type ClientOptions, type RawData } from 'ws';
-import { Backoff, type BackoffOptions } from './backoff.ts';
+import { Backoff, type BackoffOptions } from '../shared/backoff.ts';
 
 export type {
   AgentExecution as StreamExecution,
@@ -23,8 +23,8 @@ export type {
   SelfUpdateFrame,
   ServerFrame,
   WelcomeFrame,
-} from '../contract/agent-stream.ts';
-import type { AgentFrame, CancelExecutionFrame, ExecutionFrame, SelfUpdateFrame, ServerFrame, WelcomeFrame } from '../contract/agent-stream.ts';
+} from '../../contract/agent-stream.ts';
+import type { AgentFrame, CancelExecutionFrame, ExecutionFrame, SelfUpdateFrame, ServerFrame, WelcomeFrame } from '../../contract/agent-stream.ts';
 
 export interface StreamEvents {
   open: [];

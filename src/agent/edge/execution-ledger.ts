@@ -16,9 +16,9 @@
  */
 import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { AgentExecution } from '../contract/agent-stream.ts';
+import type { AgentExecution } from '../../contract/agent-stream.ts';
 import type { ExecutionResultBody } from './api-client.ts';
-import { ensureDataDir, writeFileAtomic } from './state.ts';
+import { ensureDataDir, writeFileAtomic } from '../shared/state.ts';
 
 export const LEDGER_FILE = 'executions.json';
 

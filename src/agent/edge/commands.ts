@@ -10,9 +10,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { AgentExecution, CancelExecutionFrame, ExecutionFrame } from '../contract/agent-stream.ts';
+import type { AgentExecution, CancelExecutionFrame, ExecutionFrame } from '../../contract/agent-stream.ts';
 import { ApiError, type ExecutionResultBody } from './api-client.ts';
-import { Backoff, type BackoffOptions } from './backoff.ts';
+import { Backoff, type BackoffOptions } from '../shared/backoff.ts';
 import { ExecutionLedger, type LedgerOptions } from './execution-ledger.ts';
 import type { AgentFeature, AgentRuntime } from './features.ts';
 import { renderTail, runShell, type ShellProcess, type ShellResult } from './shell.ts';

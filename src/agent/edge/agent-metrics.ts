@@ -5,7 +5,7 @@
  * prom-client's global one) keeps several agents in one test process apart.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { AGENT_METRICS } from '../contract/agent-metrics.ts';
+import { AGENT_METRICS } from '../../contract/agent-metrics.ts';
 
 export class AgentMetrics {
   readonly registry = new Registry();

@@ -2,10 +2,14 @@
  * HTTP client for the agent-facing routes (edge-admin spec §6.4–6.5). Unwraps `{data, meta}`; every
  * failure becomes an ApiError carrying the HTTP status (0 = no answer: refused, reset, timed out).
  */
-import type { AgentExecution } from '../contract/agent-stream.ts';
-import type { IdType } from './identity.ts';
+import type { AgentExecution } from '../../contract/agent-stream.ts';
+import type { VerifyEnrollmentKeyResponse } from '../../contract/admin/enrollment-keys.ts';
+import type { ExecutionResultRequest } from '../../contract/agents/executions.ts';
+import type { MetricsType } from '../../contract/agents/metrics.ts';
+import type { HealthCheckRequest, Registration, RegistrationRequest } from '../../contract/agents/nodes.ts';
+import type { SelfUpdateCheck } from '../../contract/agents/self-updates.ts';
 import { parseServerFrame } from './stream.ts';
-import { type JsonResponse, requestJson, UnreachableError } from './http.ts';
+import { type JsonResponse, requestJson, UnreachableError } from '../shared/http.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -40,61 +44,27 @@ function flattenDetails(details: unknown, prefix = ''): string[] {
   return [`${prefix ? `${prefix}: ` : ''}${String(details)}`];
 }
 
-export interface VerifyResult {
-  verified: boolean;
-  error: string;
-  netmaker_key: string;
-  /** Nodeplane addition to the upstream shape: the key's cluster, needed for `network_name`. */
-  cluster_name: string | null;
-}
-
-export interface RegistrationRequest {
-  node_id: string;
-  network_name: string;
-  id_type: IdType;
-  http_port: number;
-  ssh_port: number;
-  host_metrics_port: number;
-  wireguard_metrics_port: number;
-  http_proxy_port: number;
-  socks5_proxy_port: number;
-  version: string;
-  self_update_enabled: boolean;
-}
-
-export interface RegistrationResult {
-  node_id: string;
-  api_token: string;
-  proxy_password: string;
-  admin_urls: string[];
-  derp_map_url: string | null;
-}
-
-export type HealthStatus = 'healthy' | 'unhealthy';
+/**
+ * Verify's `data`; `cluster_name` is a Nodeplane addition the agent needs for `network_name`. Any
+ * `error` string is kept: other servers may have reasons ours does not.
+ */
+export type VerifyResult = Omit<VerifyEnrollmentKeyResponse['data'], 'error'> & { error: string };
+export type HealthStatus = HealthCheckRequest['status'];
 
 /** One SSH login to check (edge-admin spec §9.2): a password or an OpenSSH public key line. */
 export type SshCredentials = { username: string; password: string } | { username: string; public_key: string };
 
-/** Body of `PATCH /api/v1/agents/command_executions/{id}/result` (spec §6.5, §8.3). */
-export interface ExecutionResultBody {
-  status: 'completed' | 'expired';
-  output?: string;
-  exit_code?: number;
-  completed_at?: string;
-}
+/**
+ * Body of `PATCH /api/v1/agents/command_executions/{id}/result` (spec §6.5, §8.3). The contract
+ * lets other agents send nulls; this agent always has a value when it sends a field.
+ */
+export type ExecutionResultBody = { [K in keyof ExecutionResultRequest]: Exclude<ExecutionResultRequest[K], null> };
 
 export interface ExecutionPage {
   items: AgentExecution[];
   /** From `meta.pagination.has_next`; a server without pagination meta counts as one page. */
   hasNext: boolean;
 }
-
-/** `GET /api/v1/agents/self_updates/check`: the newest self-update request and whether it targets this node. */
-export interface SelfUpdateCheck {
-  including_me: boolean;
-  inserted_at: string | null;
-}
-export type MetricsType = 'host' | 'agent' | 'wireguard';
 
 export interface ApiClientOptions {
   baseUrl: string;
@@ -140,7 +110,7 @@ export class ApiClient {
    * (verify's `netmaker_key`) the first time, the current api_token afterwards. Sending it is harmless
    * to a server that does not look.
    */
-  async register(body: RegistrationRequest, credential: string | null): Promise<RegistrationResult> {
+  async register(body: RegistrationRequest, credential: string | null): Promise<Registration> {
     const data = await this.request('POST', '/api/v1/agents/nodes', body, credential ? { bearer: credential } : false);
     const d = asObject(data, 'registration');
     if (typeof d.api_token !== 'string' || d.api_token === '') throw badResponse('registration: no api_token');

@@ -19,7 +19,7 @@ import { ApiError, type SshCredentials } from './api-client.ts';
 import type { AgentFeature, AgentRuntime } from './features.ts';
 import { openSshEd25519PrivateKey } from './ssh-keys.ts';
 import { handleSession } from './ssh-session.ts';
-import { ensureDataDir, writeFileAtomic } from './state.ts';
+import { ensureDataDir, writeFileAtomic } from '../shared/state.ts';
 
 const { Server, utils } = ssh2;
 

@@ -12,10 +12,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { SelfUpdateFrame, SelfUpdateResultFrame } from '../contract/agent-stream.ts';
+import type { SelfUpdateFrame, SelfUpdateResultFrame } from '../../contract/agent-stream.ts';
 import type { AgentFeature, AgentRuntime } from './features.ts';
 import { runShell } from './shell.ts';
-import { readJsonFile, writeFileAtomic } from './state.ts';
+import { readJsonFile, writeFileAtomic } from '../shared/state.ts';
 
 export const SELF_UPDATE_FILE = 'self-update.json';
 export const selfUpdatePath = (dataDir: string) => path.join(dataDir, SELF_UPDATE_FILE);

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { AgentMetrics } from './agent-metrics.ts';
 import type { ApiClient } from './api-client.ts';
-import type { AgentConfig } from './config.ts';
+import type { AgentConfig } from '../shared/config.ts';
 import type { StreamClient } from './stream.ts';
 import { CommandRunner } from './commands.ts';
 import { SshServerFeature } from './ssh-server.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
-import { type AgentConfig, ConfigError, loadAgentConfig } from '../config.ts';
+import { type AgentConfig, ConfigError, loadAgentConfig } from './config.ts';
 
 const load = (args: string[], env: Record<string, string> = {}): AgentConfig => {
   const config = loadAgentConfig(args, env, '/srv');

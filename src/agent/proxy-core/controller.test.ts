@@ -14,7 +14,7 @@ import { CoreConfigError, type CoreExited, CoreStartError, type CoreStarted, Pro
 import {
   type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY,
   type V2rayProcess, vmessOutbound, waitFor,
-} from './test-support.ts';
+} from '../testing/test-support.ts';
 import { API_INBOUND_TAG, type XrayConfig } from './xray-config.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -175,7 +175,7 @@ describe('ProxyCoreController against a real v2ray', { skip: SKIP_NO_V2RAY }, ()
     const dir = await tempDir();
     const config = nodeConfig(vmessPort, [alice]);
     // A first agent in its own process, killed with SIGKILL once its core runs.
-    const fixture = fileURLToPath(new URL('./run-controller.fixture.ts', import.meta.url));
+    const fixture = fileURLToPath(new URL('../testing/run-controller.fixture.ts', import.meta.url));
     const agent = spawn(process.execPath, ['--import', 'tsx', fixture, dir, V2RAY_BINARY, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     agent.stdout!.on('data', (d) => (out += d));

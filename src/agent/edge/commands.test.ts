@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import type { Counter } from 'prom-client';
 import { CommandRunner, type CommandRunnerOptions, RESTARTED_EXIT_CODE, RESTARTED_OUTPUT } from './commands.ts';
 import { ledgerPath } from './execution-ledger.ts';
-import type { FakeControlPlane, FakeExecution } from './fake-control-plane.ts';
-import { agentConfig, controlPlane, delay, startAgent, tempDir, waitFor } from './feature-test-support.ts';
+import type { FakeControlPlane, FakeExecution } from '../testing/fake-control-plane.ts';
+import { agentConfig, controlPlane, delay, startAgent, tempDir, waitFor } from '../testing/feature-test-support.ts';
 
 const FAST: CommandRunnerOptions = { retry: { initialMs: 20, maxMs: 100 }, killGraceMs: 200, stopGraceMs: 200 };
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { delay, tempDir, waitFor } from './feature-test-support.ts';
+import { delay, tempDir, waitFor } from '../testing/feature-test-support.ts';
 import { renderTail, runShell, TailBuffer, truncationPrefix } from './shell.ts';
 
 /** Gone, or a zombie nobody reaped yet (PID 1 in a container may not reap): either way not running. */

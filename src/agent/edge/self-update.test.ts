@@ -6,8 +6,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { FakeControlPlane } from './fake-control-plane.ts';
-import { agentConfig, controlPlane, delay, startAgent, tempDir, waitFor } from './feature-test-support.ts';
+import type { FakeControlPlane } from '../testing/fake-control-plane.ts';
+import { agentConfig, controlPlane, delay, startAgent, tempDir, waitFor } from '../testing/feature-test-support.ts';
 import { type RestartPlan, SelfUpdater, selfUpdatePath } from './self-update.ts';
 
 async function setup(env: Record<string, string>, prepare?: (cp: FakeControlPlane, dir: string) => Promise<void> | void) {

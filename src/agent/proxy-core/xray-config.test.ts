@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { HAVE_V2RAY, V2RAY_BINARY } from './test-support.ts';
+import { HAVE_V2RAY, V2RAY_BINARY } from '../testing/test-support.ts';
 import { API_INBOUND_TAG, API_TAG, planApply, renderCoreConfig, v2rayCompat, type XrayConfig } from './xray-config.ts';
 
 const U1 = '11111111-1111-4111-8111-111111111111';

@@ -4,7 +4,7 @@
  *   node --import tsx run-controller.fixture.ts <dataDir> <binary> '<config json>'
  */
 import pino from 'pino';
-import { ProxyCoreController } from './controller.ts';
+import { ProxyCoreController } from '../proxy-core/controller.ts';
 
 const [dir, binary, config] = process.argv.slice(2);
 const ctl = new ProxyCoreController({ flavour: 'v2ray', binary: binary!, dir: dir!, logger: pino({ level: 'silent' }) });

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureDataDir, readJsonFile, writeFileAtomic } from './state.ts';
+import type { IdType } from '../../contract/admin/nodes.ts';
 
 /**
  * The node id (edge-admin spec §6.1): `persistent` when derived from the host (machine-id or DMI
  * product UUID, normalised to UUID form), else `random` (a fresh UUID). Either way it is saved in the
  * data dir, so the id survives a changed machine-id and a random id survives restarts.
  */
-export type IdType = 'persistent' | 'random';
 
 export interface Identity {
   node_id: string;
