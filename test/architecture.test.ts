@@ -27,12 +27,6 @@ const ALLOWED = new Set<string>([
   // Part 1 (module manifests): the broker relay becomes a subscriber the webhooks module returns,
   // so events/ stops reaching into the module for its metrics.
   'src/server/events/broker/broker-relay.ts → src/server/modules/webhooks/metrics.ts',
-  // Part 5 (SQL into repos): table types move from modules/*/tables.ts into src/server/db/tables/.
-  'src/server/db/schema.ts → src/server/modules/commands/tables.ts',
-  'src/server/db/schema.ts → src/server/modules/self-updates/tables.ts',
-  'src/server/db/schema.ts → src/server/modules/ssh/tables.ts',
-  'src/server/db/schema.ts → src/server/modules/vpn/tables.ts',
-  'src/server/db/schema.ts → src/server/modules/webhooks/tables.ts',
 ]);
 
 interface Violation {
