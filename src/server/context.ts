@@ -192,6 +192,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     admins,
   });
 
+  log.debug({ schedules: scheduler.list() }, 'background schedules');
+
   await relay.start();
   enrollmentKeys.start();
   await admins.start();
