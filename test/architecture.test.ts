@@ -10,25 +10,6 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/**
- * Violations that exist on main while issue 12 is under way. Each names the part expected to remove
- * it; delete the entry when that part lands (the stale-entry check below says when).
- */
-const ALLOWED = new Set<string>([
-  // Part 1 (module manifests): each module's factory takes narrow deps instead of the root's
-  // `ModuleDeps` bag.
-  'src/server/modules/commands/command.service.ts → src/server/context.ts',
-  'src/server/modules/self-updates/self-update.service.ts → src/server/context.ts',
-  'src/server/modules/ssh/ssh.service.ts → src/server/context.ts',
-  'src/server/modules/vpn/core-node.service.ts → src/server/context.ts',
-  'src/server/modules/vpn/usage.service.ts → src/server/context.ts',
-  'src/server/modules/vpn/vpn.service.ts → src/server/context.ts',
-  'src/server/modules/webhooks/webhook.service.ts → src/server/context.ts',
-  // Part 1 (module manifests): the broker relay becomes a subscriber the webhooks module returns,
-  // so events/ stops reaching into the module for its metrics.
-  'src/server/events/broker/broker-relay.ts → src/server/modules/webhooks/metrics.ts',
-]);
-
 interface Violation {
   file: string;
   target: string;
@@ -138,21 +119,8 @@ describe('architecture: import rules (DESIGN.md)', () => {
   const files = new Map(sourceFiles('src').map((file) => [file, readFileSync(path.join(ROOT, file), 'utf8')]));
   const found = findViolations(files);
 
-  it('no file under src/ breaks an import rule (beyond the allow-list)', () => {
-    const fresh = found.filter((v) => !ALLOWED.has(describeViolation(v)));
-    assert.deepEqual(
-      fresh.map((v) => `${describeViolation(v)}  (${v.rule})`),
-      [],
-      'import rule violations (fix them; only issue-12 leftovers belong in ALLOWED)',
-    );
-  });
-
-  it('every allow-list entry is still a violation (delete the ones that are gone)', () => {
-    const current = new Set(found.map(describeViolation));
-    assert.deepEqual(
-      [...ALLOWED].filter((entry) => !current.has(entry)),
-      [],
-    );
+  it('no file under src/ breaks an import rule', () => {
+    assert.deepEqual(found.map((v) => `${describeViolation(v)}  (${v.rule})`), [], 'import rule violations');
   });
 
   it('the checker catches each rule and every import form', () => {

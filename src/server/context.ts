@@ -1,6 +1,8 @@
 /**
- * Composition root: every repo-backed service, the outbox and the relay, wired by hand.
- * Reading this file top to bottom tells what the server is made of.
+ * Composition root: every repo-backed service, the outbox and the relay, wired by hand. Modules
+ * return their services and background work from a factory (`<noun>.module.ts`); this file
+ * registers it all, so reading it top to bottom tells what the server is made of and what runs in
+ * the background (the BACKGROUND table below).
  */
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -21,39 +23,25 @@ import { loadInstanceId } from './modules/admins/identity.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
-import { NodeSweep, unreachableThresholdWarning } from './jobs/node-sweep.ts';
+import { sweepUnreachable, unreachableThresholdWarning } from './jobs/node-sweep.ts';
+import { Scheduler } from './jobs/scheduler.ts';
+import type { ModuleManifest } from './manifest.ts';
 import { STREAM_CLOSE } from '../contract/agent-stream.ts';
 import { JobRunner } from './jobs/job-queue.ts';
-import { CommandService } from './modules/commands/command.service.ts';
-import { SshService } from './modules/ssh/ssh.service.ts';
-import { SelfUpdateService } from './modules/self-updates/self-update.service.ts';
-import { WebhookService } from './modules/webhooks/webhook.service.ts';
-import { VpnService } from './modules/vpn/vpn.service.ts';
-import { CoreNodeService } from './modules/vpn/core-node.service.ts';
-import { UsageService } from './modules/vpn/usage.service.ts';
+import type { CommandService } from './modules/commands/command.service.ts';
+import { commandsModule } from './modules/commands/commands.module.ts';
+import type { SshService } from './modules/ssh/ssh.service.ts';
+import { sshModule } from './modules/ssh/ssh.module.ts';
+import type { SelfUpdateService } from './modules/self-updates/self-update.service.ts';
+import { selfUpdatesModule } from './modules/self-updates/self-updates.module.ts';
+import type { WebhookService } from './modules/webhooks/webhook.service.ts';
+import { webhooksModule } from './modules/webhooks/webhooks.module.ts';
+import type { CoreNodeService } from './modules/vpn/core-node.service.ts';
+import type { UsageService } from './modules/vpn/usage.service.ts';
+import { type VpnAdminServices, vpnModule } from './modules/vpn/vpn.module.ts';
 import { AdminMetricsCollector } from './modules/metrics/admin-metrics.ts';
 import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
-import type { Kysely } from 'kysely';
-import type { Registry } from 'prom-client';
-import type { Database } from './db/schema.ts';
-
-/** What the later modules (commands, SSH, self-updates, webhooks) are built from. */
-export interface ModuleDeps {
-  config: Config;
-  db: Kysely<Database>;
-  log: Logger;
-  outbox: Outbox;
-  relay: EventRelay;
-  jobs: JobRunner;
-  secrets: SecretBox;
-  naming: Naming;
-  clusters: ClusterService;
-  nodes: NodeService;
-  admins: AdminService;
-  agentHub: AgentHub;
-  registry: Registry;
-}
 
 export interface AppContext {
   config: Config;
@@ -73,13 +61,13 @@ export interface AppContext {
   admins: AdminService;
   nodeMetrics: NodeMetricsService;
   agentHub: AgentHub;
-  nodeSweep: NodeSweep;
   jobs: JobRunner;
+  scheduler: Scheduler;
   commands: CommandService;
   ssh: SshService;
   selfUpdates: SelfUpdateService;
   webhooks: WebhookService;
-  vpn: VpnService;
+  vpn: VpnAdminServices;
   coreNodes: CoreNodeService;
   usage: UsageService;
   adminMetrics: AdminMetricsCollector;
@@ -99,11 +87,14 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     if (withEvents) relay.kick();
     jobs.kick();
   });
-  const eventRetention = new EventRetention(
-    db,
-    { retentionDays: config.eventRetentionDays, intervalMs: config.eventPruningIntervalMs },
-    (error) => log.error({ err: error }, 'event pruning failed'),
-  );
+  // Traffic ingest commits all the time and rarely writes an event: wake the relay and the job
+  // poller only after commits that did (the outbox above would cost a claim query per queue per push).
+  const ingestOutbox = new Outbox(db, config.coreName, (withEvents) => {
+    if (!withEvents) return;
+    relay.kick();
+    jobs.kick();
+  });
+  const eventRetention = new EventRetention(db, config.eventRetentionDays);
   const naming = new Naming(config.vpnDomain);
   const clusters = new ClusterService(db, naming, {
     autoRanges: config.clusterAutoRanges,
@@ -123,6 +114,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   });
   const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, statusDebounceMs: config.nodeStatusDebounceMs, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
   const aliases = new AliasService(db, naming);
+  // Its heartbeat is the membership lease the owned-clusters scope rests on: it beats from start() to stop().
   const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
@@ -137,49 +129,82 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   );
   registerAgentHubMetrics(nodeMetrics.registry, agentHub);
   nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, STREAM_CLOSE.tokenRevoked, 'api token revoked'));
-  const nodeSweep = new NodeSweep(
-    {
-      ownedClusterIds: async () => {
-        await admins.refresh();
-        return admins.ownedClusterIds();
-      },
-      findStale: (cutoff, clusterIds) => nodes.findStale(cutoff, clusterIds),
-      markUnreachable: (nodeId) => nodes.markUnreachable(nodeId),
-      flushLastSeen: () => nodes.flushLastSeen(),
-      onError: (error) => log.error({ err: error }, 'unreachable-node sweep failed'),
-    },
-    { intervalMs: config.nodeSweepIntervalMs, unreachableAfterMs: config.nodeUnreachableAfterMs },
-  );
   const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
   if (thresholdWarning) log.warn(thresholdWarning);
 
-  const deps: ModuleDeps = { config, db, log, outbox, relay, jobs, secrets, naming, clusters, nodes, admins, agentHub, registry: nodeMetrics.registry };
-  const commands = new CommandService(deps);
-  const ssh = new SshService(deps);
-  const selfUpdates = new SelfUpdateService(deps);
-  const webhooks = new WebhookService(deps);
-  const vpn = new VpnService(deps);
-  const coreNodes = new CoreNodeService(deps);
-  const usage = new UsageService(deps);
-  const modules = [commands, ssh, selfUpdates, webhooks, vpn, coreNodes, usage];
+  const commandsM = commandsModule({ db, outbox, agentHub, log, config });
+  const sshM = sshModule({ db, outbox });
+  const selfUpdatesM = selfUpdatesModule({ db, outbox, agentHub, log, config });
+  const webhooksM = webhooksModule({ db, secrets, log, registry: nodeMetrics.registry, config });
+  const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
+  const manifests: ModuleManifest<unknown>[] = [commandsM, sshM, selfUpdatesM, webhooksM, vpnM];
+  const { commands } = commandsM.services;
+  const { ssh } = sshM.services;
+  const { selfUpdates } = selfUpdatesM.services;
+  const { webhooks, broker } = webhooksM.services;
+  const { vpn, coreNodes, usage } = vpnM.services;
   // Deleting from the fleet view goes through the kind's own rules.
   const fleet = new FleetService(db, { 'edge-agent': (id) => nodes.delete(id), core: (id) => vpn.nodes.delete(id) });
+
+  const scheduler = new Scheduler({
+    db,
+    owner: admins.adminId,
+    ownedClusterIds: async () => {
+      await admins.refresh();
+      return admins.ownedClusterIds();
+    },
+    onError: (name, error) => log.error({ err: error, schedule: name }, 'scheduled pass failed'),
+  });
+
+  // ── BACKGROUND ── everything this server runs besides answering requests. Modules' job queues,
+  // relay subscribers, agent frame handlers and schedules are registered from their manifests:
+  //   commands      queue execution_creation · on agent connect: push pending executions
+  //                 expire-executions (owned clusters) · expire-orphaned-executions, prune-executions (once in fleet)
+  //   self-updates  queue self_updates · frames self_update_ack, self_update_result
+  //   webhooks      subscribers webhooks (+ broker) · queues webhook_delivery (+ event_broker)
+  //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
+  // plus the root's own passes right here, and per-instance loops that are not periodic passes:
+  // the job runner and event relay (workers), the admin heartbeat (membership lease, in AdminService),
+  // the agent hub's pings (per connection), the last-seen and failed-verification buffers (per buffer).
+  scheduler.add({
+    name: 'nodes.sweep-unreachable',
+    scope: 'owned-clusters',
+    everyMs: config.nodeSweepIntervalMs,
+    run: (clusterIds) =>
+      sweepUnreachable(
+        { findStale: (cutoff, ids) => nodes.findStale(cutoff, ids), markUnreachable: (nodeId) => nodes.markUnreachable(nodeId), flushLastSeen: () => nodes.flushLastSeen() },
+        config.nodeUnreachableAfterMs,
+        clusterIds,
+      ),
+  });
+  if (config.eventRetentionDays > 0) {
+    scheduler.add({ name: 'events.prune', scope: 'once-in-fleet', everyMs: config.eventPruningIntervalMs, run: () => eventRetention.prune() });
+  }
+  for (const manifest of manifests) {
+    for (const [queue, options] of Object.entries(manifest.jobs ?? {})) jobs.register(queue, options);
+    for (const [name, subscriber] of Object.entries(manifest.subscribers ?? {})) relay.subscribeDurable(name, subscriber);
+    for (const [type, handler] of Object.entries(manifest.frames ?? {})) agentHub.onFrame(type, handler);
+    if (manifest.onConnect) agentHub.onConnect(manifest.onConnect);
+    for (const schedule of manifest.schedules ?? []) scheduler.add(schedule);
+  }
+
   const adminMetrics = new AdminMetricsCollector({
     db,
     registry: nodeMetrics.registry,
-    brokerEnabled: webhooks.broker !== null,
-    queues: webhooks.broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
+    brokerEnabled: broker !== null,
+    queues: broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
     admins,
   });
 
+  log.debug({ schedules: scheduler.list() }, 'background schedules');
+
   await relay.start();
-  eventRetention.start();
   enrollmentKeys.start();
   await admins.start();
   await nodes.start();
   agentHub.start();
-  nodeSweep.start();
-  for (const module of modules) await module.start();
+  for (const manifest of manifests) await manifest.start?.();
+  scheduler.start();
   await jobs.start();
 
   return {
@@ -200,8 +225,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     admins,
     nodeMetrics,
     agentHub,
-    nodeSweep,
     jobs,
+    scheduler,
     commands,
     ssh,
     selfUpdates,
@@ -217,10 +242,9 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     async stop() {
       adminMetrics.close();
       await enrollmentKeys.stop();
-      await eventRetention.stop();
+      await scheduler.stop();
       await jobs.stop();
-      for (const module of modules.slice().reverse()) await module.stop();
-      await nodeSweep.stop();
+      for (const manifest of manifests.slice().reverse()) await manifest.stop?.();
       await agentHub.stop();
       await nodes.stop();
       await admins.stop();

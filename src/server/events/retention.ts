@@ -1,8 +1,8 @@
 /**
  * Outbox retention: events older than the retention window are deleted once every durable
  * subscriber (webhook fan-out, broker relay) has consumed them. Their deliveries do not need the
- * row: jobs carry the event's bytes. Every instance prunes on its own schedule; deletes are
- * idempotent. Sequence numbers are never reused (AUTOINCREMENT / identity), so cursors stay valid
+ * row: jobs carry the event's bytes. One instance in the fleet prunes per tick (scheduled by the
+ * composition root); deletes are idempotent anyway. Sequence numbers are never reused (AUTOINCREMENT / identity), so cursors stay valid
  * when the newest rows are pruned.
  */
 import type { Kysely } from 'kysely';
@@ -13,45 +13,17 @@ const DAY_MS = 86_400_000;
 /** Rows per DELETE, so a first prune of a large backlog never holds a long write lock. */
 const BATCH = 5_000;
 
-export interface RetentionPolicy {
-  /** 0 keeps every event. */
-  retentionDays: number;
-  intervalMs: number;
-}
-
 export class EventRetention {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly policy: RetentionPolicy,
-    private readonly onError: (error: unknown) => void,
+    /** 0 keeps every event. */
+    private readonly retentionDays: number,
   ) {}
 
-  start(): void {
-    if (this.policy.retentionDays === 0) return;
-    this.timer = setInterval(() => void this.prune().catch(this.onError), this.policy.intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => {});
-  }
-
   /** Deletes consumed events older than the window as of `now`; returns how many. */
-  prune(now = Date.now()): Promise<number> {
-    this.running ??= this.pass(now).finally(() => {
-      this.running = null;
-    });
-    return this.running;
-  }
-
-  private async pass(now: number): Promise<number> {
-    if (this.policy.retentionDays === 0) return 0;
-    const cutoff = microsecondTimestamp(new Date(now - this.policy.retentionDays * DAY_MS));
+  async prune(now = Date.now()): Promise<number> {
+    if (this.retentionDays === 0) return 0;
+    const cutoff = microsecondTimestamp(new Date(now - this.retentionDays * DAY_MS));
     const slowest = await this.db.selectFrom('event_consumers').select((eb) => eb.fn.min('last_seq').as('seq')).executeTakeFirst();
     // No durable subscriber has ever started: nothing is owed to anyone yet, so keep everything.
     if (slowest?.seq === null || slowest?.seq === undefined) return 0;

@@ -1,7 +1,7 @@
 /**
  * Marks edge nodes `unreachable` once nothing has been heard from them (no stream pong, health
- * report or registration) for longer than the threshold. Each instance sweeps only the clusters the
- * admin-cluster assignment gives it, so two instances never flip the same node.
+ * report or registration) for longer than the threshold. Scheduled per owned cluster (jobs/scheduler.ts),
+ * so two instances never flip the same node.
  */
 /**
  * How often an agent without a live channel reports over HTTP: every 2 min for the Edge agents of
@@ -23,52 +23,19 @@ export function unreachableThresholdWarning(unreachableAfterMs: number, agentPin
 }
 
 export interface NodeSweepDeps {
-  /** Clusters this instance sweeps, from a fresh assignment (so new clusters are covered). */
-  ownedClusterIds(): Promise<string[]>;
   /** Nodes of those clusters, not yet unreachable, last seen before `cutoff` (or never). */
   findStale(cutoffIso: string, clusterIds: string[]): Promise<string[]>;
   markUnreachable(nodeId: string): Promise<unknown>;
   /** Writes pending coalesced last_seen_at values first, so a live node is never judged stale. */
   flushLastSeen(): Promise<void>;
-  onError(error: unknown): void;
 }
 
-export class NodeSweep {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-
-  constructor(
-    private readonly deps: NodeSweepDeps,
-    private readonly options: { intervalMs: number; unreachableAfterMs: number },
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      this.runOnce().catch((error) => this.deps.onError(error));
-    }, this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => {});
-  }
-
-  /** One pass; returns how many nodes became unreachable. Overlapping calls share one pass. */
-  runOnce(): Promise<number> {
-    this.running ??= this.sweep().finally(() => {
-      this.running = null;
-    });
-    return this.running;
-  }
-
-  private async sweep(): Promise<number> {
-    const clusters = await this.deps.ownedClusterIds();
-    if (clusters.length === 0) return 0;
-    await this.deps.flushLastSeen();
-    const cutoff = new Date(Date.now() - this.options.unreachableAfterMs).toISOString();
-    const stale = await this.deps.findStale(cutoff, clusters);
-    for (const nodeId of stale) await this.deps.markUnreachable(nodeId);
-    return stale.length;
-  }
+/** One pass over the given clusters (the ones this instance owns); returns how many nodes became unreachable. */
+export async function sweepUnreachable(deps: NodeSweepDeps, unreachableAfterMs: number, clusterIds: string[]): Promise<number> {
+  if (clusterIds.length === 0) return 0;
+  await deps.flushLastSeen();
+  const cutoff = new Date(Date.now() - unreachableAfterMs).toISOString();
+  const stale = await deps.findStale(cutoff, clusterIds);
+  for (const nodeId of stale) await deps.markUnreachable(nodeId);
+  return stale.length;
 }

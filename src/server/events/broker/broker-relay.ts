@@ -13,11 +13,12 @@
  * enabled but down, or while the servers were stopped, are all published.
  */
 import type { Transaction } from 'kysely';
-import type { ModuleDeps } from '../../context.ts';
+import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
 import type { Database } from '../../db/schema.ts';
 import { enqueue, type Job } from '../../jobs/job-queue.ts';
+import type { StoredEvent } from '../relay.ts';
 import { microsecondTimestamp } from '../../lib/time.ts';
-import type { WebhookMetrics } from '../../modules/webhooks/metrics.ts';
 import { type BrokerClient, type BrokerMessage, createBrokerClient } from './broker.ts';
 
 export const BROKER_QUEUE = 'event_broker';
@@ -35,29 +36,32 @@ const MAX_ATTEMPTS = 2_000_000_000;
 export const brokerRetryDelayMs = (attempt: number): number =>
   Math.round(Math.min(500 * 2 ** (attempt - 1), 30_000) * (1 + Math.random() * 0.1));
 
+/** The counters it moves (registered with the webhook metrics, modules/webhooks/metrics.ts). */
+export interface BrokerMetrics {
+  brokerEnqueues: Counter;
+  brokerPublishes: Counter<'result'>;
+  jobsCompleted: Counter<'queue'>;
+}
+
 export class EventBrokerRelay {
   readonly client: BrokerClient;
   private readonly startedAt = microsecondTimestamp();
 
   constructor(
-    deps: ModuleDeps,
     url: string,
-    private readonly metrics: WebhookMetrics,
+    log: Logger,
+    private readonly metrics: BrokerMetrics,
   ) {
-    this.client = createBrokerClient(url, deps.log);
-    deps.relay.subscribeDurable('broker', async (all, trx) => {
-      const history = await this.historyMark(trx);
-      const events = all.filter((e) => e.seq > history);
-      if (events.length === 0) return;
-      await enqueue(trx, BROKER_QUEUE, { events: events.map((e) => ({ type: e.envelope.type, raw: e.raw })) } satisfies BrokerPayload, { maxAttempts: MAX_ATTEMPTS });
-      this.metrics.brokerEnqueues.inc(events.length);
-    });
-    deps.jobs.register<BrokerPayload>(BROKER_QUEUE, {
-      handler: (job) => this.publish(job),
-      // One at a time keeps events in order while the broker is healthy.
-      concurrency: 1,
-      backoffMs: brokerRetryDelayMs,
-    });
+    this.client = createBrokerClient(url, log);
+  }
+
+  /** The durable relay subscriber: each batch of new events becomes one publish job. */
+  async enqueue(all: StoredEvent[], trx: Transaction<Database>): Promise<void> {
+    const history = await this.historyMark(trx);
+    const events = all.filter((e) => e.seq > history);
+    if (events.length === 0) return;
+    await enqueue(trx, BROKER_QUEUE, { events: events.map((e) => ({ type: e.envelope.type, raw: e.raw })) } satisfies BrokerPayload, { maxAttempts: MAX_ATTEMPTS });
+    this.metrics.brokerEnqueues.inc(events.length);
   }
 
   async start(): Promise<void> {
@@ -86,7 +90,7 @@ export class EventBrokerRelay {
     return Number((await read())!.last_seq);
   }
 
-  private async publish(job: Job<BrokerPayload>): Promise<void> {
+  async publish(job: Job<BrokerPayload>): Promise<void> {
     const { events } = job.payload;
     try {
       await this.client.publish(events);

@@ -10,6 +10,7 @@ import type { Admin, AdminCluster, AdminTopologyEntry, ClusterNodeNames, EdgeClu
 import type { Config } from '../../config.ts';
 import type { Database, InstanceRow } from '../../db/schema.ts';
 import { DNS_LABEL } from '../../../contract/types.ts';
+import { Scheduler } from '../../jobs/scheduler.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { type AdminCapacity, assignClusters, capacities, compare } from './assignment.ts';
 import { AdminNaming, adminHostId, loadInstanceId } from './identity.ts';
@@ -50,8 +51,11 @@ export class AdminService {
   readonly naming: AdminNaming;
   private metadata: Metadata;
   private running = false;
-  private timer: NodeJS.Timeout | null = null;
-  private beating: Promise<void> | null = null;
+  /**
+   * The membership lease every owned-clusters schedule rests on, so it is started and stopped with
+   * the membership itself rather than from the root's table (which depends on it).
+   */
+  private heartbeat: Scheduler | null = null;
   private chain: Promise<void> = Promise.resolve();
   private pending: Promise<void> | null = null;
 
@@ -90,26 +94,17 @@ export class AdminService {
     await this.prune();
     this.running = true;
     await this.refresh();
-    this.timer = setInterval(() => {
-      if (this.beating) return;
-      this.beating = this.beat()
-        // A failed beat keeps the last metadata; ownership lapses on its own once it is a TTL old.
-        .catch((error) => {
-          if (this.running) this.onError(error);
-        })
-        .finally(() => {
-          this.beating = null;
-        });
-    }, this.config.instanceHeartbeatMs);
-    this.timer.unref();
+    // A failed beat keeps the last metadata; ownership lapses on its own once it is a TTL old.
+    this.heartbeat = new Scheduler({ db: this.db, owner: this.adminId, ownedClusterIds: async () => [], onError: (_name, error) => this.onError(error) });
+    this.heartbeat.add({ name: 'admins.heartbeat', scope: 'every-instance', everyMs: this.config.instanceHeartbeatMs, run: () => this.beat() });
+    this.heartbeat.start();
   }
 
   /** Leaves cleanly: peers drop this instance at their next recomputation instead of after a TTL. */
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.beating;
+    await this.heartbeat?.stop();
+    this.heartbeat = null;
     await this.chain;
     await instanceRepo.delete(this.db, this.adminId);
   }

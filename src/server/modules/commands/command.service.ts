@@ -5,12 +5,13 @@
  * sweeps and agent routes — live in ExecutionService (`this.executions`).
  */
 import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
 import type { Command, CommandCreateRequest, CommandListQuery } from '../../../contract/admin/commands.ts';
 import type { Targeting } from '../../../contract/admin/targeting.ts';
-import type { ModuleDeps } from '../../context.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import { ConflictError, NotFoundError, ValidationError, type ValidationDetails } from '../../errors.ts';
+import type { Outbox } from '../../events/outbox.ts';
 import { DropJob, enqueue, type Job } from '../../jobs/job-queue.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowIso, storedTimestamp } from '../../lib/time.ts';
@@ -20,7 +21,7 @@ import { type CommandRow, commandRepo } from './command.repo.ts';
 import { ExecutionDelivery } from './execution-delivery.ts';
 import { type ExecutionRecord, type ExecutionRow, executionRepo } from './execution.repo.ts';
 import { ExecutionService } from './execution.service.ts';
-import { Periodic } from './periodic.ts';
+import type { AgentHub } from '../agent-stream/agent-hub.ts';
 import { commandView, executionEventData } from './views.ts';
 
 export const EXECUTION_CREATION_QUEUE = 'execution_creation';
@@ -38,38 +39,23 @@ const CREATION_CHUNK = 2500;
 
 const DAY_MS = 86_400_000;
 
+export interface CommandDeps {
+  db: Kysely<Database>;
+  outbox: Outbox;
+  agentHub: AgentHub;
+  log: Logger;
+  config: { executionRetentionDays: number };
+}
+
 export class CommandService {
   readonly executions: ExecutionService;
   private readonly db: Kysely<Database>;
   private readonly delivery: ExecutionDelivery;
-  private readonly expiry: Periodic<number>;
-  private readonly pruning: Periodic<number> | null;
 
-  constructor(readonly deps: ModuleDeps) {
+  constructor(readonly deps: CommandDeps) {
     this.db = deps.db;
     this.delivery = new ExecutionDelivery(deps.db, deps.agentHub, deps.log);
     this.executions = new ExecutionService(deps.db, deps.outbox, this.delivery);
-    const { config, log } = deps;
-    this.expiry = new Periodic(() => this.expireDue(), config.executionExpirySweepMs, (error) => log.error({ err: error }, 'execution expiry sweep failed'));
-    this.pruning = config.executionPruningEnabled
-      ? new Periodic(() => this.prune(), config.executionPruningIntervalMs, (error) => log.error({ err: error }, 'execution pruning failed'))
-      : null;
-  }
-
-  async start(): Promise<void> {
-    this.deps.jobs.register<CreationPayload>(EXECUTION_CREATION_QUEUE, {
-      handler: (job) => this.createExecutions(job),
-      concurrency: 4,
-      backoffMs: (attempt) => 1000 * 2 ** attempt,
-    });
-    this.deps.agentHub.onConnect((nodeId) => void this.delivery.pushPending(nodeId));
-    this.expiry.start();
-    this.pruning?.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.expiry.stop();
-    await this.pruning?.stop();
   }
 
   // ── Admin API ────────────────────────────────────────────────────────────────────────────────
@@ -124,7 +110,7 @@ export class CommandService {
    * The `execution_creation` job. Idempotent: the unique (node_id, command_id) key makes a retry
    * insert only what an earlier attempt did not, and only newly inserted rows get an event and a push.
    */
-  private async createExecutions(job: Job<CreationPayload>): Promise<void> {
+  async createExecutions(job: Job<CreationPayload>): Promise<void> {
     const command = await commandRepo.find(this.db, job.payload.command_id);
     if (!command) throw new DropJob();
     const targeting = JSON.parse(command.targeting) as Targeting;
@@ -173,18 +159,24 @@ export class CommandService {
     }
   }
 
-  /** Clusters this instance owns; node-less executions are the weak leader's, so exactly one instance expires them. */
-  private async expireDue(): Promise<number> {
-    const { admins } = this.deps;
-    const leader = (await admins.myAdminCluster()).weak_leader === admins.adminName;
-    return this.executions.expireDue(admins.ownedClusterIds(), leader);
+  /** A node's channel just opened: offer it everything still waiting for it. */
+  pushPending(nodeId: string): void {
+    void this.delivery.pushPending(nodeId);
   }
 
-  /** Pruning is global, so only the weak leader runs it: two instances would announce each row twice. */
-  private async prune(): Promise<number> {
-    const { admins, config } = this.deps;
-    if ((await admins.myAdminCluster()).weak_leader !== admins.adminName) return 0;
-    return this.executions.pruneBefore(new Date(Date.now() - config.executionRetentionDays * DAY_MS).toISOString());
+  /** Expires the due executions of nodes in these clusters (the ones this instance owns). */
+  expireOwned(clusterIds: string[]): Promise<number> {
+    return this.executions.expireDue(clusterIds, false);
+  }
+
+  /** Expires the due executions whose node is gone; they belong to no cluster, so one instance does it. */
+  expireOrphans(): Promise<number> {
+    return this.executions.expireDue([], true);
+  }
+
+  /** Pruning is global: run on one instance, or each row would be announced once per instance. */
+  prune(): Promise<number> {
+    return this.executions.pruneBefore(new Date(Date.now() - this.deps.config.executionRetentionDays * DAY_MS).toISOString());
   }
 
   private async require(db: Kysely<Database>, id: string): Promise<CommandRow> {

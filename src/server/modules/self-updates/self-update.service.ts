@@ -8,9 +8,9 @@ import type { Kysely } from 'kysely';
 import type { SelfUpdateRequest, SelfUpdateRequestCreateRequest, SelfUpdateRequestListQuery, SelfUpdateSummary } from '../../../contract/admin/self-updates.ts';
 import type { NodeFilters, Targeting } from '../../../contract/admin/targeting.ts';
 import type { SelfUpdateCheck } from '../../../contract/agents/self-updates.ts';
-import type { ModuleDeps } from '../../context.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
+import type { Outbox } from '../../events/outbox.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
 import { DropJob, enqueue, type Job } from '../../jobs/job-queue.ts';
 import { uuidv7 } from '../../lib/ids.ts';
@@ -18,7 +18,7 @@ import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { loadEdgeNodeEventData } from '../nodes/node-events.ts';
 import { resolveTargeting, targetingErrors } from '../targeting/targeting.ts';
 import { type SelfUpdateRequestRow, selfUpdateRepo } from './self-update.repo.ts';
-import { UpdateTrigger } from './update-trigger.ts';
+import type { UpdateTrigger } from './update-trigger.ts';
 import type { NodePrincipal } from '../../principal.ts';
 
 export const SELF_UPDATES_QUEUE = 'self_updates';
@@ -28,6 +28,13 @@ const FORCED_FILTERS: Partial<NodeFilters> = { status: 'healthy', self_update_en
 
 const EVENT_CHUNK = 2000;
 
+export interface SelfUpdateDeps {
+  db: Kysely<Database>;
+  outbox: Outbox;
+  trigger: UpdateTrigger;
+  config: { selfUpdateAckTimeoutMs: number };
+}
+
 interface ProcessPayload {
   self_update_request_id: string;
 }
@@ -36,24 +43,9 @@ export class SelfUpdateService {
   private readonly db: Kysely<Database>;
   private readonly trigger: UpdateTrigger;
 
-  constructor(readonly deps: ModuleDeps) {
+  constructor(readonly deps: SelfUpdateDeps) {
     this.db = deps.db;
-    this.trigger = new UpdateTrigger(deps.agentHub, deps.log);
-  }
-
-  async start(): Promise<void> {
-    this.trigger.start();
-    this.deps.jobs.register<ProcessPayload>(SELF_UPDATES_QUEUE, {
-      handler: (job) => this.process(job),
-      concurrency: 4,
-      backoffMs: (attempt) => 1000 * 2 ** attempt,
-      // The job waits for acknowledgements; its lease must outlast that wait.
-      leaseMs: this.deps.config.selfUpdateAckTimeoutMs + 60_000,
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.trigger.stop();
+    this.trigger = deps.trigger;
   }
 
   // ── Admin API ────────────────────────────────────────────────────────────────────────────────
@@ -102,7 +94,7 @@ export class SelfUpdateService {
    * The `self_updates` job. A retry after a crash triggers the nodes again (the agent knows whether
    * it already runs the version); the summary and events are written once, with the completion.
    */
-  private async process(job: Job<ProcessPayload>): Promise<void> {
+  async process(job: Job<ProcessPayload>): Promise<void> {
     const id = job.payload.self_update_request_id;
     const request = await selfUpdateRepo.find(this.db, id);
     if (!request) throw new DropJob();

@@ -27,12 +27,6 @@ export class UpdateTrigger {
     private readonly log: Logger,
   ) {}
 
-  /** Registers the agent frame handlers. */
-  start(): void {
-    this.hub.onFrame('self_update_ack', (nodeId, frame) => this.ack(nodeId, frame));
-    this.hub.onFrame('self_update_result', (nodeId, frame) => this.result(nodeId, frame));
-  }
-
   /** Settles every wait as failed (shutdown). */
   stop(): void {
     for (const waiter of [...this.waiters.values()]) waiter.settle(false);
@@ -80,7 +74,7 @@ export class UpdateTrigger {
   }
 
   /** `{self_update_request_id: uuid, accepted: boolean, reason?: string}`; anything else is dropped. */
-  private ack(nodeId: string, frame: Record<string, unknown>): void {
+  ack(nodeId: string, frame: Record<string, unknown>): void {
     const { self_update_request_id: requestId, accepted, reason } = frame;
     if (typeof requestId !== 'string' || !UUID_PATTERN.test(requestId) || typeof accepted !== 'boolean' || (reason !== undefined && typeof reason !== 'string')) {
       this.log.debug({ nodeId }, 'malformed self_update_ack frame ignored');
@@ -100,7 +94,7 @@ export class UpdateTrigger {
    * (§10), and a successful update shows up as the node re-registering with its new version
    * (`edge.node.version_changed`), so no table is needed for it.
    */
-  private result(nodeId: string, frame: Record<string, unknown>): void {
+  result(nodeId: string, frame: Record<string, unknown>): void {
     const { self_update_request_id: requestId, status, exit_code: exitCode, output } = frame;
     const validExit = exitCode === null || (typeof exitCode === 'number' && Number.isInteger(exitCode));
     if (typeof requestId !== 'string' || !UUID_PATTERN.test(requestId) || (status !== 'succeeded' && status !== 'failed') || !validExit || typeof output !== 'string') {

@@ -10,9 +10,9 @@ import type {
   SshUsernameListQuery,
 } from '../../../contract/admin/ssh.ts';
 import type { VerifyCredentialsRequest, VerifyCredentialsResult } from '../../../contract/agents/ssh.ts';
-import type { ModuleDeps } from '../../context.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
+import type { Outbox } from '../../events/outbox.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { microsecondTimestamp, nowIso, toSecondPrecision } from '../../lib/time.ts';
@@ -27,6 +27,11 @@ const KEY_NAME_MAX = 255;
 
 type Db = Kysely<Database>;
 
+export interface SshDeps {
+  db: Db;
+  outbox: Outbox;
+}
+
 /**
  * SSH access to edge nodes (edge-admin spec §9): usernames with an optional Argon2id password and
  * OpenSSH public keys, managed by operators and checked by the node's agent on every login.
@@ -37,13 +42,9 @@ export class SshService {
   /** Hash verified when there is no real one, so a missing user or password costs the same time. */
   private decoyHash: Promise<string> | null = null;
 
-  constructor(readonly deps: ModuleDeps) {
+  constructor(readonly deps: SshDeps) {
     this.db = deps.db;
   }
-
-  async start(): Promise<void> {}
-
-  async stop(): Promise<void> {}
 
   // ── usernames ───────────────────────────────────────────────────────────────────────────────
 

@@ -5,11 +5,12 @@
  * are swept to `offline`.
  */
 import { randomBytes } from 'node:crypto';
-import type { ModuleDeps } from '../../context.ts';
+import type { Kysely } from 'kysely';
 import type { NodeConfigAppliedDto, NodeErrorDto, NodeHeartbeatDto, RegisterNodeDto } from '../../../contract/core-node/node.ts';
-import type { Emit } from '../../events/outbox.ts';
+import type { Database } from '../../db/schema.ts';
+import type { Emit, Outbox } from '../../events/outbox.ts';
 import { AppError, ConflictError, NotFoundError } from '../../errors.ts';
-import { constantTimeEqual, tokenHash } from '../../lib/secrets.ts';
+import { constantTimeEqual, type SecretBox, tokenHash } from '../../lib/secrets.ts';
 import { nowIso } from '../../lib/time.ts';
 import { REGISTRATION_CODE } from './core-node-admin.service.ts';
 import { inventoryRepo } from '../inventory/inventory.repo.ts';
@@ -26,13 +27,18 @@ const LONG_POLL_RECHECK_MS = 5_000;
 
 const invalidCode = () => new AppError('unauthorized', 'Invalid registration code');
 
+export interface CoreNodeDeps {
+  db: Kysely<Database>;
+  outbox: Outbox;
+  secrets: SecretBox;
+  config: { coreNodeOfflineAfterMs: number };
+}
+
 export class CoreNodeService {
-  private timer: NodeJS.Timeout | null = null;
-  private sweeping: Promise<number> | null = null;
   private readonly closing = new AbortController();
   readonly secretCache: SecretCache;
 
-  constructor(readonly deps: ModuleDeps) {
+  constructor(readonly deps: CoreNodeDeps) {
     this.secretCache = new SecretCache(deps.secrets);
   }
 
@@ -170,15 +176,8 @@ export class CoreNodeService {
     });
   }
 
-  /** One pass of offline detection; returns how many nodes went offline. Overlapping calls share it. */
-  sweepOffline(): Promise<number> {
-    this.sweeping ??= this.sweep().finally(() => {
-      this.sweeping = null;
-    });
-    return this.sweeping;
-  }
-
-  private async sweep(): Promise<number> {
+  /** One pass of offline detection; returns how many nodes went offline. */
+  async sweepOffline(): Promise<number> {
     const cutoff = new Date(Date.now() - this.deps.config.coreNodeOfflineAfterMs).toISOString();
     let count = 0;
     for (const stale of await coreNodeRepo.findStale(this.deps.db, cutoff)) {
@@ -191,20 +190,6 @@ export class CoreNodeService {
       if (changed) count++;
     }
     return count;
-  }
-
-  async start(): Promise<void> {
-    this.timer = setInterval(() => {
-      this.sweepOffline().catch((error) => this.deps.log.error({ err: error }, 'core node offline sweep failed'));
-    }, this.deps.config.coreNodeSweepIntervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    this.releaseWaiters();
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.sweeping?.catch(() => {});
   }
 
   private async lock(trx: Parameters<typeof coreNodeRepo.lock>[0], nodeId: string): Promise<CoreNodeRecord> {

@@ -1,8 +1,9 @@
-import type { ModuleDeps } from '../../context.ts';
+import type { Kysely } from 'kysely';
 import type { OutboundUsageItem, SessionEventEntry, UsageEntry } from '../../../contract/core-node/ingest.ts';
 import type { SessionEventRecord, UsageRecord, UsageListQuery, SessionEventListQuery } from '../../../contract/admin/vpn-usage.ts';
 import type { Page } from '../../db/listing.ts';
-import { Outbox } from '../../events/outbox.ts';
+import type { Database } from '../../db/schema.ts';
+import type { Outbox } from '../../events/outbox.ts';
 import { ValidationError, type ValidationDetails } from '../../errors.ts';
 import { canonicalTimestamp, nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { limitReached } from './eligibility.ts';
@@ -10,12 +11,13 @@ import { chargeablePairs } from './grant-history.ts';
 import { bumpForSubscriptions } from './revisions.ts';
 import { emitStatusEvent } from './subscription-events.ts';
 import { COUNTER_MAX, type SubscriptionDelta, type UsageRow, usageRepo } from './usage.repo.ts';
-import { SubscriptionLinkService } from './subscription-links.service.ts';
+import type { SubscriptionLinkService } from './subscription-links.service.ts';
 import type { NodePrincipal } from '../../principal.ts';
 
 /** Idempotency keys are remembered this long: far beyond any agent's retry window. */
 const BATCH_KEY_TTL_MS = 24 * 3600_000;
-const PRUNE_INTERVAL_MS = 3600_000;
+/** How often the idempotency keys are pruned. */
+export const BATCH_KEY_PRUNE_INTERVAL_MS = 3600_000;
 /** Timestamps before this are a broken clock, not traffic. */
 const EARLIEST = Date.parse('2000-01-01T00:00:00Z');
 /** Node clocks may run ahead a little; a day ahead is a broken clock. */
@@ -59,20 +61,23 @@ const minuteOf = (iso: string) => `${iso.slice(0, 16)}:00.000Z`;
  * counters and traffic limits, outbound counters, session events. Each push is one transaction, so a
  * batch is stored whole or not at all; an optional idempotency key makes a retried push count once.
  */
+export interface UsageDeps {
+  db: Kysely<Database>;
+  /**
+   * Pushes arrive all the time and rarely write an event; this outbox wakes the relay and the job
+   * poller only after a commit that wrote events (the shared one wakes the poller after every commit).
+   */
+  outbox: Outbox;
+  links: SubscriptionLinkService;
+}
+
 export class UsageService {
   readonly links: SubscriptionLinkService;
   private readonly outbox: Outbox;
-  private pruneTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly deps: ModuleDeps) {
-    this.links = new SubscriptionLinkService(deps.db, deps.secrets);
-    // Pushes arrive all the time and rarely write an event; waking the job poller after each one
-    // (as the shared outbox does) would cost a claim query per queue per push.
-    this.outbox = new Outbox(deps.db, deps.config.coreName, (withEvents) => {
-      if (!withEvents) return;
-      deps.relay.kick();
-      deps.jobs.kick();
-    });
+  constructor(readonly deps: UsageDeps) {
+    this.links = deps.links;
+    this.outbox = deps.outbox;
   }
 
   /**
@@ -233,16 +238,5 @@ export class UsageService {
   /** Forgets idempotency keys older than a day; any instance may run it, deleting twice is harmless. */
   async pruneBatchKeys(now = Date.now()): Promise<number> {
     return usageRepo.pruneBatches(this.deps.db, new Date(now - BATCH_KEY_TTL_MS).toISOString());
-  }
-
-  async start(): Promise<void> {
-    const prune = () => void this.pruneBatchKeys().catch((error) => this.deps.log.warn({ err: error }, 'pruning ingest idempotency keys failed'));
-    this.pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
-    this.pruneTimer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    this.pruneTimer = null;
   }
 }

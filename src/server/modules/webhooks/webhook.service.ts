@@ -5,22 +5,30 @@
  * (webhook × event) gets exactly one job across all instances and a crash loses none. The job
  * handler re-reads the webhook on every attempt, so a deleted webhook stops its deliveries.
  */
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Webhook, WebhookCreateRequest, WebhookListQuery } from '../../../contract/admin/webhooks.ts';
-import type { ModuleDeps } from '../../context.ts';
 import type { Database } from '../../db/schema.ts';
 import type { Page } from '../../db/listing.ts';
 import { isEventType } from '../../events/catalog.ts';
 import type { StoredEvent } from '../../events/relay.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
 import { DropJob, enqueueMany, type Job, PermanentJobError } from '../../jobs/job-queue.ts';
+import type { SecretBox } from '../../lib/secrets.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
-import { EventBrokerRelay } from '../../events/broker/broker-relay.ts';
-import { classifyStatus, SIGNATURE_HEADER, WebhookSender } from './delivery.ts';
-import { type DeliveryOutcome, type WebhookMetrics, webhookMetrics } from './metrics.ts';
-import { SsrfGuard, SsrfRefusedError } from './ssrf.ts';
+import { classifyStatus, SIGNATURE_HEADER, type WebhookSender } from './delivery.ts';
+import type { DeliveryOutcome, WebhookMetrics } from './metrics.ts';
+import { type SsrfGuard, SsrfRefusedError } from './ssrf.ts';
 import { DELIVERY_QUEUE, deliveryKey, type PublicWebhookRow, webhookRepo } from './webhook.repo.ts';
+
+export interface WebhookDeps {
+  db: Kysely<Database>;
+  secrets: SecretBox;
+  ssrf: SsrfGuard;
+  metrics: WebhookMetrics;
+  sender: WebhookSender;
+  config: { webhookMaxAttempts: number; webhookTimeoutMs: number; eventDeliveryMaxAgeSeconds: number };
+}
 
 export interface DeliveryPayload {
   webhook_id: string;
@@ -59,32 +67,12 @@ export function retryDelayMs(attempt: number, baseMs: number): number {
 export class WebhookService {
   readonly ssrf: SsrfGuard;
   readonly metrics: WebhookMetrics;
-  readonly broker: EventBrokerRelay | null;
   private readonly sender: WebhookSender;
 
-  constructor(readonly deps: ModuleDeps) {
-    const { config } = deps;
-    this.ssrf = new SsrfGuard(config.webhookAllowPrivateIps);
-    this.metrics = webhookMetrics(deps.registry);
-    this.sender = new WebhookSender(config.webhookConcurrency);
-    deps.relay.subscribeDurable('webhooks', (events, trx) => this.fanOut(events, trx));
-    deps.jobs.register<DeliveryPayload>(DELIVERY_QUEUE, {
-      handler: (job) => this.deliver(job),
-      concurrency: config.webhookConcurrency,
-      backoffMs: (attempt) => retryDelayMs(attempt, config.webhookRetryBaseMs),
-      // Longer than the slowest attempt (DNS + timeout), so a live attempt is never claimed twice.
-      leaseMs: config.webhookTimeoutMs + 15_000,
-    });
-    this.broker = config.eventBrokerUrl ? new EventBrokerRelay(deps, config.eventBrokerUrl, this.metrics) : null;
-  }
-
-  async start(): Promise<void> {
-    await this.broker?.start();
-  }
-
-  async stop(): Promise<void> {
-    this.sender.destroy();
-    await this.broker?.stop();
+  constructor(readonly deps: WebhookDeps) {
+    this.ssrf = deps.ssrf;
+    this.metrics = deps.metrics;
+    this.sender = deps.sender;
   }
 
   async create(input: WebhookCreateRequest): Promise<Webhook> {
@@ -165,7 +153,7 @@ export class WebhookService {
     return problems.length === 0 ? url : null;
   }
 
-  private async fanOut(events: StoredEvent[], trx: Transaction<Database>): Promise<void> {
+  async fanOut(events: StoredEvent[], trx: Transaction<Database>): Promise<void> {
     this.metrics.fanOuts.inc(events.length);
     const subscribers = await webhookRepo.subscribers(trx, [...new Set(events.map((e) => e.envelope.type))]);
     const jobs = [];
@@ -183,7 +171,7 @@ export class WebhookService {
     this.metrics.deliveries.inc({ outcome });
   }
 
-  private async deliver(job: Job<DeliveryPayload>): Promise<void> {
+  async deliver(job: Job<DeliveryPayload>): Promise<void> {
     const { config, db, secrets } = this.deps;
     const row = await webhookRepo.findSealed(db, job.payload.webhook_id);
     if (!row) throw new DropJob();
