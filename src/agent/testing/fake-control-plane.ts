@@ -86,6 +86,8 @@ export class FakeControlPlane {
   constructor() {
     this.http = createServer((req, res) => void this.handle(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket, head) => {
+      // The agent may reset a refused upgrade before our answer is out; that is not a test failure.
+      socket.on('error', () => {});
       const node = this.nodeByAuth(req.headers.authorization);
       if (!this.streamEnabled || req.url !== '/api/v1/agents/stream') {
         socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
