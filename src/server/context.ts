@@ -19,9 +19,14 @@ import { AdminService } from './modules/admins/admin.service.ts';
 import { loadInstanceId } from './modules/admins/identity.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
-import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
+import { AgentHub, registerAgentHubMetrics } from './faces/agents/agent-hub.ts';
+import { ChannelDirectory } from './channels/directory.ts';
+import { NodeChannels } from './channels/node-channels.ts';
+import { PostgresSignalBus } from './channels/postgres-signal-bus.ts';
+import { InProcessSignalBus, type SignalBus } from './channels/signal-bus.ts';
+import { instanceRepo } from './modules/admins/instance.repo.ts';
+import { relayConfigSignal } from './modules/vpn/config-signal.ts';
 import { NodeSweep, unreachableThresholdWarning } from './jobs/node-sweep.ts';
-import { STREAM_CLOSE } from '../contract/agent-stream.ts';
 import { JobRunner } from './jobs/job-queue.ts';
 import { CommandService } from './modules/commands/command.service.ts';
 import { SshService } from './modules/ssh/ssh.service.ts';
@@ -50,7 +55,7 @@ export interface ModuleDeps {
   clusters: ClusterService;
   nodes: NodeService;
   admins: AdminService;
-  agentHub: AgentHub;
+  channels: NodeChannels;
   registry: Registry;
 }
 
@@ -70,6 +75,7 @@ export interface AppContext {
   aliases: AliasService;
   admins: AdminService;
   nodeMetrics: NodeMetricsService;
+  channels: NodeChannels;
   agentHub: AgentHub;
   nodeSweep: NodeSweep;
   jobs: JobRunner;
@@ -90,7 +96,8 @@ export interface AppContext {
 
 export async function createContext(config: Config, keys: BootKeys, database: DatabaseHandle, log: Logger): Promise<AppContext> {
   const { db } = database;
-  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'), loadInstanceId(config.dataDir));
+  const instanceId = loadInstanceId(config.dataDir);
+  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'), instanceId);
   const relay = new EventRelay(db, 1000, (error) => log.error({ err: error }, 'event relay failed'), () => jobs.kick());
   // After any committed unit of work: deliver its events and pick up the jobs it enqueued.
   const outbox = new Outbox(db, config.coreName, (withEvents) => {
@@ -124,17 +131,32 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
+  // Node channels: one seam for every face's live channels, across instances (channels/README.md).
+  const onSignalError = (error: unknown, topic: string) => log.error({ err: error, topic }, 'signal bus failed');
+  const bus: SignalBus = database.postgresUrl
+    ? new PostgresSignalBus(instanceId, db, database.postgresUrl, onSignalError)
+    : new InProcessSignalBus(instanceId, onSignalError);
+  const channels = new NodeChannels({
+    bus,
+    directory: new ChannelDirectory(db, instanceId, (error) => log.error({ err: error }, 'node channel directory write failed')),
+    log,
+    liveInstanceIds: async () => (await instanceRepo.live(db, new Date(Date.now() - config.instanceTtlMs).toISOString())).map((row) => row.id),
+    pruneIntervalMs: config.instanceHeartbeatMs,
+  });
+  const stopConfigRelay = relayConfigSignal(bus, (error) => log.error({ err: error }, 'relaying a config change failed'));
+  nodes.onTokenRevoked((nodeId, keepTokenHash) => channels.revoke(nodeId, keepTokenHash));
+  channels.onRevoked((nodeId) => nodes.forgetSession(nodeId));
   const agentHub = new AgentHub(
     {
       reportHealth: (nodeId, status) => nodes.reportStatus(nodeId, status),
       touch: (nodeId) => nodes.touch(nodeId),
       channelLost: (nodeId, closedAt) => nodes.markUnreachable(nodeId, closedAt),
     },
+    channels,
     log,
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs, channelGraceMs: config.nodeChannelGraceMs },
   );
   registerAgentHubMetrics(nodeMetrics.registry, agentHub);
-  nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, STREAM_CLOSE.tokenRevoked, 'api token revoked'));
   const nodeSweep = new NodeSweep(
     {
       ownedClusterIds: async () => {
@@ -151,7 +173,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
   if (thresholdWarning) log.warn(thresholdWarning);
 
-  const deps: ModuleDeps = { config, db, log, outbox, relay, jobs, secrets, naming, clusters, nodes, admins, agentHub, registry: nodeMetrics.registry };
+  const deps: ModuleDeps = { config, db, log, outbox, relay, jobs, secrets, naming, clusters, nodes, admins, channels, registry: nodeMetrics.registry };
   const commands = new CommandService(deps);
   const ssh = new SshService(deps);
   const selfUpdates = new SelfUpdateService(deps);
@@ -173,6 +195,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   enrollmentKeys.start();
   await admins.start();
   await nodes.start();
+  await channels.start();
   agentHub.start();
   nodeSweep.start();
   for (const module of modules) await module.start();
@@ -194,6 +217,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     aliases,
     admins,
     nodeMetrics,
+    channels,
     agentHub,
     nodeSweep,
     jobs,
@@ -217,6 +241,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
       for (const module of modules.slice().reverse()) await module.stop();
       await nodeSweep.stop();
       await agentHub.stop();
+      await channels.stop();
+      stopConfigRelay();
       await nodes.stop();
       await admins.stop();
       await relay.stop();

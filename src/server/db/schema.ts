@@ -131,6 +131,13 @@ export interface JobsTable {
   created_at: string;
 }
 
+/** Which instance holds a node's live channel (src/server/channels/directory.ts). */
+export interface NodeChannelsTable {
+  node_id: string;
+  instance_id: string;
+  connected_at: string;
+}
+
 export interface Database extends CommandTables, SshTables, SelfUpdateTables, WebhookTables, VpnTables {
   instances: InstancesTable;
   clusters: ClustersTable;
@@ -144,6 +151,7 @@ export interface Database extends CommandTables, SshTables, SelfUpdateTables, We
   join_tickets: JoinTicketsTable;
   node_metrics: NodeMetricsTable;
   jobs: JobsTable;
+  node_channels: NodeChannelsTable;
 }
 
 export type ClusterRow = Selectable<ClustersTable>;

@@ -8,7 +8,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../../context.ts';
 import { ErrorEnvelope } from '../../../contract/types.ts';
 import { sendError } from '../admin/http.ts';
-import { agentOf } from './auth.ts';
+import { tokenHash } from '../../lib/secrets.ts';
+import { agentOf, bearerToken } from './auth.ts';
 
 export const agentStreamRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
@@ -26,6 +27,6 @@ export const agentStreamRoutes =
       handler: async (req, reply) => {
         await sendError(req, reply, 426, 'upgrade_required', 'This endpoint speaks WebSocket only');
       },
-      wsHandler: (socket, req) => ctx.agentHub.attach(agentOf(req).nodeId, socket),
+      wsHandler: (socket, req) => ctx.agentHub.attach(agentOf(req).nodeId, socket, tokenHash(bearerToken(req)!)),
     });
   };

@@ -47,7 +47,7 @@ export class CommandService {
 
   constructor(readonly deps: ModuleDeps) {
     this.db = deps.db;
-    this.delivery = new ExecutionDelivery(deps.db, deps.agentHub, deps.log);
+    this.delivery = new ExecutionDelivery(deps.db, deps.channels, deps.log);
     this.executions = new ExecutionService(deps.db, deps.outbox, this.delivery);
     const { config, log } = deps;
     this.expiry = new Periodic(() => this.expireDue(), config.executionExpirySweepMs, (error) => log.error({ err: error }, 'execution expiry sweep failed'));
@@ -62,7 +62,7 @@ export class CommandService {
       concurrency: 4,
       backoffMs: (attempt) => 1000 * 2 ** attempt,
     });
-    this.deps.agentHub.onConnect((nodeId) => void this.delivery.pushPending(nodeId));
+    this.deps.channels.onConnect((nodeId) => void this.delivery.pushPending(nodeId));
     this.expiry.start();
     this.pruning?.start();
   }
@@ -168,8 +168,9 @@ export class CommandService {
         });
         return records;
       });
-      // After commit, so an agent that acknowledges at once finds the row.
-      this.delivery.push(created);
+      // After commit, so an agent that acknowledges at once finds the row; not awaited, so the
+      // next chunk is written meanwhile.
+      void this.delivery.push(created);
     }
   }
 

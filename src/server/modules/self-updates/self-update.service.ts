@@ -37,7 +37,7 @@ export class SelfUpdateService {
 
   constructor(readonly deps: ModuleDeps) {
     this.db = deps.db;
-    this.trigger = new UpdateTrigger(deps.agentHub, deps.log);
+    this.trigger = new UpdateTrigger(deps.channels, deps.log);
   }
 
   async start(): Promise<void> {
