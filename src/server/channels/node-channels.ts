@@ -180,8 +180,11 @@ export class NodeChannels {
   // ── What transports call ────────────────────────────────────────────────────────────────────
 
   connected(nodeId: string): void {
-    void this.o.directory.held(nodeId);
-    this.emitConnect(nodeId);
+    // Listeners run once the row is written: work committed on another instance after their read
+    // then finds the row and is routed here, so nothing falls between the two.
+    void this.o.directory.held(nodeId).then(() => {
+      if (this.local(nodeId)) this.emitConnect(nodeId);
+    });
   }
 
   /** The node's channel closed and no other local channel replaced it. */
