@@ -22,11 +22,16 @@ import { AdminService } from './modules/admins/admin.service.ts';
 import { loadInstanceId } from './modules/admins/identity.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
-import { AgentHub, registerAgentHubMetrics } from './modules/agent-stream/agent-hub.ts';
+import { AgentHub, registerAgentHubMetrics } from './faces/agents/agent-hub.ts';
+import { ChannelDirectory } from './channels/directory.ts';
+import { NodeChannels } from './channels/node-channels.ts';
+import { PostgresSignalBus } from './channels/postgres-signal-bus.ts';
+import { InProcessSignalBus, type SignalBus } from './channels/signal-bus.ts';
+import { instanceRepo } from './modules/admins/instance.repo.ts';
+import { relayConfigSignal } from './modules/vpn/config-signal.ts';
 import { sweepUnreachable, unreachableThresholdWarning } from './jobs/node-sweep.ts';
 import { Scheduler } from './jobs/scheduler.ts';
 import type { ModuleManifest } from './manifest.ts';
-import { STREAM_CLOSE } from '../contract/agent-stream.ts';
 import { JobRunner } from './jobs/job-queue.ts';
 import type { CommandService } from './modules/commands/command.service.ts';
 import { commandsModule } from './modules/commands/commands.module.ts';
@@ -60,6 +65,7 @@ export interface AppContext {
   aliases: AliasService;
   admins: AdminService;
   nodeMetrics: NodeMetricsService;
+  channels: NodeChannels;
   agentHub: AgentHub;
   jobs: JobRunner;
   scheduler: Scheduler;
@@ -80,7 +86,8 @@ export interface AppContext {
 
 export async function createContext(config: Config, keys: BootKeys, database: DatabaseHandle, log: Logger): Promise<AppContext> {
   const { db } = database;
-  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'), loadInstanceId(config.dataDir));
+  const instanceId = loadInstanceId(config.dataDir);
+  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'), instanceId);
   const relay = new EventRelay(db, 1000, (error) => log.error({ err: error }, 'event relay failed'), () => jobs.kick());
   // After any committed unit of work: deliver its events and pick up the jobs it enqueued.
   const outbox = new Outbox(db, config.coreName, (withEvents) => {
@@ -118,23 +125,38 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
+  // Node channels: one seam for every face's live channels, across instances (channels/README.md).
+  const onSignalError = (error: unknown, topic: string) => log.error({ err: error, topic }, 'signal bus failed');
+  const bus: SignalBus = database.postgresUrl
+    ? new PostgresSignalBus(instanceId, db, database.postgresUrl, onSignalError)
+    : new InProcessSignalBus(instanceId, onSignalError);
+  const channels = new NodeChannels({
+    bus,
+    directory: new ChannelDirectory(db, instanceId, (error) => log.error({ err: error }, 'node channel directory write failed')),
+    log,
+    liveInstanceIds: async () => (await instanceRepo.live(db, new Date(Date.now() - config.instanceTtlMs).toISOString())).map((row) => row.id),
+    pruneIntervalMs: config.instanceHeartbeatMs,
+  });
+  const stopConfigRelay = relayConfigSignal(bus, (error) => log.error({ err: error }, 'relaying a config change failed'));
+  nodes.onTokenRevoked((nodeId, keepTokenHash) => channels.revoke(nodeId, keepTokenHash));
+  channels.onRevoked((nodeId) => nodes.forgetSession(nodeId));
   const agentHub = new AgentHub(
     {
       reportHealth: (nodeId, status) => nodes.reportStatus(nodeId, status),
       touch: (nodeId) => nodes.touch(nodeId),
       channelLost: (nodeId, closedAt) => nodes.markUnreachable(nodeId, closedAt),
     },
+    channels,
     log,
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs, channelGraceMs: config.nodeChannelGraceMs },
   );
   registerAgentHubMetrics(nodeMetrics.registry, agentHub);
-  nodes.onTokenRevoked((nodeId) => agentHub.disconnect(nodeId, STREAM_CLOSE.tokenRevoked, 'api token revoked'));
   const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
   if (thresholdWarning) log.warn(thresholdWarning);
 
-  const commandsM = commandsModule({ db, outbox, agentHub, log, config });
+  const commandsM = commandsModule({ db, outbox, channels, log, config });
   const sshM = sshModule({ db, outbox });
-  const selfUpdatesM = selfUpdatesModule({ db, outbox, agentHub, log, config });
+  const selfUpdatesM = selfUpdatesModule({ db, outbox, channels, log, config });
   const webhooksM = webhooksModule({ db, secrets, log, registry: nodeMetrics.registry, config });
   const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
   const manifests: ModuleManifest<unknown>[] = [commandsM, sshM, selfUpdatesM, webhooksM, vpnM];
@@ -160,7 +182,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   // relay subscribers, agent frame handlers and schedules are registered from their manifests:
   //   commands      queue execution_creation · on agent connect: push pending executions
   //                 expire-executions (owned clusters) · expire-orphaned-executions, prune-executions (once in fleet)
-  //   self-updates  queue self_updates · frames self_update_ack, self_update_result
+  //   self-updates  queue self_updates · frame self_update_result (acks answer channel requests)
   //   webhooks      subscribers webhooks (+ broker) · queues webhook_delivery (+ event_broker)
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
   // plus the root's own passes right here, and per-instance loops that are not periodic passes:
@@ -183,8 +205,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   for (const manifest of manifests) {
     for (const [queue, options] of Object.entries(manifest.jobs ?? {})) jobs.register(queue, options);
     for (const [name, subscriber] of Object.entries(manifest.subscribers ?? {})) relay.subscribeDurable(name, subscriber);
-    for (const [type, handler] of Object.entries(manifest.frames ?? {})) agentHub.onFrame(type, handler);
-    if (manifest.onConnect) agentHub.onConnect(manifest.onConnect);
+    for (const [type, handler] of Object.entries(manifest.frames ?? {})) channels.onFrame(type, handler);
+    if (manifest.onConnect) channels.onConnect(manifest.onConnect);
     for (const schedule of manifest.schedules ?? []) scheduler.add(schedule);
   }
 
@@ -202,6 +224,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   enrollmentKeys.start();
   await admins.start();
   await nodes.start();
+  await channels.start();
   agentHub.start();
   for (const manifest of manifests) await manifest.start?.();
   scheduler.start();
@@ -224,6 +247,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     aliases,
     admins,
     nodeMetrics,
+    channels,
     agentHub,
     jobs,
     scheduler,
@@ -246,6 +270,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
       await jobs.stop();
       for (const manifest of manifests.slice().reverse()) await manifest.stop?.();
       await agentHub.stop();
+      await channels.stop();
+      stopConfigRelay();
       await nodes.stop();
       await admins.stop();
       await relay.stop();

@@ -29,6 +29,7 @@ export interface TestServer {
   ctx: AppContext;
   app: FastifyInstance;
   dataDir: string;
+  databaseUrl: string;
   api: ApiClient;
   stop(): Promise<void>;
 }
@@ -40,9 +41,13 @@ export async function scratchDatabaseUrl(engine: Engine, dir: string): Promise<{
   return createScratchPostgresDatabase(process.env.TEST_POSTGRES_URL!, name);
 }
 
-export async function startServer(engine: Engine, env: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * `options.databaseUrl` starts another instance on an existing server's database (its own data dir,
+ * so its own instance id; pass one NODEPLANE_SECRET_KEY to both): the database is left to its owner.
+ */
+export async function startServer(engine: Engine, env: Record<string, string> = {}, options: { databaseUrl?: string } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'nodeplane-test-'));
-  const scratch = await scratchDatabaseUrl(engine, dataDir);
+  const scratch = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await scratchDatabaseUrl(engine, dataDir);
   const masterKey = `test-master-${randomBytes(8).toString('hex')}`;
   const config = loadConfig(
     { DATA_DIR: dataDir, DATABASE_URL: scratch.url, MASTER_KEY: masterKey, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env },
@@ -65,6 +70,7 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
     ctx,
     app,
     dataDir,
+    databaseUrl: scratch.url,
     api: new ApiClient(url, masterKey),
     async stop() {
       await app.close();

@@ -10,6 +10,7 @@ import * as webhooks from './migrations/0008_webhooks.ts';
 import * as vpn from './migrations/0009_vpn.ts';
 import * as jobLeaseOwner from './migrations/0010_job_lease_owner.ts';
 import * as vpnNodeSafety from './migrations/0011_vpn_node_safety.ts';
+import * as nodeChannels from './migrations/0012_node_channels.ts';
 import * as fleetView from './migrations/0013_fleet_view.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0009_vpn': vpn,
   '0010_job_lease_owner': jobLeaseOwner,
   '0011_vpn_node_safety': vpnNodeSafety,
+  '0012_node_channels': nodeChannels,
   '0013_fleet_view': fleetView,
 };
 

@@ -5,6 +5,7 @@
  */
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { ClusterTables, ClustersTable, EnrollmentKeysTable } from './tables/clusters.ts';
+import type { ChannelTables } from './tables/channels.ts';
 import type { CommandTables } from './tables/commands.ts';
 import type { EventTables, EventsTable } from './tables/events.ts';
 import type { InstanceTables, InstancesTable } from './tables/instances.ts';
@@ -15,7 +16,7 @@ import type { SshTables } from './tables/ssh.ts';
 import type { VpnTables } from './tables/vpn.ts';
 import type { WebhookTables } from './tables/webhooks.ts';
 
-export interface Database extends InstanceTables, ClusterTables, NodeTables, EventTables, JobTables, CommandTables, SshTables, SelfUpdateTables, WebhookTables, VpnTables {}
+export interface Database extends InstanceTables, ClusterTables, NodeTables, EventTables, JobTables, CommandTables, SshTables, SelfUpdateTables, WebhookTables, VpnTables, ChannelTables {}
 
 export type ClusterRow = Selectable<ClustersTable>;
 export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;

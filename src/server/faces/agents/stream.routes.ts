@@ -8,7 +8,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../../context.ts';
 import { ErrorEnvelope } from '../../../contract/types.ts';
 import { sendError } from '../admin/http.ts';
-import { nodeOf } from '../face-kit.ts';
+import { tokenHash } from '../../lib/secrets.ts';
+import { nodeOf, readToken } from '../face-kit.ts';
 
 export const agentStreamRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
@@ -26,6 +27,6 @@ export const agentStreamRoutes =
       handler: async (req, reply) => {
         await sendError(req, reply, 426, 'upgrade_required', 'This endpoint speaks WebSocket only');
       },
-      wsHandler: (socket, req) => ctx.agentHub.attach(nodeOf(req).id, socket),
+      wsHandler: (socket, req) => ctx.agentHub.attach(nodeOf(req).id, socket, tokenHash(readToken(req)!)),
     });
   };

@@ -21,7 +21,7 @@ import { type CommandRow, commandRepo } from './command.repo.ts';
 import { ExecutionDelivery } from './execution-delivery.ts';
 import { type ExecutionRecord, type ExecutionRow, executionRepo } from './execution.repo.ts';
 import { ExecutionService } from './execution.service.ts';
-import type { AgentHub } from '../agent-stream/agent-hub.ts';
+import type { NodeChannels } from '../../channels/node-channels.ts';
 import { commandView, executionEventData } from './views.ts';
 
 export const EXECUTION_CREATION_QUEUE = 'execution_creation';
@@ -42,7 +42,7 @@ const DAY_MS = 86_400_000;
 export interface CommandDeps {
   db: Kysely<Database>;
   outbox: Outbox;
-  agentHub: AgentHub;
+  channels: NodeChannels;
   log: Logger;
   config: { executionRetentionDays: number };
 }
@@ -54,7 +54,7 @@ export class CommandService {
 
   constructor(readonly deps: CommandDeps) {
     this.db = deps.db;
-    this.delivery = new ExecutionDelivery(deps.db, deps.agentHub, deps.log);
+    this.delivery = new ExecutionDelivery(deps.db, deps.channels, deps.log);
     this.executions = new ExecutionService(deps.db, deps.outbox, this.delivery);
   }
 
@@ -154,8 +154,9 @@ export class CommandService {
         });
         return records;
       });
-      // After commit, so an agent that acknowledges at once finds the row.
-      this.delivery.push(created);
+      // After commit, so an agent that acknowledges at once finds the row; not awaited, so the
+      // next chunk is written meanwhile.
+      void this.delivery.push(created);
     }
   }
 

@@ -7,13 +7,13 @@ import type { Logger } from 'pino';
 import type { Database } from '../../db/schema.ts';
 import type { Outbox } from '../../events/outbox.ts';
 import type { ModuleManifest } from '../../manifest.ts';
-import type { AgentHub } from '../agent-stream/agent-hub.ts';
+import type { NodeChannels } from '../../channels/node-channels.ts';
 import { CommandService, EXECUTION_CREATION_QUEUE } from './command.service.ts';
 
 export interface CommandsModuleDeps {
   db: Kysely<Database>;
   outbox: Outbox;
-  agentHub: AgentHub;
+  channels: NodeChannels;
   log: Logger;
   config: {
     executionExpirySweepMs: number;

@@ -79,8 +79,7 @@ export class ExecutionService {
       throw new ConflictError(`cannot cancel execution with status '${execution.status}' - only 'pending' or 'sent' executions can be cancelled`);
     }
     if (execution.node_id === null) return this.cancelOrphan(id);
-    // Only a channel on this instance is reachable; see ExecutionDelivery on multi-instance delivery.
-    if (!this.delivery.cancel(execution.node_id, id)) throw new UnavailableError();
+    if (!(await this.delivery.cancel(execution.node_id, id))) throw new UnavailableError();
     return { result: 'cancellation request sent' };
   }
 
@@ -164,7 +163,7 @@ export class ExecutionService {
       const now = nowIso();
       const batch = await executionRepo.expiredCandidates(this.db, now, clusterIds, orphans, EXPIRY_BATCH);
       if (batch.length === 0) return total;
-      for (const e of batch) if (e.status === 'sent' && e.node_id !== null) this.delivery.cancel(e.node_id, e.id);
+      await Promise.all(batch.map((e) => (e.status === 'sent' && e.node_id !== null ? this.delivery.cancel(e.node_id, e.id).catch(() => false) : false)));
       total += await this.outbox.run(async (trx, emit) => {
         const expired = await executionRepo.expire(trx, batch.map((e) => e.id), now);
         for (const record of await executionRepo.findMany(trx, expired)) emit('edge.command_execution.expired', executionEventData(record));

@@ -1,8 +1,9 @@
 /**
  * Authenticated agents, cached by token hash. Every agent request (health reports above all) would
- * otherwise cost a join, a row read and two AES-GCM decryptions. Entries live `ttlMs`: a token
- * rotated or revoked by another instance stops working here within that window; changes made by
- * this instance (re-registration, delete, status writes) update the cache at once.
+ * otherwise cost a join, a row read and two AES-GCM decryptions. Entries live `ttlMs`. Changes made
+ * by this instance (re-registration, delete, status writes) update the cache at once; a revocation
+ * on another instance arrives as a signal (NodeChannels.onRevoked), and the TTL bounds how long a
+ * lost signal can leave a revoked token working here.
  */
 export interface AgentSession {
   nodeId: string;

@@ -49,7 +49,7 @@ export class NodeService {
   private readonly lastSeen: LastSeenBuffer;
   private readonly sessions: AgentSessions;
   private readonly statuses: StatusDebounce;
-  private readonly revokedListeners: Array<(nodeId: string) => void> = [];
+  private readonly revokedListeners: Array<(nodeId: string, keepTokenHash: string | null) => void> = [];
 
   constructor(
     readonly db: Kysely<Database>,
@@ -71,16 +71,22 @@ export class NodeService {
 
   /**
    * Called when a node's api_token stops being valid (re-registration or deletion), so channels
-   * opened with the old token (live streams) can be closed.
+   * opened with the old token (live streams) can be closed. `keepTokenHash` is the hash of the token
+   * that replaced it (null on deletion): a channel opened with that one is already the new one.
    */
-  onTokenRevoked(listener: (nodeId: string) => void): void {
+  onTokenRevoked(listener: (nodeId: string, keepTokenHash: string | null) => void): void {
     this.revokedListeners.push(listener);
   }
 
-  private revoked(nodeId: string): void {
+  /** Another instance revoked the node's token: stop honouring the cached one here. */
+  forgetSession(nodeId: string): void {
+    this.sessions.forget(nodeId);
+  }
+
+  private revoked(nodeId: string, keepTokenHash: string | null = null): void {
     this.sessions.forget(nodeId);
     this.statuses.cancel(nodeId);
-    for (const listener of this.revokedListeners) listener(nodeId);
+    for (const listener of this.revokedListeners) listener(nodeId, keepTokenHash);
   }
 
   /** The node a Bearer api_token belongs to, or null. */
@@ -172,7 +178,7 @@ export class NodeService {
       await attempt();
     }
     // The old token stopped working in the database; stop honouring it here too.
-    this.revoked(input.node_id);
+    this.revoked(input.node_id, secrets.api_token_hash);
     return this.registration(input.node_id, apiToken, proxyPassword);
   }
 

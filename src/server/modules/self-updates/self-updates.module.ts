@@ -1,23 +1,24 @@
 /** Self-update requests: the job that triggers nodes over their channels, and the agents' answers. */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import type { SelfUpdateResultFrame } from '../../../contract/agent-stream.ts';
 import type { Database } from '../../db/schema.ts';
 import type { Outbox } from '../../events/outbox.ts';
 import type { ModuleManifest } from '../../manifest.ts';
-import type { AgentHub } from '../agent-stream/agent-hub.ts';
+import type { NodeChannels } from '../../channels/node-channels.ts';
 import { SELF_UPDATES_QUEUE, SelfUpdateService } from './self-update.service.ts';
 import { UpdateTrigger } from './update-trigger.ts';
 
 export interface SelfUpdatesModuleDeps {
   db: Kysely<Database>;
   outbox: Outbox;
-  agentHub: AgentHub;
+  channels: NodeChannels;
   log: Logger;
   config: { selfUpdateAckTimeoutMs: number };
 }
 
 export function selfUpdatesModule(deps: SelfUpdatesModuleDeps): ModuleManifest<{ selfUpdates: SelfUpdateService }> {
-  const trigger = new UpdateTrigger(deps.agentHub, deps.log);
+  const trigger = new UpdateTrigger(deps.channels, deps.log);
   const selfUpdates = new SelfUpdateService({ db: deps.db, outbox: deps.outbox, trigger, config: deps.config });
   return {
     services: { selfUpdates },
@@ -30,9 +31,9 @@ export function selfUpdatesModule(deps: SelfUpdatesModuleDeps): ModuleManifest<{
         leaseMs: deps.config.selfUpdateAckTimeoutMs + 60_000,
       },
     },
+    // Acks answer the trigger's channel requests; results are the only frames this module handles.
     frames: {
-      self_update_ack: (nodeId, frame) => trigger.ack(nodeId, frame),
-      self_update_result: (nodeId, frame) => trigger.result(nodeId, frame),
+      self_update_result: (nodeId, frame) => trigger.result(nodeId, frame as unknown as SelfUpdateResultFrame),
     },
     // Waiting triggers fail now rather than at their deadline.
     stop: async () => trigger.stop(),

@@ -1,14 +1,21 @@
 /**
- * Live channels of connected agents on this instance: one WebSocket per node, used to push work the
- * moment it exists. Presence is WebSocket ping/pong: a socket that misses a pong is terminated, and
- * every answered ping refreshes the node's last_seen_at through the coalescing buffer, so thousands
- * of idle agents cost one batched write per flush, not one per heartbeat. A channel that closes
- * without a replacement makes the node unreachable after a short grace, unless it reconnects or
- * reports meanwhile: waiting for the silence sweep would show a dead node healthy for minutes.
+ * The transport of edge agents' live channels on this instance (kind `edge-agent`): one WebSocket
+ * per node, registered with the node-channel seam (src/server/channels/), which routes frames from
+ * any instance here and hands received frames to their handlers. Agent frames are validated
+ * against src/contract/agent-stream.ts; a frame that does not match is ignored.
+ *
+ * Presence is WebSocket ping/pong: a socket that misses a pong is terminated, and every answered
+ * ping refreshes the node's last_seen_at through the coalescing buffer, so thousands of idle agents
+ * cost one batched write per flush, not one per heartbeat. A channel that closes without a
+ * replacement makes the node unreachable after a short grace, unless it reconnects or reports
+ * meanwhile: waiting for the silence sweep would show a dead node healthy for minutes.
  */
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
+import { Compile } from 'typebox/compile';
+import { AgentFrame, STREAM_CLOSE, type ServerFrame } from '../../../contract/agent-stream.ts';
+import type { ChannelTransport, Frame, NodeChannels } from '../../channels/node-channels.ts';
 
 /** What the hub needs from the node service. */
 export interface NodePresence {
@@ -18,11 +25,11 @@ export interface NodePresence {
   channelLost(nodeId: string, closedAt: string): Promise<unknown>;
 }
 
-import { STREAM_CLOSE, type ServerFrame } from '../../../contract/agent-stream.ts';
-
 interface Channel {
   socket: WebSocket;
   alive: boolean;
+  /** Hash of the api_token the channel was opened with. */
+  credential: string;
 }
 
 export interface AgentHubOptions {
@@ -33,53 +40,47 @@ export interface AgentHubOptions {
 }
 
 const MAX_FRAME_BYTES = 64 * 1024;
+const agentFrame = Compile(AgentFrame);
 
-/** Handles one frame type from agents; `frame` is parsed JSON, unvalidated: check every field. */
-export type FrameHandler = (nodeId: string, frame: Record<string, unknown>) => void;
-
-export class AgentHub {
-  private readonly channels = new Map<string, Channel>();
-  private readonly handlers = new Map<string, FrameHandler>();
-  private readonly connectListeners: Array<(nodeId: string) => void> = [];
+export class AgentHub implements ChannelTransport {
+  readonly kind = 'edge-agent';
+  private readonly sockets = new Map<string, Channel>();
   private readonly graces = new Map<string, NodeJS.Timeout>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly presence: NodePresence,
+    private readonly channels: NodeChannels,
     private readonly log: Logger,
     private readonly options: AgentHubOptions,
   ) {
-    this.onFrame('health', (nodeId, frame) => this.health(nodeId, frame));
+    channels.register(this);
   }
 
   get size(): number {
-    return this.channels.size;
+    return this.sockets.size;
   }
 
-  /** Registers the handler of agent frames of `type` (one per type). */
-  onFrame(type: string, handler: FrameHandler): void {
-    this.handlers.set(type, handler);
-  }
-
-  /** Called after a node's channel opens (e.g. to push work that waited for it). */
-  onConnect(listener: (nodeId: string) => void): void {
-    this.connectListeners.push(listener);
-  }
-
+  /** Whether this instance holds the node's channel (the seam asks every instance). */
   isConnected(nodeId: string): boolean {
-    return this.channels.has(nodeId);
+    return this.sockets.has(nodeId);
+  }
+
+  holds(nodeId: string): boolean {
+    return this.sockets.has(nodeId);
   }
 
   connectedNodeIds(): IterableIterator<string> {
-    return this.channels.keys();
+    return this.sockets.keys();
   }
 
-  attach(nodeId: string, socket: WebSocket): void {
-    const previous = this.channels.get(nodeId);
+  /** `credential`: hash of the api_token the socket authenticated with. */
+  attach(nodeId: string, socket: WebSocket, credential: string): void {
+    const previous = this.sockets.get(nodeId);
     // A node has one live channel; a reconnect (e.g. after re-registration) replaces the old one.
     if (previous) previous.socket.close(STREAM_CLOSE.replaced, 'replaced by a newer connection');
-    const channel: Channel = { socket, alive: true };
-    this.channels.set(nodeId, channel);
+    const channel: Channel = { socket, alive: true, credential };
+    this.sockets.set(nodeId, channel);
     this.endGrace(nodeId);
 
     socket.on('pong', () => {
@@ -92,26 +93,24 @@ export class AgentHub {
 
     this.send(nodeId, { type: 'welcome', node_id: nodeId, health_interval_ms: this.options.healthIntervalMs });
     this.presence.reportHealth(nodeId, 'healthy').catch((error) => this.log.error({ err: error, nodeId }, 'marking a connected node healthy failed'));
-    for (const listener of this.connectListeners) {
-      try {
-        listener(nodeId);
-      } catch (error) {
-        this.log.error({ err: error, nodeId }, 'stream connect listener failed');
-      }
-    }
+    this.channels.connected(nodeId);
   }
 
-  /** Closes a node's channel (its token was revoked); the agent sees `code` and reacts. */
-  disconnect(nodeId: string, code: number, reason: string): void {
-    const channel = this.channels.get(nodeId);
-    if (!channel) return;
-    this.channels.delete(nodeId);
-    channel.socket.close(code, reason);
+  /**
+   * The node's api_token was revoked: close its channel (the agent sees 4401 and re-registers),
+   * unless it was opened with `keep`, the token that replaced it.
+   */
+  revoke(nodeId: string, keep: string | null): void {
+    const channel = this.sockets.get(nodeId);
+    if (!channel || channel.credential === keep) return;
+    this.sockets.delete(nodeId);
+    channel.socket.close(STREAM_CLOSE.tokenRevoked, 'api token revoked');
+    this.channels.disconnected(nodeId);
   }
 
   /** True when the frame was handed to an open socket. */
-  send(nodeId: string, frame: ServerFrame): boolean {
-    const channel = this.channels.get(nodeId);
+  send(nodeId: string, frame: ServerFrame | Frame): boolean {
+    const channel = this.sockets.get(nodeId);
     if (!channel || channel.socket.readyState !== channel.socket.OPEN) return false;
     channel.socket.send(JSON.stringify(frame));
     return true;
@@ -122,16 +121,22 @@ export class AgentHub {
     this.timer.unref();
   }
 
+  /** Self-update requests and their acks pair by request id. */
+  correlationOf(frame: Frame): string | null {
+    if (frame.type === 'self_update' || frame.type === 'self_update_ack') return `self_update ${String(frame.self_update_request_id)}`;
+    return null;
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     // Shutting down is not the nodes' fault; whichever instance they reconnect to takes over.
     for (const nodeId of [...this.graces.keys()]) this.endGrace(nodeId);
-    for (const { socket } of this.channels.values()) socket.close(1001, 'server shutting down');
-    this.channels.clear();
+    for (const { socket } of this.sockets.values()) socket.close(1001, 'server shutting down');
+    this.sockets.clear();
   }
 
   private pingAll(): void {
-    for (const [nodeId, channel] of this.channels) {
+    for (const [nodeId, channel] of this.sockets) {
       if (!channel.alive) {
         channel.socket.terminate();
         this.lost(nodeId, channel);
@@ -144,13 +149,14 @@ export class AgentHub {
 
   /** A channel ended on its own (agent gone, network cut, missed pong): start the grace. */
   private lost(nodeId: string, channel: Channel): void {
-    if (this.channels.get(nodeId) !== channel) return;
-    this.channels.delete(nodeId);
+    if (this.sockets.get(nodeId) !== channel) return;
+    this.sockets.delete(nodeId);
+    this.channels.disconnected(nodeId);
     const closedAt = new Date().toISOString();
     this.endGrace(nodeId);
     const timer = setTimeout(() => {
       this.graces.delete(nodeId);
-      if (this.channels.has(nodeId)) return;
+      if (this.sockets.has(nodeId)) return;
       this.presence.channelLost(nodeId, closedAt).catch((error) => this.log.error({ err: error, nodeId }, 'marking a disconnected node unreachable failed'));
     }, this.options.channelGraceMs);
     timer.unref();
@@ -163,12 +169,6 @@ export class AgentHub {
     this.graces.delete(nodeId);
   }
 
-  private health(nodeId: string, frame: Record<string, unknown>): void {
-    const { status } = frame;
-    if (status !== 'healthy' && status !== 'unhealthy') return;
-    this.presence.reportHealth(nodeId, status).catch((error) => this.log.error({ err: error, nodeId }, 'health report failed'));
-  }
-
   private receive(nodeId: string, data: Buffer, isBinary: boolean): void {
     if (isBinary || data.length > MAX_FRAME_BYTES) return;
     let frame: unknown;
@@ -177,15 +177,15 @@ export class AgentHub {
     } catch {
       return;
     }
-    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return;
-    const { type } = frame as { type?: unknown };
-    const handler = typeof type === 'string' ? this.handlers.get(type) : undefined;
-    if (!handler) return;
-    try {
-      handler(nodeId, frame as Record<string, unknown>);
-    } catch (error) {
-      this.log.error({ err: error, nodeId, type }, 'agent frame handler failed');
+    if (!agentFrame.Check(frame)) {
+      this.log.debug({ nodeId }, 'malformed agent frame ignored');
+      return;
     }
+    if (frame.type === 'health') {
+      this.presence.reportHealth(nodeId, frame.status).catch((error) => this.log.error({ err: error, nodeId }, 'health report failed'));
+      return;
+    }
+    this.channels.received(this, nodeId, frame);
   }
 }
 
