@@ -18,8 +18,8 @@ import { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.s
 import { NodeService } from './modules/nodes/node.service.ts';
 import { FleetService } from './modules/inventory/fleet.service.ts';
 import { AliasService } from './modules/aliases/alias.service.ts';
-import { AdminService } from './modules/admins/admin.service.ts';
-import { loadInstanceId } from './modules/admins/identity.ts';
+import { InstanceService } from './modules/instances/instance.service.ts';
+import { loadInstanceId } from './modules/instances/identity.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
 import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './faces/agents/agent-hub.ts';
@@ -27,7 +27,7 @@ import { ChannelDirectory } from './channels/directory.ts';
 import { NodeChannels } from './channels/node-channels.ts';
 import { PostgresSignalBus } from './channels/postgres-signal-bus.ts';
 import { InProcessSignalBus, type SignalBus } from './channels/signal-bus.ts';
-import { instanceRepo } from './modules/admins/instance.repo.ts';
+import { instanceRepo } from './modules/instances/instance.repo.ts';
 import { relayConfigSignal } from './modules/vpn/config-signal.ts';
 import { sweepUnreachable, unreachableThresholdWarning } from './jobs/node-sweep.ts';
 import { Scheduler } from './jobs/scheduler.ts';
@@ -63,7 +63,7 @@ export interface AppContext {
   nodes: NodeService;
   fleet: FleetService;
   aliases: AliasService;
-  admins: AdminService;
+  instances: InstanceService;
   nodeMetrics: NodeMetricsService;
   channels: NodeChannels;
   agentHub: AgentHub;
@@ -122,7 +122,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, statusDebounceMs: config.nodeStatusDebounceMs, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
   const aliases = new AliasService(db, naming);
   // Its heartbeat is the membership lease the owned-clusters scope rests on: it beats from start() to stop().
-  const admins = new AdminService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
+  const instances = new InstanceService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
 
   // Node channels: one seam for every face's live channels, across instances (channels/README.md).
@@ -170,10 +170,10 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
 
   const scheduler = new Scheduler({
     db,
-    owner: admins.adminId,
+    owner: instances.adminId,
     ownedClusterIds: async () => {
-      await admins.refresh();
-      return admins.ownedClusterIds();
+      await instances.refresh();
+      return instances.ownedClusterIds();
     },
     onError: (name, error) => log.error({ err: error, schedule: name }, 'scheduled pass failed'),
   });
@@ -186,7 +186,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //   webhooks      subscribers webhooks (+ broker) · queues webhook_delivery (+ event_broker)
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
   // plus the root's own passes right here, and per-instance loops that are not periodic passes:
-  // the job runner and event relay (workers), the admin heartbeat (membership lease, in AdminService),
+  // the job runner and event relay (workers), the admin heartbeat (membership lease, in InstanceService),
   // the agent hub's pings (per connection), the last-seen and failed-verification buffers (per buffer).
   scheduler.add({
     name: 'nodes.sweep-unreachable',
@@ -215,14 +215,14 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     registry: nodeMetrics.registry,
     brokerEnabled: broker !== null,
     queues: broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
-    admins,
+    instances,
   });
 
   log.debug({ schedules: scheduler.list() }, 'background schedules');
 
   await relay.start();
   enrollmentKeys.start();
-  await admins.start();
+  await instances.start();
   await nodes.start();
   await channels.start();
   agentHub.start();
@@ -245,7 +245,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     nodes,
     fleet,
     aliases,
-    admins,
+    instances,
     nodeMetrics,
     channels,
     agentHub,
@@ -273,7 +273,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
       await channels.stop();
       stopConfigRelay();
       await nodes.stop();
-      await admins.stop();
+      await instances.stop();
       await relay.stop();
     },
   };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EVENT_TYPES } from '../../src/server/events/catalog.ts';
-import { AdminService } from '../../src/server/modules/admins/admin.service.ts';
+import { InstanceService } from '../../src/server/modules/instances/instance.service.ts';
 import { createCluster } from '../helpers/factories.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 
@@ -40,7 +40,7 @@ async function insertInstance(server: TestServer, id: string, heartbeatAgoMs: nu
 function peer(server: TestServer, id: string | null, overrides: Record<string, unknown> = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'nodeplane-peer-'));
   if (id) writeFileSync(path.join(dataDir, 'instance-id'), `${id}\n`, { mode: 0o600 });
-  const service = new AdminService(server.ctx.database.db, { ...server.ctx.config, dataDir, ...overrides });
+  const service = new InstanceService(server.ctx.database.db, { ...server.ctx.config, dataDir, ...overrides });
   return { service, cleanup: () => rmSync(dataDir, { recursive: true, force: true }) };
 }
 
@@ -52,7 +52,7 @@ for (const engine of testEngines()) {
     let self: string;
     before(async () => {
       server = await startServer(engine, { ADMIN_MAX_WIREGUARD_PEERS: '250' });
-      self = server.ctx.admins.adminName;
+      self = server.ctx.instances.adminName;
     });
     after(() => server.stop());
 
@@ -81,8 +81,8 @@ for (const engine of testEngines()) {
     });
 
     it('keeps its id across restarts on the same data dir', () => {
-      const again = new AdminService(server.ctx.database.db, server.ctx.config);
-      assert.equal(again.adminId, server.ctx.admins.adminId);
+      const again = new InstanceService(server.ctx.database.db, server.ctx.config);
+      assert.equal(again.adminId, server.ctx.instances.adminId);
       assert.equal(again.adminName, self);
     });
 
@@ -149,8 +149,8 @@ for (const engine of testEngines()) {
       assert.equal(edge.status, 200);
       assert.deepEqual(edge.body.data, { [self]: { 'cluster-busy': nodeNames(busyNodes), 'cluster-empty': [] } });
       assert.deepEqual(Object.keys(edge.body.data[self]), ['cluster-busy', 'cluster-empty']);
-      assert.ok(server.ctx.admins.ownsCluster(busy.id));
-      assert.deepEqual(server.ctx.admins.ownedClusterIds().sort(), [busy.id, empty.id].sort());
+      assert.ok(server.ctx.instances.ownsCluster(busy.id));
+      assert.deepEqual(server.ctx.instances.ownedClusterIds().sort(), [busy.id, empty.id].sort());
 
       const orphaned = await server.api.get('/api/v1/admins/orphaned_clusters');
       assert.equal(orphaned.status, 200);
@@ -186,12 +186,12 @@ for (const engine of testEngines()) {
 
   describe(`admin cluster of two instances on one database [${engine}]`, () => {
     let server: TestServer;
-    let a: AdminService;
+    let a: InstanceService;
     let b: ReturnType<typeof peer>;
     const clusters: Record<string, { id: string; nodes: string[] }> = {};
     before(async () => {
       server = await startServer(engine, { ADMIN_MAX_WIREGUARD_PEERS: '250' });
-      a = server.ctx.admins;
+      a = server.ctx.instances;
       for (const [name, count] of [['big', 3], ['mid', 2], ['small', 1], ['empty', 0]] as const) {
         const cluster = await createCluster(server.api, { name });
         clusters[name] = { id: cluster.id, nodes: await insertNodes(server, cluster.id, count) };
@@ -287,8 +287,8 @@ for (const engine of testEngines()) {
       const edge = await createCluster(server.api, { name: 'edge' });
       const spare = await createCluster(server.api, { name: 'spare' });
       const nodes = await insertNodes(server, edge.id, 2);
-      await server.ctx.admins.refresh();
-      assert.equal(server.ctx.admins.isDegraded(), true);
+      await server.ctx.instances.refresh();
+      assert.equal(server.ctx.instances.isDegraded(), true);
 
       const blocked = await server.api.post('/api/v1/clusters', { name: 'more' });
       assert.equal(blocked.status, 503);
@@ -303,15 +303,15 @@ for (const engine of testEngines()) {
       assert.equal(cluster.degraded, true);
       assert.equal(cluster.total_nodes, 2);
       assert.equal(cluster.total_edge_capacity, 1);
-      const self = server.ctx.admins.adminName;
+      const self = server.ctx.instances.adminName;
       assert.deepEqual((await server.api.get('/api/v1/admins/orphaned_clusters')).body.data, { 'cluster-edge': nodeNames(nodes) });
       assert.deepEqual((await server.api.get('/api/v1/admins/edge_clusters')).body.data, { [self]: { 'cluster-spare': [] } });
-      assert.equal(server.ctx.admins.ownsCluster(edge.id), false);
-      assert.equal(server.ctx.admins.ownsCluster(spare.id), true);
+      assert.equal(server.ctx.instances.ownsCluster(edge.id), false);
+      assert.equal(server.ctx.instances.ownsCluster(spare.id), true);
 
       await server.ctx.database.db.deleteFrom('nodes').where('id', '=', nodes[0]!).execute();
-      await server.ctx.admins.refresh();
-      assert.equal(server.ctx.admins.isDegraded(), false);
+      await server.ctx.instances.refresh();
+      assert.equal(server.ctx.instances.isDegraded(), false);
       assert.deepEqual((await server.api.get('/api/v1/admins/orphaned_clusters')).body.data, {});
       assert.equal((await server.api.post('/api/v1/clusters', { name: 'more' })).status, 201);
     });

@@ -271,14 +271,14 @@ for (const engine of testEngines()) {
     });
 
     it('is refused with 503 while the admin cluster is degraded', async () => {
-      const original = server.ctx.admins.isDegraded;
-      server.ctx.admins.isDegraded = () => true;
+      const original = server.ctx.instances.isDegraded;
+      server.ctx.instances.isDegraded = () => true;
       try {
         const res = await register(registrationBody(cluster.name));
         assert.equal(res.status, 503);
         assert.equal(res.body.error.code, 'degraded_mode');
       } finally {
-        server.ctx.admins.isDegraded = original;
+        server.ctx.instances.isDegraded = original;
       }
     });
 
@@ -364,12 +364,12 @@ for (const engine of testEngines()) {
 
       it('keeps working while degraded', async () => {
         const agent = await registerAgent(server.api, { cluster });
-        const original = server.ctx.admins.isDegraded;
-        server.ctx.admins.isDegraded = () => true;
+        const original = server.ctx.instances.isDegraded;
+        server.ctx.instances.isDegraded = () => true;
         try {
           assert.equal((await agent.client.patch('/api/v1/agents/nodes/me/health_check', { status: 'healthy' })).status, 200);
         } finally {
-          server.ctx.admins.isDegraded = original;
+          server.ctx.instances.isDegraded = original;
         }
       });
     });

@@ -123,14 +123,14 @@ for (const engine of testEngines()) {
     });
 
     it('keeps working while degraded (aliases are not gated)', async () => {
-      const original = server.ctx.admins.isDegraded;
-      server.ctx.admins.isDegraded = () => true;
+      const original = server.ctx.instances.isDegraded;
+      server.ctx.instances.isDegraded = () => true;
       try {
         const res = await create(west.nodeId, { name: 'during-degraded' });
         assert.equal(res.status, 201);
         assert.equal((await server.api.delete(`/api/v1/aliases/${res.body.data.id}`)).status, 204);
       } finally {
-        server.ctx.admins.isDegraded = original;
+        server.ctx.instances.isDegraded = original;
       }
     });
 

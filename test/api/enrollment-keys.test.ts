@@ -254,7 +254,7 @@ for (const engine of testEngines()) {
 
     it('refuses writes with 503 while degraded, and keeps reads and verification working', async () => {
       const key = await createKey(server, 'prod-east', { uses_remaining: null });
-      const admins = server.ctx.admins as { isDegraded: () => boolean };
+      const admins = server.ctx.instances as { isDegraded: () => boolean };
       const original = admins.isDegraded;
       admins.isDegraded = () => true;
       try {

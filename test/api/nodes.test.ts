@@ -192,14 +192,14 @@ for (const engine of testEngines()) {
       });
 
       it('is refused with 503 while degraded', async () => {
-        const original = server.ctx.admins.isDegraded;
-        server.ctx.admins.isDegraded = () => true;
+        const original = server.ctx.instances.isDegraded;
+        server.ctx.instances.isDegraded = () => true;
         try {
           const res = await move(n2.nodeId, { cluster_name: 'staging' });
           assert.equal(res.status, 503);
           assert.equal(res.body.error.code, 'degraded_mode');
         } finally {
-          server.ctx.admins.isDegraded = original;
+          server.ctx.instances.isDegraded = original;
         }
       });
 
@@ -232,12 +232,12 @@ for (const engine of testEngines()) {
 
     describe('delete', () => {
       it('is refused with 503 while degraded and deletes nothing', async () => {
-        const original = server.ctx.admins.isDegraded;
-        server.ctx.admins.isDegraded = () => true;
+        const original = server.ctx.instances.isDegraded;
+        server.ctx.instances.isDegraded = () => true;
         try {
           assert.equal((await server.api.delete(`/api/v1/nodes/${n3.nodeId}`)).status, 503);
         } finally {
-          server.ctx.admins.isDegraded = original;
+          server.ctx.instances.isDegraded = original;
         }
         assert.equal((await server.api.get(`/api/v1/nodes/${n3.nodeId}`)).status, 200);
       });

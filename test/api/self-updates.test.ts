@@ -174,15 +174,15 @@ for (const engine of testEngines()) {
     });
 
     it('is refused with 503 while degraded', async () => {
-      const original = server.ctx.admins.isDegraded;
-      server.ctx.admins.isDegraded = () => true;
+      const original = server.ctx.instances.isDegraded;
+      server.ctx.instances.isDegraded = () => true;
       try {
         const res = await server.api.post('/api/v1/self_update_requests', { targeting: { type: 'all' } });
         assert.equal(res.status, 503);
         assert.equal(res.body.error.code, 'degraded_mode');
         assert.equal((await server.api.get('/api/v1/self_update_requests')).status, 200);
       } finally {
-        server.ctx.admins.isDegraded = original;
+        server.ctx.instances.isDegraded = original;
       }
     });
 

@@ -3,7 +3,7 @@
  * declares where it runs:
  * - `every-instance`: each instance runs it (its own membership heartbeat, its own caches);
  * - `owned-clusters`: each instance runs it for the clusters the admin-cluster assignment gives it
- *   (modules/admins/assignment.ts), so two instances never sweep the same cluster; skipped while it
+ *   (modules/instances/assignment.ts), so two instances never sweep the same cluster; skipped while it
  *   owns none;
  * - `once-in-fleet`: exactly one instance runs each tick. Ticks are aligned to the wall clock
  *   (tick k covers [k·every, (k+1)·every)); the pass's row in the job table holds the start of the

@@ -26,7 +26,7 @@ export const adminFace =
   async (api) => {
     installFace(api, adminErrors);
     installAdminAuth(api, ctx.keys);
-    installDegradedGate(api, () => ctx.admins.isDegraded());
+    installDegradedGate(api, () => ctx.instances.isDegraded());
     await api.register(clusterRoutes(ctx));
     await api.register(enrollmentKeysRoutes(ctx));
     await api.register(nodesRoutes(ctx));

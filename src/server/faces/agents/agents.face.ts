@@ -30,7 +30,7 @@ export const agentsFace =
       },
       () => new AppError('unauthorized', 'Unauthorized'),
     );
-    installDegradedGate(agents, () => ctx.admins.isDegraded());
+    installDegradedGate(agents, () => ctx.instances.isDegraded());
     await agents.register(agentEnrollmentRoutes(ctx));
     await agents.register(agentNodesRoutes(ctx));
     await agents.register(agentMetricsRoutes(ctx));

@@ -45,7 +45,7 @@ interface Metadata {
   owned: string[];
 }
 
-export class AdminService {
+export class InstanceService {
   readonly adminId: string;
   readonly adminName: string;
   readonly naming: AdminNaming;
