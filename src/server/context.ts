@@ -135,7 +135,6 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     directory: new ChannelDirectory(db, instanceId, (error) => log.error({ err: error }, 'node channel directory write failed')),
     log,
     liveInstanceIds: async () => (await instanceRepo.live(db, new Date(Date.now() - config.instanceTtlMs).toISOString())).map((row) => row.id),
-    pruneIntervalMs: config.instanceHeartbeatMs,
   });
   const stopConfigRelay = relayConfigSignal(bus, (error) => log.error({ err: error }, 'relaying a config change failed'));
   nodes.onTokenRevoked((nodeId, keepTokenHash) => channels.revoke(nodeId, keepTokenHash));
@@ -185,7 +184,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //   self-updates  queue self_updates · frame self_update_result (acks answer channel requests)
   //   webhooks      subscribers webhooks (+ broker) · queues webhook_delivery (+ event_broker)
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
-  // plus the root's own passes right here, and per-instance loops that are not periodic passes:
+  // plus the root's own passes right here (unreachable sweep, channel directory pruning, outbox
+  // retention), and per-instance loops that are not periodic passes:
   // the job runner and event relay (workers), the admin heartbeat (membership lease, in InstanceService),
   // the agent hub's pings (per connection), the last-seen and failed-verification buffers (per buffer).
   scheduler.add({
@@ -199,6 +199,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
         clusterIds,
       ),
   });
+  scheduler.add({ name: 'channels.prune-dead-instances', scope: 'once-in-fleet', everyMs: config.instanceHeartbeatMs, run: () => channels.pruneDeadInstances() });
   if (config.eventRetentionDays > 0) {
     scheduler.add({ name: 'events.prune', scope: 'once-in-fleet', everyMs: config.eventPruningIntervalMs, run: () => eventRetention.prune() });
   }

@@ -57,7 +57,6 @@ export interface NodeChannelsOptions {
   log: Logger;
   /** Instance ids with a fresh heartbeat; the directory rows of the others are swept. */
   liveInstanceIds: () => Promise<string[]>;
-  pruneIntervalMs: number;
 }
 
 export class NodeChannels {
@@ -70,8 +69,6 @@ export class NodeChannels {
   private readonly waiting = new Map<string, (outcome: Outcome) => void>();
   /** Requests on local sockets, by `<node id> <correlation id>`. */
   private readonly forwarded = new Map<string, Forwarded>();
-  private pruneTimer: NodeJS.Timeout | null = null;
-  private pruning = false;
 
   constructor(private readonly o: NodeChannelsOptions) {
     this.self = o.bus.instanceId;
@@ -224,12 +221,9 @@ export class NodeChannels {
   async start(): Promise<void> {
     await this.o.directory.releaseAll();
     await this.o.bus.start();
-    this.pruneTimer = setInterval(() => void this.prune(), this.o.pruneIntervalMs);
-    this.pruneTimer.unref();
   }
 
   async stop(): Promise<void> {
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
     for (const settle of [...this.waiting.values()]) settle({ error: 'stopped' });
     for (const forwarded of this.forwarded.values()) clearTimeout(forwarded.timer);
     this.forwarded.clear();
@@ -312,18 +306,11 @@ export class NodeChannels {
     this.waiting.get(data.rid)?.('frame' in data ? { frame: data.frame } : { error: data.error });
   }
 
-  private async prune(): Promise<void> {
-    if (this.pruning) return;
-    this.pruning = true;
-    try {
-      const live = await this.o.liveInstanceIds();
-      // Not listed ourselves means the list is not to be trusted (or we are the one being dropped).
-      if (live.includes(this.self)) await this.o.directory.prune(live);
-    } catch (error) {
-      this.o.log.error({ err: error }, 'sweeping node channels of dead instances failed');
-    } finally {
-      this.pruning = false;
-    }
+  /** Drops the directory rows of instances that stopped heartbeating (a scheduled pass). */
+  async pruneDeadInstances(): Promise<void> {
+    const live = await this.o.liveInstanceIds();
+    // Not listed ourselves means the list is not to be trusted (or we are the one being dropped).
+    if (live.includes(this.self)) await this.o.directory.prune(live);
   }
 }
 
