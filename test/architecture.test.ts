@@ -46,7 +46,7 @@ const STATIC_FORMS = /\b(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\
 const DYNAMIC_FORM = /\bimport\s*\(\s*['"]([^'"\n]+)['"]\s*\)/g;
 
 /** Every module specifier a file names statically: import/export…from, side-effect and dynamic imports. */
-export function importSpecifiers(source: string): string[] {
+function importSpecifiers(source: string): string[] {
   const code = stripComments(source);
   return [...code.matchAll(STATIC_FORMS), ...code.matchAll(DYNAMIC_FORM)].map((m) => m[1]!);
 }
@@ -81,7 +81,7 @@ function agentLayerBroken(file: string, target: string): boolean {
 const isContractDep = (target: string) => target === 'typebox' || target.startsWith('typebox/') || under(target, 'src/contract');
 
 /** The rules, applied to repo-relative paths (`src/…`) and their sources. */
-export function findViolations(files: ReadonlyMap<string, string>): Violation[] {
+function findViolations(files: ReadonlyMap<string, string>): Violation[] {
   const violations: Violation[] = [];
   for (const [file, source] of files) {
     if (/(^|\/)index\.tsx?$/.test(file)) violations.push({ file, target: '(file itself)', rule: 'no index.ts barrels' });

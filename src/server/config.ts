@@ -82,7 +82,7 @@ export interface Config {
   httpKeepAliveTimeoutMs: number;
 }
 
-export class ConfigError extends Error {}
+class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 

@@ -27,7 +27,7 @@ export interface Reply {
 /** Answers for one request; by default 200. */
 export type Responder = (request: ReceivedRequest, index: number) => Reply;
 
-export const verifySignature = (secret: string, body: Buffer, header: string | undefined): boolean => {
+const verifySignature = (secret: string, body: Buffer, header: string | undefined): boolean => {
   const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
   const given = Buffer.from(header ?? '');
   return expected.length === given.length && timingSafeEqual(expected, given);

@@ -136,7 +136,7 @@ export class NodeClient {
 }
 
 /** Checks the parts the agent relies on; the inside of `services.xray` is the core's to judge. */
-export function parseNodeConfig(json: unknown): NodeConfig {
+function parseNodeConfig(json: unknown): NodeConfig {
   const c = json as Partial<NodeConfig> | undefined;
   if (typeof c !== 'object' || c === null) throw new NodeApiError(200, 'config/latest: the answer is not an object');
   if (!Number.isInteger(c.revision)) throw new NodeApiError(200, 'config/latest: revision is not an integer');

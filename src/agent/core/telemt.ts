@@ -89,7 +89,7 @@ export function telemtInstances(mtproto: unknown): TelemtInstance[] {
   });
 }
 
-export function instanceName(inst: TelemtInstance, index: number): string {
+function instanceName(inst: TelemtInstance, index: number): string {
   const name = inst.tag ?? (inst.nodeProtocolId !== undefined ? `np-${inst.nodeProtocolId}` : `mtproto-${index}`);
   return name.replace(/[^A-Za-z0-9_.-]/g, '_');
 }

@@ -20,10 +20,10 @@ import { renderTail, runShell, type ShellProcess, type ShellResult } from './she
 /** What a command that was running when the agent died is reported as; it is never run again. */
 export const RESTARTED_EXIT_CODE = 137;
 export const RESTARTED_OUTPUT = 'Agent restarted while the command was running; it was not run again and its outcome is unknown';
-export const CANCELLED_EXIT_CODE = 143;
-export const CANCELLED_OUTPUT = 'Command cancelled';
-export const TIMEOUT_EXIT_CODE = 124;
-export const timeoutOutput = (ms: number) => `Command timed out after ${ms} milliseconds`;
+const CANCELLED_EXIT_CODE = 143;
+const CANCELLED_OUTPUT = 'Command cancelled';
+const TIMEOUT_EXIT_CODE = 124;
+const timeoutOutput = (ms: number) => `Command timed out after ${ms} milliseconds`;
 
 export interface CommandRunnerOptions {
   /** Commands running at once; the rest wait in arrival order (8). */
@@ -454,7 +454,7 @@ export class CommandRunner implements AgentFeature {
  * A quarter of the output's tail, re-prefixed with the full omitted count; null once it is small
  * (4 KiB) and a 413 must be about something else.
  */
-export function shrinkOutput(result: Result): Result | null {
+function shrinkOutput(result: Result): Result | null {
   const output = result.output ?? '';
   const bytes = Buffer.byteLength(output);
   if (bytes <= 4096) return null;
@@ -468,7 +468,7 @@ export function shrinkOutput(result: Result): Result | null {
  * The server refuses NUL in every string (Postgres text cannot hold it), yet real output has it
  * (`cat /proc/1/cmdline`): each becomes U+FFFD, the character undecodable bytes already become.
  */
-export const withoutNul = (output: string): string => output.replaceAll('\0', '\uFFFD');
+const withoutNul = (output: string): string => output.replaceAll('\0', '\uFFFD');
 
 function completed(exitCode: number, output: string): Result {
   return { status: 'completed', exit_code: exitCode, output: withoutNul(output), completed_at: new Date().toISOString() };

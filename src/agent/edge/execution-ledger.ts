@@ -20,7 +20,7 @@ import type { AgentExecution } from '../../contract/agent-stream.ts';
 import type { ExecutionResultBody } from './api-client.ts';
 import { ensureDataDir, writeFileAtomic } from '../shared/state.ts';
 
-export const LEDGER_FILE = 'executions.json';
+const LEDGER_FILE = 'executions.json';
 
 export type LedgerState = 'claiming' | 'running' | 'finished' | 'reported';
 

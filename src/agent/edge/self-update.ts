@@ -17,7 +17,7 @@ import type { AgentFeature, AgentRuntime } from './features.ts';
 import { runShell } from './shell.ts';
 import { readJsonFile, writeFileAtomic } from '../shared/state.ts';
 
-export const SELF_UPDATE_FILE = 'self-update.json';
+const SELF_UPDATE_FILE = 'self-update.json';
 export const selfUpdatePath = (dataDir: string) => path.join(dataDir, SELF_UPDATE_FILE);
 
 /** What this node last applied; `inserted_at` is the server's time of that request. */
@@ -247,7 +247,7 @@ export class SelfUpdater implements AgentFeature {
  * control group would take a detached child down with us, so the unit's `Restart=always` restarts
  * the agent instead.
  */
-export const restartProcess: Restarter = (plan, log) => {
+const restartProcess: Restarter = (plan, log) => {
   const underSystemd = Boolean(process.env.INVOCATION_ID);
   if (underSystemd) {
     log.info('running as a systemd service: exiting for the unit to restart the agent (needs Restart=always)');

@@ -51,7 +51,7 @@ interface Peer {
 }
 
 /** Loads the host key from the data dir, creating it (Ed25519, mode 0600) on first start. */
-export async function loadHostKey(dataDir: string): Promise<string> {
+async function loadHostKey(dataDir: string): Promise<string> {
   const file = path.join(dataDir, HOST_KEY_FILE);
   try {
     const pem = await readFile(file, 'utf8');

@@ -41,10 +41,10 @@ function findScript(): string | null {
 }
 
 /** POSIX shell single-quoting. */
-export const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
+const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
 
 /** The user's shell: the agent's `$SHELL`, else /bin/sh. */
-export function loginShell(): string {
+function loginShell(): string {
   const shell = process.env.SHELL;
   return shell && shell.startsWith('/') && existsSync(shell) ? shell : '/bin/sh';
 }

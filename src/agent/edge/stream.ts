@@ -43,7 +43,7 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-export const systemClock: Clock = {
+const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
@@ -69,7 +69,7 @@ export interface StreamClientOptions {
   createSocket?: SocketFactory;
 }
 
-export const STREAM_PATH = '/api/v1/agents/stream';
+const STREAM_PATH = '/api/v1/agents/stream';
 
 export function streamUrl(baseUrl: string): string {
   const url = new URL(`${baseUrl.replace(/\/+$/, '')}${STREAM_PATH}`);

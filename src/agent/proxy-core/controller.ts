@@ -607,7 +607,7 @@ export function lastLines(output: string, n = 3): string {
   return output.split('\n').map((l) => l.trim()).filter(Boolean).slice(-n).join(' | ');
 }
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -237,7 +237,7 @@ export function renderCoreConfig(given: XrayConfig, options: RenderOptions): Rew
 }
 
 /** The users an inbound lists, keyed by email (clients without an email cannot be altered at runtime). */
-export function inboundUsers(inbound: Json): CoreUser[] {
+function inboundUsers(inbound: Json): CoreUser[] {
   const settings = isObject(inbound.settings) ? inbound.settings : {};
   return asArray(settings.clients).map((c) => ({
     email: typeof c.email === 'string' ? c.email : '',

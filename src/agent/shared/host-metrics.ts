@@ -116,7 +116,7 @@ export function statFamilies(text: string): MetricFamily[] {
   return out;
 }
 
-export function loadFamilies(text: string): MetricFamily[] {
+function loadFamilies(text: string): MetricFamily[] {
   const [l1, l5, l15] = text.trim().split(/\s+/).map(Number);
   const out: MetricFamily[] = [];
   if (Number.isFinite(l1)) out.push(gauge('node_load1', '1m load average.', l1!));
@@ -168,7 +168,7 @@ interface StatFs {
   ffree: number;
 }
 
-export function filesystemFamilies(fs: StatFs, mount: RootMount | null): MetricFamily[] {
+function filesystemFamilies(fs: StatFs, mount: RootMount | null): MetricFamily[] {
   const labels: Labels = { device: mount?.device ?? 'rootfs', fstype: mount?.fstype ?? 'unknown', mountpoint: '/' };
   const out = [
     gauge('node_filesystem_size_bytes', 'Filesystem size in bytes.', fs.blocks * fs.bsize, labels),

@@ -18,7 +18,7 @@ export interface AgentState {
   join_ticket: string | null;
 }
 
-export const STATE_FILE = 'state.json';
+const STATE_FILE = 'state.json';
 
 export const statePath = (dataDir: string) => path.join(dataDir, STATE_FILE);
 

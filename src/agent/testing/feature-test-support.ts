@@ -13,7 +13,7 @@ import { type AgentConfig, loadAgentConfig } from '../shared/config.ts';
 import { FakeControlPlane } from './fake-control-plane.ts';
 import type { AgentFeature } from '../edge/features.ts';
 
-export const silent = pino({ level: 'silent' });
+const silent = pino({ level: 'silent' });
 
 const dirs: string[] = [];
 const cleanups: (() => Promise<void>)[] = [];
@@ -21,10 +21,6 @@ after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-export function onCleanup(fn: () => Promise<void>): void {
-  cleanups.push(fn);
-}
 
 export async function controlPlane(): Promise<FakeControlPlane> {
   const cp = new FakeControlPlane();

@@ -35,7 +35,7 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, what:
   }
 }
 
-export async function waitForPort(port: number, ms = 10_000): Promise<void> {
+async function waitForPort(port: number, ms = 10_000): Promise<void> {
   await waitFor(
     () =>
       new Promise<boolean>((resolve) => {
@@ -206,7 +206,7 @@ export function socksHttp(
   });
 }
 
-export const CURL = '/usr/bin/curl';
+const CURL = '/usr/bin/curl';
 export const HAVE_CURL = existsSync(CURL);
 
 /**

@@ -13,7 +13,7 @@ import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { type Signal, type SignalBus, type SignalHandler, SignalRouter } from './signal-bus.ts';
 
-export const SIGNAL_CHANNEL = 'nodeplane_signals';
+const SIGNAL_CHANNEL = 'nodeplane_signals';
 /** Below NOTIFY's 8000-byte limit with room for the chunk envelope. */
 const MAX_PAYLOAD_BYTES = 7800;
 const CHUNK_CHARS = 7000;

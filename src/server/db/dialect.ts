@@ -31,7 +31,7 @@ export interface DatabaseHandle {
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
-export function engineOfUrl(url: string): Engine {
+function engineOfUrl(url: string): Engine {
   return url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
 }
 
@@ -54,7 +54,7 @@ export function openDatabase(url: string, options: { poolSize?: number } = {}): 
   return { db, engine: 'postgres', postgresUrl: url, close: () => db.destroy() };
 }
 
-export function engineOf(db: Kysely<any>): Engine {
+function engineOf(db: Kysely<any>): Engine {
   return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
 }
 
@@ -97,9 +97,6 @@ export function jsonTextAt(db: Kysely<any>, column: string, key: string) {
     ? sql<string | null>`(${sql.ref(column)}::jsonb ->> cast(${key} as text))`
     : sql<string | null>`json_extract(${sql.ref(column)}, ${`$."${key}"`})`;
 }
-
-/** Case-insensitive LIKE that behaves the same on both engines. */
-export const ilike = (column: string, pattern: string) => sql<boolean>`lower(${sql.ref(column)}) like lower(${pattern})`;
 
 /** Creates (and later drops) a throwaway Postgres database next to the one in `adminUrl`. */
 export async function createScratchPostgresDatabase(adminUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {

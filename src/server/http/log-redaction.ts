@@ -6,7 +6,7 @@
 const SUB_PATH = /\/sub\/[^/?#\s"']+/g;
 const LINK_QUERY = /(link_uuid=)[^&#\s"']*/gi;
 
-export const redactUrl = (text: string): string => text.replace(SUB_PATH, '/sub/[redacted]').replace(LINK_QUERY, '$1[redacted]');
+const redactUrl = (text: string): string => text.replace(SUB_PATH, '/sub/[redacted]').replace(LINK_QUERY, '$1[redacted]');
 
 interface LoggedRequest {
   method: string;

@@ -17,9 +17,9 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Deepest nesting a free-form JSON field (Xray settings, error details, headers) may have. */
-export const MAX_FIELD_DEPTH = 32;
+const MAX_FIELD_DEPTH = 32;
 /** Deepest nesting of a whole JSON body: above every schema's own depth plus a free-form field. */
-export const MAX_BODY_DEPTH = 64;
+const MAX_BODY_DEPTH = 64;
 
 const NUL_MESSAGE = 'must not contain NUL (\\u0000) characters';
 

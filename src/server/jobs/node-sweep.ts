@@ -7,7 +7,7 @@
  * How often an agent without a live channel reports over HTTP: every 2 min for the Edge agents of
  * the spec (edge-admin §6.5, "HTTP-fallback cadence"); ours default to 30 s.
  */
-export const AGENT_HTTP_REPORT_INTERVAL_MS = 120_000;
+const AGENT_HTTP_REPORT_INTERVAL_MS = 120_000;
 
 /**
  * A start-up warning when silence is judged faster than agents are heard from (channel-less agents

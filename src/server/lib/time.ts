@@ -1,8 +1,6 @@
 /** Storage format for every timestamp: ISO-8601 UTC with milliseconds, so text order = time order. */
 export const nowIso = (): string => new Date().toISOString();
 
-export const toIso = (date: Date): string => date.toISOString();
-
 /** Admin API resource timestamps are second precision: `2025-06-09T08:00:00Z`. */
 export function toSecondPrecision(iso: string): string;
 export function toSecondPrecision(iso: string | null): string | null;

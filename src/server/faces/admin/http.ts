@@ -83,7 +83,7 @@ export interface AdminKeys {
  * routes, the metrics key on `metrics` routes. Every candidate is compared, so timing does not
  * reveal which one matched.
  */
-export function apiKeyPrincipal(token: string | null, need: 'api' | 'metrics', keys: AdminKeys): ApiKeyPrincipal | null {
+function apiKeyPrincipal(token: string | null, need: 'api' | 'metrics', keys: AdminKeys): ApiKeyPrincipal | null {
   if (token === null) return null;
   const candidates: Array<[ApiKeyPrincipal['key'], string]> = [['master', keys.masterKey], need === 'metrics' ? ['metrics', keys.metricsKey] : ['api', keys.apiKey]];
   const matched = candidates.map(([name, key]) => (constantTimeEqual(token, key) ? name : null));

@@ -8,7 +8,7 @@ import type { CommandsTable } from '../../db/tables/commands.ts';
 type Db = Kysely<Database>;
 export type CommandRow = Selectable<CommandsTable>;
 
-export const commandFilters: Record<string, Filter> = {
+const commandFilters: Record<string, Filter> = {
   command_text: textFilter('commands.command_text'),
   has_timeout: present('commands.timeout'),
   has_expired_at: present('commands.expired_at'),

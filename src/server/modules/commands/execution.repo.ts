@@ -13,7 +13,7 @@ export type ExecutionRow = Selectable<CommandExecutionsTable>;
 export type ExecutionStatus = ExecutionRow['status'];
 
 export const OPEN_STATUSES: ExecutionStatus[] = ['pending', 'sent'];
-export const TERMINAL_STATUSES: ExecutionStatus[] = ['completed', 'cancelled', 'expired'];
+const TERMINAL_STATUSES: ExecutionStatus[] = ['completed', 'cancelled', 'expired'];
 
 /**
  * `status in ('pending', 'sent')` with literals, exactly as the partial index
@@ -35,7 +35,7 @@ export interface ExecutionRecord extends Omit<ExecutionRow, 'output'> {
   node_cluster_name: string | null;
 }
 
-export const executionFilters: Record<string, Filter> = {
+const executionFilters: Record<string, Filter> = {
   status: equals('e.status'),
   target_all: equals('e.target_all', (v: boolean) => (v ? 1 : 0)),
   exit_code: equals('e.exit_code'),

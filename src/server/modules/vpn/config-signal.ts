@@ -14,7 +14,7 @@ export interface ConfigSignal {
   wait(nodeId: string, timeoutMs: number, abort?: AbortSignal): Promise<void>;
 }
 
-export class InProcessConfigSignal implements ConfigSignal {
+class InProcessConfigSignal implements ConfigSignal {
   private readonly waiters = new Map<string, Set<() => void>>();
 
   notify(nodeIds: readonly string[]): void {

@@ -29,18 +29,18 @@ type Db = Kysely<Database>;
 /** `npc_<8 hex public id>_<32 random bytes, base64url>`: the prefix is stored and shown, the rest never. */
 export const REGISTRATION_CODE = /^(npc_[0-9a-f]{8})_[A-Za-z0-9_-]{43}$/;
 
-export function newRegistrationCode(): { code: string; prefix: string; hash: string } {
+function newRegistrationCode(): { code: string; prefix: string; hash: string } {
   const prefix = `npc_${randomBytes(4).toString('hex')}`;
   const code = `${prefix}_${randomBytes(32).toString('base64url')}`;
   return { code, prefix, hash: tokenHash(code) };
 }
 
-export const DEFAULT_ROUTING_RULES: RoutingRule[] = [{ protocol: ['bittorrent'], outbound_tag: 'block' }];
+const DEFAULT_ROUTING_RULES: RoutingRule[] = [{ protocol: ['bittorrent'], outbound_tag: 'block' }];
 
 const MATCHERS = ['node_protocol_ids', 'domain', 'ip', 'port', 'source', 'network', 'protocol'] as const;
 
 /** Routing rules may name only this node's outbounds and protocols, and must match something. */
-export async function routingRuleErrors(db: Db, nodeId: string | null, rules: RoutingRule[]): Promise<Record<string, string[]>> {
+async function routingRuleErrors(db: Db, nodeId: string | null, rules: RoutingRule[]): Promise<Record<string, string[]>> {
   const errors: Record<string, string[]> = {};
   const outbounds = new Set(['direct', 'block']);
   const protocols = new Set<number>();
@@ -58,7 +58,7 @@ export async function routingRuleErrors(db: Db, nodeId: string | null, rules: Ro
   return errors;
 }
 
-export function renderCoreNode(row: CoreNodeRecord): CoreNode {
+function renderCoreNode(row: CoreNodeRecord): CoreNode {
   const lastError = row.last_error ? (JSON.parse(row.last_error) as { message: string; code: string | null; details: object | null; at: string }) : null;
   return {
     id: row.id,

@@ -18,7 +18,7 @@ export type CoreNodeRecord = NodeRow & Omit<CoreNodesTable, 'node_id' | 'routing
 const protocolCount = sql<number>`(select count(*) from node_protocols np where np.node_id = nodes.id)`;
 const outboundCount = sql<number>`(select count(*) from node_outbounds o where o.node_id = nodes.id)`;
 
-export const coreNodeFilters: Record<string, Filter> = {
+const coreNodeFilters: Record<string, Filter> = {
   name: textFilter('nodes.name'),
   host: textFilter('core_nodes.host'),
   region: textFilter('core_nodes.region'),

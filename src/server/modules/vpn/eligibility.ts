@@ -20,7 +20,7 @@ const iso = (now: Date | string): string => (typeof now === 'string' ? now : now
 export const limitReached = (s: Pick<EligibilityFacts, 'traffic_limit_bytes' | 'used_up_bytes' | 'used_down_bytes'>): boolean =>
   s.traffic_limit_bytes > 0 && Number(s.used_up_bytes) + Number(s.used_down_bytes) >= s.traffic_limit_bytes;
 
-export const hasExpired = (s: Pick<EligibilityFacts, 'expires_at'>, now: Date | string): boolean => s.expires_at !== null && s.expires_at <= iso(now);
+const hasExpired = (s: Pick<EligibilityFacts, 'expires_at'>, now: Date | string): boolean => s.expires_at !== null && s.expires_at <= iso(now);
 
 /**
  * True when the subscription's clients belong in node configs right now: status active, owner

@@ -8,7 +8,7 @@ import type { NodeOutboundsTable } from '../../db/tables/vpn.ts';
 type Db = Kysely<Database>;
 export type OutboundRow = Selectable<NodeOutboundsTable>;
 
-export const outboundFilters: Record<string, Filter> = {
+const outboundFilters: Record<string, Filter> = {
   node_id: equals('node_outbounds.node_id'),
   tag: textFilter('node_outbounds.tag'),
   protocol: textFilter('node_outbounds.protocol'),

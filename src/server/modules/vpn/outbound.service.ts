@@ -19,7 +19,7 @@ import { bumpNodes } from './revisions.ts';
 type Db = Kysely<Database>;
 
 /** Tags Core renders itself: the built-in outbounds, the agent's API, and inbound tags. */
-export const isReservedTag = (tag: string): boolean => ['direct', 'block', 'api'].includes(tag.toLowerCase()) || /^np-/i.test(tag);
+const isReservedTag = (tag: string): boolean => ['direct', 'block', 'api'].includes(tag.toLowerCase()) || /^np-/i.test(tag);
 
 const canonical = (value: object | undefined): string => JSON.stringify(sortKeys(value ?? {}));
 

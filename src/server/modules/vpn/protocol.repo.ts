@@ -11,7 +11,7 @@ export type ProtocolRecord = ProtocolRow & { subscription_count: number };
 
 const subscriptionCount = sql<number>`(select count(*) from subscription_protocols sp where sp.node_protocol_id = node_protocols.id)`;
 
-export const protocolFilters: Record<string, Filter> = {
+const protocolFilters: Record<string, Filter> = {
   node_id: equals('node_protocols.node_id'),
   protocol: textFilter('node_protocols.protocol'),
   transport: textFilter('node_protocols.transport'),

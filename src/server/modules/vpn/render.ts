@@ -41,7 +41,7 @@ export interface RenderInput {
 /** Opens a sealed secret; null = leave it out (shown as `[redacted]`). */
 export type Reveal = (sealed: string) => string | null;
 
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 /** For operators' previews: the config as served, without its secrets. */
 export const redact: Reveal = () => null;
 
@@ -53,7 +53,7 @@ let sawSecret = false;
  * stays sealed, which is what the config hash covers (sealed text stands for its plaintext, so
  * revisions need no key); serialised with one it becomes the plaintext the node needs.
  */
-export class Sealed {
+class Sealed {
   constructor(
     readonly sealed: string,
     /** Turns the plaintext into the value the config carries (e.g. an SS-2022 user PSK). */

@@ -19,7 +19,7 @@ const inTransaction = <T>(db: Db, work: (trx: Transaction<Database>) => Promise<
   db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work);
 
 /** Hash of a node's config as of now; sealed secrets stand for their plaintext, so no key is needed. */
-export function hashOf(input: Parameters<typeof renderNodeConfig>[0], now: Date | string = new Date()): string {
+function hashOf(input: Parameters<typeof renderNodeConfig>[0], now: Date | string = new Date()): string {
   return configHash(configText(renderNodeConfig(input, now)));
 }
 

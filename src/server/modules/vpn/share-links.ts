@@ -149,19 +149,19 @@ const streamQuery = (s: StreamFields): Array<[string, string | undefined]> => [
 const flowOf = (p: LinkProtocol, s: StreamFields): string | undefined =>
   p.flow && s.network === 'tcp' && s.security !== 'none' ? p.flow : undefined;
 
-export function vlessLink(p: LinkProtocol, c: LinkCredentials): string {
+function vlessLink(p: LinkProtocol, c: LinkCredentials): string {
   const s = streamFields(p);
   const q = query([['type', s.network], ['security', s.security], ['encryption', 'none'], ['flow', flowOf(p, s)], ...streamQuery(s)]);
   return `vless://${c.linkUuid}@${hostPort(p.host, p.port)}?${q}${fragment(p.remark)}`;
 }
 
-export function trojanLink(p: LinkProtocol, c: LinkCredentials): string {
+function trojanLink(p: LinkProtocol, c: LinkCredentials): string {
   const s = streamFields(p);
   const q = query([['type', s.network], ['security', s.security], ...streamQuery(s)]);
   return `trojan://${encodeURIComponent(c.linkUuid)}@${hostPort(p.host, p.port)}?${q}${fragment(p.remark)}`;
 }
 
-export function vmessLink(p: LinkProtocol, c: LinkCredentials): string {
+function vmessLink(p: LinkProtocol, c: LinkCredentials): string {
   const s = streamFields(p);
   // v2rayN carries the grpc service name in `path`, its mode and the tcp header type in `type`.
   const type = s.network === 'grpc' || s.network === 'xhttp' ? (s.mode ?? '') : (s.headerType ?? 'none');
@@ -210,7 +210,7 @@ export function ss2022UserKey(secret: string, method: string): string {
   return createHash('sha256').update(secret, 'utf8').digest().subarray(0, length).toString('base64');
 }
 
-export function shadowsocksLink(p: LinkProtocol, c: LinkCredentials): string {
+function shadowsocksLink(p: LinkProtocol, c: LinkCredentials): string {
   const method = p.ssMethod ?? 'chacha20-ietf-poly1305';
   let userinfo: string;
   if (isSs2022(method)) {
@@ -228,7 +228,7 @@ export function shadowsocksLink(p: LinkProtocol, c: LinkCredentials): string {
 const mtprotoSecret = (linkUuid: string): string => linkUuid.replaceAll('-', '').toLowerCase();
 
 /** One Fake-TLS (`ee`) link per TLS domain; `dd` (secure mode) when the protocol names none. */
-export function mtprotoLinks(p: LinkProtocol, c: LinkCredentials): string[] {
+function mtprotoLinks(p: LinkProtocol, c: LinkCredentials): string[] {
   const m = p.mtprotoSettings;
   const domains = [str(m, 'tlsDomain', 'tls_domain'), ...list(m, 'extraTlsDomains', 'extra_tls_domains', 'tlsDomains', 'tls_domains')].filter(
     (d, i, all): d is string => d !== undefined && all.indexOf(d) === i,

@@ -12,7 +12,7 @@ import { subscriptionRepo } from './subscription.repo.ts';
 const SWEEP_BATCH = 500;
 
 /** Start of the current reset period (UTC): today, this ISO week (Monday), this month. */
-export function periodStart(strategy: string, now: Date): string | null {
+function periodStart(strategy: string, now: Date): string | null {
   const day = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   if (strategy === 'day') return new Date(day).toISOString();
   if (strategy === 'week') return new Date(day - ((now.getUTCDay() + 6) % 7) * 86_400_000).toISOString();

@@ -9,7 +9,7 @@ import type { VpnSubscriptionsTable } from '../../db/tables/vpn.ts';
 type Db = Kysely<Database>;
 type SubscriptionRow = Selectable<VpnSubscriptionsTable>;
 
-export const subscriptionFilters: Record<string, Filter> = {
+const subscriptionFilters: Record<string, Filter> = {
   user_id: equals('vpn_subscriptions.user_id'),
   status: textFilter('vpn_subscriptions.status'),
   reset_strategy: textFilter('vpn_subscriptions.reset_strategy'),

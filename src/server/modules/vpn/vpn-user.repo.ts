@@ -10,7 +10,7 @@ export type VpnUserRecord = Selectable<VpnUsersTable> & { subscription_count: nu
 
 const subscriptionCount = sql<number>`(select count(*) from vpn_subscriptions s where s.user_id = vpn_users.id)`;
 
-export const vpnUserFilters: Record<string, Filter> = {
+const vpnUserFilters: Record<string, Filter> = {
   username: textFilter('vpn_users.username'),
   email: textFilter('vpn_users.email'),
   telegram_id: textFilter('vpn_users.telegram_id'),

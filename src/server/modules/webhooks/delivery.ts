@@ -11,10 +11,10 @@ import type { ResolvedAddress } from './ssrf.ts';
 import type { DeliveryOutcome } from './metrics.ts';
 
 export const SIGNATURE_HEADER = 'x-edge-signature';
-export const CONTENT_TYPE = 'application/cloudevents+json';
+const CONTENT_TYPE = 'application/cloudevents+json';
 
 /** `sha256=<lowercase hex HMAC-SHA256 of the raw body>`, keyed by the secret's UTF-8 bytes. */
-export const signature = (secret: string, body: Buffer): string => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+const signature = (secret: string, body: Buffer): string => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 /** 2xx success; 408, 429, 503 worth retrying; every other status final (3xx included: never followed). */
 export function classifyStatus(status: number): DeliveryOutcome {

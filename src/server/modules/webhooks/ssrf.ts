@@ -148,7 +148,7 @@ export function isDeniedAddress(address: string): boolean {
 }
 
 /** Lower-cased, unbracketed, without the trailing dot: the form the deny list is written in. */
-export function normalizeHost(url: URL): string {
+function normalizeHost(url: URL): string {
   return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.+$/, '');
 }
 
