@@ -12,12 +12,15 @@ import { EventRelay } from './events/relay.ts';
 import { EventRetention } from './events/retention.ts';
 import type { BootKeys } from './keys.ts';
 import { SecretBox } from './lib/secrets.ts';
-import { ClusterService } from './modules/clusters/cluster.service.ts';
+import type { ClusterService } from './modules/clusters/cluster.service.ts';
+import { clustersModule } from './modules/clusters/clusters.module.ts';
 import { Naming } from './modules/clusters/naming.ts';
 import { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.service.ts';
 import { NodeService } from './modules/nodes/node.service.ts';
-import { FleetService } from './modules/inventory/fleet.service.ts';
-import { AliasService } from './modules/aliases/alias.service.ts';
+import type { FleetService } from './modules/inventory/fleet.service.ts';
+import { inventoryModule } from './modules/inventory/inventory.module.ts';
+import type { AliasService } from './modules/aliases/alias.service.ts';
+import { aliasesModule } from './modules/aliases/aliases.module.ts';
 import { InstanceService } from './modules/instances/instance.service.ts';
 import { loadInstanceId } from './modules/instances/identity.ts';
 import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
@@ -103,11 +106,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   });
   const eventRetention = new EventRetention(db, config.eventRetentionDays);
   const naming = new Naming(config.vpnDomain);
-  const clusters = new ClusterService(db, naming, {
-    autoRanges: config.clusterAutoRanges,
-    subnetPrefix: config.clusterSubnetPrefix,
-    slotReservation: config.adminSlotReservation + config.nodeSlotReservation,
-  });
+  const clustersM = clustersModule({ db, naming, config });
+  const { clusters } = clustersM.services;
 
   let listeningPort = config.port;
   const adminUrls = () => effectiveAdminUrls(config, listeningPort);
@@ -120,7 +120,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     onError: (error) => log.error({ err: error }, 'recording failed enrollment-key verifications failed'),
   });
   const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, statusDebounceMs: config.nodeStatusDebounceMs, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
-  const aliases = new AliasService(db, naming);
+  const aliasesM = aliasesModule({ db, naming });
+  const { aliases } = aliasesM.services;
   // Its heartbeat is the membership lease the owned-clusters scope rests on: it beats from start() to stop().
   const instances = new InstanceService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
   const nodeMetrics = new NodeMetricsService(db);
@@ -158,14 +159,14 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const selfUpdatesM = selfUpdatesModule({ db, outbox, channels, log, config });
   const webhooksM = webhooksModule({ db, secrets, log, registry: nodeMetrics.registry, config });
   const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
-  const manifests: ModuleManifest<unknown>[] = [commandsM, sshM, selfUpdatesM, webhooksM, vpnM];
   const { commands } = commandsM.services;
   const { ssh } = sshM.services;
   const { selfUpdates } = selfUpdatesM.services;
   const { webhooks, broker } = webhooksM.services;
   const { vpn, coreNodes, usage } = vpnM.services;
-  // Deleting from the fleet view goes through the kind's own rules.
-  const fleet = new FleetService(db, { 'edge-agent': (id) => nodes.delete(id), core: (id) => vpn.nodes.delete(id) });
+  const inventoryM = inventoryModule({ db, deleters: { 'edge-agent': (id) => nodes.delete(id), core: (id) => vpn.nodes.delete(id) } });
+  const { fleet } = inventoryM.services;
+  const manifests: ModuleManifest<unknown>[] = [clustersM, aliasesM, commandsM, sshM, selfUpdatesM, webhooksM, vpnM, inventoryM];
 
   const scheduler = new Scheduler({
     db,
