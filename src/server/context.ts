@@ -1,8 +1,9 @@
 /**
- * Composition root: every repo-backed service, the outbox and the relay, wired by hand. Modules
- * return their services and background work from a factory (`<noun>.module.ts`); this file
- * registers it all, so reading it top to bottom tells what the server is made of and what runs in
- * the background (the BACKGROUND table below).
+ * Composition root: the shared parts (outbox, relay, job runner, scheduler, metrics registry, node
+ * channels) built by hand, then every module from its factory (`<noun>.module.ts`, the MODULES
+ * table), which returns its services and background work; this file registers it all, so reading it
+ * top to bottom tells what the server is made of, what runs in the background (BACKGROUND) and in
+ * which order it starts and stops (START / STOP).
  */
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -12,15 +13,23 @@ import { EventRelay } from './events/relay.ts';
 import { EventRetention } from './events/retention.ts';
 import type { BootKeys } from './keys.ts';
 import { SecretBox } from './lib/secrets.ts';
-import { ClusterService } from './modules/clusters/cluster.service.ts';
+import type { ClusterService } from './modules/clusters/cluster.service.ts';
+import { clustersModule } from './modules/clusters/clusters.module.ts';
 import { Naming } from './modules/clusters/naming.ts';
-import { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.service.ts';
-import { NodeService } from './modules/nodes/node.service.ts';
-import { FleetService } from './modules/inventory/fleet.service.ts';
-import { AliasService } from './modules/aliases/alias.service.ts';
-import { InstanceService } from './modules/instances/instance.service.ts';
+import type { EnrollmentKeyService } from './modules/enrollment-keys/enrollment-key.service.ts';
+import { enrollmentKeysModule } from './modules/enrollment-keys/enrollment-keys.module.ts';
+import type { NodeService } from './modules/nodes/node.service.ts';
+import { nodesModule } from './modules/nodes/nodes.module.ts';
+import type { FleetService } from './modules/inventory/fleet.service.ts';
+import { inventoryModule } from './modules/inventory/inventory.module.ts';
+import type { AliasService } from './modules/aliases/alias.service.ts';
+import { aliasesModule } from './modules/aliases/aliases.module.ts';
+import type { InstanceService } from './modules/instances/instance.service.ts';
+import { instancesModule } from './modules/instances/instances.module.ts';
 import { loadInstanceId } from './modules/instances/identity.ts';
-import { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
+import type { NodeMetricsService } from './modules/metrics/node-metrics.service.ts';
+import { metricsModule } from './modules/metrics/metrics.module.ts';
+import { createServerRegistry } from './modules/metrics/registry.ts';
 import { effectiveAdminUrls } from './config.ts';
 import { AgentHub, registerAgentHubMetrics } from './faces/agents/agent-hub.ts';
 import { ChannelDirectory } from './channels/directory.ts';
@@ -29,7 +38,7 @@ import { PostgresSignalBus } from './channels/postgres-signal-bus.ts';
 import { InProcessSignalBus, type SignalBus } from './channels/signal-bus.ts';
 import { instanceRepo } from './modules/instances/instance.repo.ts';
 import { relayConfigSignal } from './modules/vpn/config-signal.ts';
-import { sweepUnreachable, unreachableThresholdWarning } from './jobs/node-sweep.ts';
+import { unreachableThresholdWarning } from './jobs/node-sweep.ts';
 import { Scheduler } from './jobs/scheduler.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { JobRunner } from './jobs/job-queue.ts';
@@ -44,7 +53,7 @@ import { webhooksModule } from './modules/webhooks/webhooks.module.ts';
 import type { CoreNodeService } from './modules/vpn/core-node.service.ts';
 import type { UsageService } from './modules/vpn/usage.service.ts';
 import { type VpnAdminServices, vpnModule } from './modules/vpn/vpn.module.ts';
-import { AdminMetricsCollector } from './modules/metrics/admin-metrics.ts';
+import type { AdminMetricsCollector } from './modules/metrics/admin-metrics.ts';
 import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
 
@@ -103,27 +112,11 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   });
   const eventRetention = new EventRetention(db, config.eventRetentionDays);
   const naming = new Naming(config.vpnDomain);
-  const clusters = new ClusterService(db, naming, {
-    autoRanges: config.clusterAutoRanges,
-    subnetPrefix: config.clusterSubnetPrefix,
-    slotReservation: config.adminSlotReservation + config.nodeSlotReservation,
-  });
-
+  const secrets = new SecretBox(keys.dataKey);
+  // The server's own Prometheus registry (GET /metrics): the hub, webhooks and metrics count into it.
+  const registry = createServerRegistry();
   let listeningPort = config.port;
   const adminUrls = () => effectiveAdminUrls(config, listeningPort);
-  const secrets = new SecretBox(keys.dataKey);
-  const enrollmentKeys = new EnrollmentKeyService(db, outbox, clusters, {
-    defaultClusterName: config.defaultClusterName,
-    publicEnrollmentKeyEnabled: config.publicEnrollmentKeyEnabled,
-    adminUrls,
-    failedVerifyWindowMs: config.failedVerifyEventWindowMs,
-    onError: (error) => log.error({ err: error }, 'recording failed enrollment-key verifications failed'),
-  });
-  const nodes = new NodeService(db, outbox, naming, secrets, { adminUrls, derpMapUrl: config.derpMapUrl, addressReservation: config.adminSlotReservation, statusDebounceMs: config.nodeStatusDebounceMs, onError: (error) => log.error({ err: error }, 'node last-seen flush failed') });
-  const aliases = new AliasService(db, naming);
-  // Its heartbeat is the membership lease the owned-clusters scope rests on: it beats from start() to stop().
-  const instances = new InstanceService(db, config, (error) => log.error({ err: error }, 'admin instance heartbeat failed'));
-  const nodeMetrics = new NodeMetricsService(db);
 
   // Node channels: one seam for every face's live channels, across instances (channels/README.md).
   const onSignalError = (error: unknown, topic: string) => log.error({ err: error, topic }, 'signal bus failed');
@@ -137,6 +130,55 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     liveInstanceIds: async () => (await instanceRepo.live(db, new Date(Date.now() - config.instanceTtlMs).toISOString())).map((row) => row.id),
   });
   const stopConfigRelay = relayConfigSignal(bus, (error) => log.error({ err: error }, 'relaying a config change failed'));
+
+  // ── MODULES ── one factory each (`modules/<noun>/<noun>.module.ts`), in dependency order; what
+  // they return is registered in one loop below (BACKGROUND) and started and stopped at the end.
+  const clustersM = clustersModule({ db, naming, config });
+  const { clusters } = clustersM.services;
+  const enrollmentKeysM = enrollmentKeysModule({ db, outbox, clusters, adminUrls, log, config });
+  const { enrollmentKeys } = enrollmentKeysM.services;
+  const nodesM = nodesModule({ db, outbox, naming, secrets, adminUrls, log, config });
+  const { nodes } = nodesM.services;
+  const aliasesM = aliasesModule({ db, naming });
+  const { aliases } = aliasesM.services;
+  const instancesM = instancesModule({ db, log, config });
+  const { instances } = instancesM.services;
+  const commandsM = commandsModule({ db, outbox, channels, log, config });
+  const { commands } = commandsM.services;
+  const sshM = sshModule({ db, outbox });
+  const { ssh } = sshM.services;
+  const selfUpdatesM = selfUpdatesModule({ db, outbox, channels, log, config });
+  const { selfUpdates } = selfUpdatesM.services;
+  const webhooksM = webhooksModule({ db, secrets, log, registry, config });
+  const { webhooks, broker } = webhooksM.services;
+  const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
+  const { vpn, coreNodes, usage } = vpnM.services;
+  const inventoryM = inventoryModule({ db, deleters: { 'edge-agent': (id) => nodes.delete(id), core: (id) => vpn.nodes.delete(id) } });
+  const { fleet } = inventoryM.services;
+  const metricsM = metricsModule({
+    db,
+    registry,
+    instances,
+    brokerEnabled: broker !== null,
+    queues: broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
+  });
+  const { nodeMetrics, adminMetrics } = metricsM.services;
+  const manifests: ModuleManifest<unknown>[] = [
+    clustersM,
+    enrollmentKeysM,
+    nodesM,
+    aliasesM,
+    instancesM,
+    commandsM,
+    sshM,
+    selfUpdatesM,
+    webhooksM,
+    vpnM,
+    inventoryM,
+    metricsM,
+  ];
+
+  // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
   nodes.onTokenRevoked((nodeId, keepTokenHash) => channels.revoke(nodeId, keepTokenHash));
   channels.onRevoked((nodeId) => nodes.forgetSession(nodeId));
   const agentHub = new AgentHub(
@@ -149,23 +191,9 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     log,
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs, channelGraceMs: config.nodeChannelGraceMs },
   );
-  registerAgentHubMetrics(nodeMetrics.registry, agentHub);
+  registerAgentHubMetrics(registry, agentHub);
   const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
   if (thresholdWarning) log.warn(thresholdWarning);
-
-  const commandsM = commandsModule({ db, outbox, channels, log, config });
-  const sshM = sshModule({ db, outbox });
-  const selfUpdatesM = selfUpdatesModule({ db, outbox, channels, log, config });
-  const webhooksM = webhooksModule({ db, secrets, log, registry: nodeMetrics.registry, config });
-  const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
-  const manifests: ModuleManifest<unknown>[] = [commandsM, sshM, selfUpdatesM, webhooksM, vpnM];
-  const { commands } = commandsM.services;
-  const { ssh } = sshM.services;
-  const { selfUpdates } = selfUpdatesM.services;
-  const { webhooks, broker } = webhooksM.services;
-  const { vpn, coreNodes, usage } = vpnM.services;
-  // Deleting from the fleet view goes through the kind's own rules.
-  const fleet = new FleetService(db, { 'edge-agent': (id) => nodes.delete(id), core: (id) => vpn.nodes.delete(id) });
 
   const scheduler = new Scheduler({
     db,
@@ -179,26 +207,17 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
 
   // ── BACKGROUND ── everything this server runs besides answering requests. Modules' job queues,
   // relay subscribers, agent frame handlers and schedules are registered from their manifests:
+  //   nodes         sweep-unreachable (owned clusters)
   //   commands      queue execution_creation · on agent connect: push pending executions
   //                 expire-executions (owned clusters) · expire-orphaned-executions, prune-executions (once in fleet)
   //   self-updates  queue self_updates · frame self_update_result (acks answer channel requests)
   //   webhooks      subscribers webhooks (+ broker) · queues webhook_delivery (+ event_broker)
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
-  // plus the root's own passes right here (unreachable sweep, channel directory pruning, outbox
-  // retention), and per-instance loops that are not periodic passes:
-  // the job runner and event relay (workers), the admin heartbeat (membership lease, in InstanceService),
-  // the agent hub's pings (per connection), the last-seen and failed-verification buffers (per buffer).
-  scheduler.add({
-    name: 'nodes.sweep-unreachable',
-    scope: 'owned-clusters',
-    everyMs: config.nodeSweepIntervalMs,
-    run: (clusterIds) =>
-      sweepUnreachable(
-        { findStale: (cutoff, ids) => nodes.findStale(cutoff, ids), markUnreachable: (nodeId) => nodes.markUnreachable(nodeId), flushLastSeen: () => nodes.flushLastSeen() },
-        config.nodeUnreachableAfterMs,
-        clusterIds,
-      ),
-  });
+  // plus the root's own passes right here (channel directory pruning, outbox retention), and
+  // per-instance loops that are not periodic passes, run by start()/stop() (START / STOP below):
+  // the job runner and event relay (workers), the instances heartbeat (the membership lease),
+  // the agent hub's pings (per connection), the nodes' last-seen and the enrollment keys'
+  // failed-verification buffers (per buffer), the metrics' event-loop monitor.
   scheduler.add({ name: 'channels.prune-dead-instances', scope: 'once-in-fleet', everyMs: config.instanceHeartbeatMs, run: () => channels.pruneDeadInstances() });
   if (config.eventRetentionDays > 0) {
     scheduler.add({ name: 'events.prune', scope: 'once-in-fleet', everyMs: config.eventPruningIntervalMs, run: () => eventRetention.prune() });
@@ -211,23 +230,23 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     for (const schedule of manifest.schedules ?? []) scheduler.add(schedule);
   }
 
-  const adminMetrics = new AdminMetricsCollector({
-    db,
-    registry: nodeMetrics.registry,
-    brokerEnabled: broker !== null,
-    queues: broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
-    instances,
-  });
-
   log.debug({ schedules: scheduler.list() }, 'background schedules');
 
+  // ── START / STOP ── order matters, and stop is not start reversed:
+  //   start  relay → the modules the channels stand on: enrollment-keys (failed-verification buffer),
+  //          instances (the membership lease every owned-clusters pass needs), nodes (last-seen
+  //          buffer) → channels, hub → the other modules → scheduler → job runner
+  //   stop   enrollment-keys first (its last tally is recorded while the relay and the job runner
+  //          still run) → scheduler, job runner → the other modules, reversed → hub, channels →
+  //          nodes (flushes what the closing channels touched last) → instances (leaves the
+  //          membership) → relay
+  const beforeChannels: ModuleManifest<unknown>[] = [enrollmentKeysM, instancesM, nodesM];
+  const afterChannels = manifests.filter((manifest) => !beforeChannels.includes(manifest));
   await relay.start();
-  enrollmentKeys.start();
-  await instances.start();
-  await nodes.start();
+  for (const manifest of beforeChannels) await manifest.start?.();
   await channels.start();
   agentHub.start();
-  for (const manifest of manifests) await manifest.start?.();
+  for (const manifest of afterChannels) await manifest.start?.();
   scheduler.start();
   await jobs.start();
 
@@ -265,16 +284,15 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     },
     adminUrls,
     async stop() {
-      adminMetrics.close();
-      await enrollmentKeys.stop();
+      await enrollmentKeysM.stop?.();
       await scheduler.stop();
       await jobs.stop();
-      for (const manifest of manifests.slice().reverse()) await manifest.stop?.();
+      for (const manifest of afterChannels.slice().reverse()) await manifest.stop?.();
       await agentHub.stop();
       await channels.stop();
       stopConfigRelay();
-      await nodes.stop();
-      await instances.stop();
+      await nodesM.stop?.();
+      await instancesM.stop?.();
       await relay.stop();
     },
   };

@@ -1,7 +1,8 @@
 /**
  * Node metrics (edge-admin spec §6.5, §12.3). Agents push their latest Prometheus snapshots; reads
  * parse the newest one. There is no live scrape over a VPN here, so the snapshot is the source and
- * its push time is the figures' `timestamp`. Also owns the control plane's own Prometheus registry.
+ * its push time is the figures' `timestamp`. Also carries the control plane's own Prometheus registry
+ * (`ctx.nodeMetrics.registry`; the composition root makes it).
  */
 import type { Kysely } from 'kysely';
 import { Counter, type Registry } from 'prom-client';
@@ -20,6 +21,8 @@ export interface NodeMetricsOptions {
   /** A snapshot older than this is no evidence of the node's current state (spec: 5 minutes). */
   freshForMs?: number;
   now?: () => number;
+  /** The server's registry (the composition root's); a fresh one when not given. */
+  registry?: Registry;
 }
 
 export class NodeMetricsService {
@@ -34,7 +37,7 @@ export class NodeMetricsService {
   ) {
     this.freshForMs = options.freshForMs ?? 5 * 60_000;
     this.now = options.now ?? Date.now;
-    this.registry = createServerRegistry();
+    this.registry = options.registry ?? createServerRegistry();
     this.pushes = new Counter({
       name: 'nodeplane_node_metrics_pushes_total',
       help: 'Metrics snapshots pushed by nodes, by metrics type',
