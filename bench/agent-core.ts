@@ -21,9 +21,7 @@ import type { CoreRoleConfig } from '../src/agent/shared/config.ts';
 import { CoreAgent } from '../src/agent/core/core-agent.ts';
 import { FakeCoreServer } from '../src/agent/testing/fake-core-server.ts';
 import { report } from './lib/report.ts';
-import {
-  clientConfig, freePort, HAVE_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY, vmessOutbound,
-} from '../src/agent/testing/test-support.ts';
+import { clientConfig, freePort, HAVE_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY, vmessOutbound } from '../src/agent/testing/test-support.ts';
 
 const { values } = parseArgs({
   options: {
@@ -58,7 +56,15 @@ async function world(): Promise<void> {
         clientMap,
         services: {
           xray: {
-            inbounds: [{ tag: 'np-1', listen: '127.0.0.1', port: msg.vmessPort, protocol: 'vmess', settings: { clients: msg.users.map((id) => ({ id, email: `${id}@np-1` })) } }],
+            inbounds: [
+              {
+                tag: 'np-1',
+                listen: '127.0.0.1',
+                port: msg.vmessPort,
+                protocol: 'vmess',
+                settings: { clients: msg.users.map((id) => ({ id, email: `${id}@np-1` })) },
+              },
+            ],
             outbounds: [{ tag: 'direct', protocol: 'freedom' }],
             routing: { rules: msg.extraRule ? [{ type: 'field', port: '1-2', outboundTag: 'direct' }] : [] },
           },
@@ -161,7 +167,10 @@ async function main(): Promise<void> {
   const activeCount = Math.min(Number(values.active), userCount);
   const seconds = Number(values.seconds);
 
-  const child: ChildProcess = fork(new URL(import.meta.url).pathname, ['--world'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(new URL(import.meta.url).pathname, ['--world'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const inbox: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
   child.on('message', (m) => {
@@ -185,9 +194,19 @@ async function main(): Promise<void> {
   const vmessPort = await freePort();
   const dirs: string[] = [];
   const role = (): CoreRoleConfig => ({
-    serverUrl: url, code: 'bench', flavour: 'v2ray', binary: V2RAY_BINARY,
-    nodeName: 'bench', nodeHost: 'bench.example', nodeIp: '127.0.0.1', nodeRegion: '',
-    heartbeatIntervalMs: 15_000, statsIntervalMs: 10_000, usagePushIntervalMs: 20_000, offlineAfterMs: 120_000, telemtBinary: null,
+    serverUrl: url,
+    code: 'bench',
+    flavour: 'v2ray',
+    binary: V2RAY_BINARY,
+    nodeName: 'bench',
+    nodeHost: 'bench.example',
+    nodeIp: '127.0.0.1',
+    nodeRegion: '',
+    heartbeatIntervalMs: 15_000,
+    statsIntervalMs: 10_000,
+    usagePushIntervalMs: 20_000,
+    offlineAfterMs: 120_000,
+    telemtBinary: null,
   });
   async function runAgent(users: string[]) {
     const dir = await mkdtemp(path.join(tmpdir(), 'np-bench-core-'));
@@ -237,11 +256,21 @@ async function main(): Promise<void> {
   console.log(`Core role, v2ray 4.34, ${seconds} s windows, stats every 10 s, usage push every 20 s, heartbeat every 15 s`);
   console.log(row('baseline (0 users)', baseline));
   console.log(row(`${userCount} users, ${activeCount} active`, loaded));
-  console.log(`ratio to baseline: agent RSS ×${(loaded.agentRssMb.avg / baseline.agentRssMb.avg).toFixed(2)}, v2ray RSS ×${(loaded.coreRssMb.avg / baseline.coreRssMb.avg).toFixed(2)}`);
+  console.log(
+    `ratio to baseline: agent RSS ×${(loaded.agentRssMb.avg / baseline.agentRssMb.avg).toFixed(2)}, v2ray RSS ×${(loaded.coreRssMb.avg / baseline.coreRssMb.avg).toFixed(2)}`,
+  );
   console.log(`first apply (validate + start) of ${userCount} users: ${big.applyMs} ms (baseline empty config: ${base.applyMs} ms)`);
   console.log(`replace 100 of ${userCount} users: ${usersApply.mode} in ${usersApply.ms} ms; routing change: ${restartApply.mode} in ${restartApply.ms} ms`);
   console.log(`traffic: ${world.requests} requests (${world.failures} failed); usage reached Core for ${world.usageUsers} users in ${world.pushes} pushes`);
-  report({ name: `agent-core ${userCount} users`, figure: loaded.agentRssMb.avg, unit: 'MB agent RSS', baseline: baseline.agentRssMb.avg, baselineUnit: 'MB, 0 users', ratio: loaded.agentRssMb.avg / baseline.agentRssMb.avg, aim: '' });
+  report({
+    name: `agent-core ${userCount} users`,
+    figure: loaded.agentRssMb.avg,
+    unit: 'MB agent RSS',
+    baseline: baseline.agentRssMb.avg,
+    baselineUnit: 'MB, 0 users',
+    ratio: loaded.agentRssMb.avg / baseline.agentRssMb.avg,
+    aim: '',
+  });
 }
 
 if (values.world) await world();

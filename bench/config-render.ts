@@ -33,14 +33,18 @@ import { SubscriptionService } from '../src/server/modules/vpn/subscription.serv
 import { fmt } from './lib/harness.ts';
 import { report } from './lib/report.ts';
 
-const { values } = parseArgs({ options: { subscriptions: { type: 'string', default: '10000' }, nodes: { type: 'string', default: '1000' }, changes: { type: 'string', default: '50' } } });
+const { values } = parseArgs({
+  options: { subscriptions: { type: 'string', default: '10000' }, nodes: { type: 'string', default: '1000' }, changes: { type: 'string', default: '50' } },
+});
 const SUBSCRIPTIONS = Number(values.subscriptions);
 const NODES = Number(values.nodes);
 const CHANGES = Number(values.changes);
 
 async function scratch() {
   const dir = mkdtempSync(path.join(tmpdir(), 'nodeplane-bench-render-'));
-  const pg = process.env.DATABASE_URL?.startsWith('postgres') ? await createScratchPostgresDatabase(process.env.DATABASE_URL, `nodeplane_bench_${randomBytes(4).toString('hex')}`) : null;
+  const pg = process.env.DATABASE_URL?.startsWith('postgres')
+    ? await createScratchPostgresDatabase(process.env.DATABASE_URL, `nodeplane_bench_${randomBytes(4).toString('hex')}`)
+    : null;
   const handle = openDatabase(pg ? pg.url : `sqlite:${path.join(dir, 'bench.db')}`);
   await migrateToLatest(handle.db);
   return {
@@ -73,16 +77,41 @@ async function insertSubscriptions(db: Kysely<Database>, box: SecretBox, count: 
     const n = Math.min(500, count - i);
     const users = await db
       .insertInto('vpn_users')
-      .values(Array.from({ length: n }, (_, j) => ({ username: `u${i + j}-${randomBytes(3).toString('hex')}`, email: null, telegram_id: null, status: 'active', inserted_at: now, updated_at: now })))
+      .values(
+        Array.from({ length: n }, (_, j) => ({
+          username: `u${i + j}-${randomBytes(3).toString('hex')}`,
+          email: null,
+          telegram_id: null,
+          status: 'active',
+          inserted_at: now,
+          updated_at: now,
+        })),
+      )
       .returning('id')
       .execute();
     const subs = await db
       .insertInto('vpn_subscriptions')
-      .values(users.map((u) => ({
-        user_id: Number(u.id), link_uuid: randomUUID(), status: 'active', traffic_limit_bytes: 0, used_up_bytes: 0, used_down_bytes: 0, lifetime_used_bytes: 0,
-        reset_strategy: 'no_reset', last_reset_at: null, expires_at: null, revoked_at: null, online: 0, online_at: null, last_node_id: null,
-        ss_password_enc: box.seal(newSsSecret()), inserted_at: now, updated_at: now,
-      })))
+      .values(
+        users.map((u) => ({
+          user_id: Number(u.id),
+          link_uuid: randomUUID(),
+          status: 'active',
+          traffic_limit_bytes: 0,
+          used_up_bytes: 0,
+          used_down_bytes: 0,
+          lifetime_used_bytes: 0,
+          reset_strategy: 'no_reset',
+          last_reset_at: null,
+          expires_at: null,
+          revoked_at: null,
+          online: 0,
+          online_at: null,
+          last_node_id: null,
+          ss_password_enc: box.seal(newSsSecret()),
+          inserted_at: now,
+          updated_at: now,
+        })),
+      )
       .returning('id')
       .execute();
     ids.push(...subs.map((s) => Number(s.id)));
@@ -92,7 +121,10 @@ async function insertSubscriptions(db: Kysely<Database>, box: SecretBox, count: 
 
 async function grant(db: Kysely<Database>, pairs: Array<[number, number]>) {
   for (let i = 0; i < pairs.length; i += 1000) {
-    await db.insertInto('subscription_protocols').values(pairs.slice(i, i + 1000).map(([subscription_id, node_protocol_id]) => ({ subscription_id, node_protocol_id }))).execute();
+    await db
+      .insertInto('subscription_protocols')
+      .values(pairs.slice(i, i + 1000).map(([subscription_id, node_protocol_id]) => ({ subscription_id, node_protocol_id })))
+      .execute();
   }
 }
 
@@ -108,14 +140,30 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     const node = await nodes.create({ name: 'big', host: 'big.vpn.example.com' });
     const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
     const ps = [
-      await protocols.create({ node_id: node.id, protocol: 'vless', port: 443, security: 'reality', flow: 'xtls-rprx-vision', reality_settings: { target: 'www.example.com:443', server_names: ['www.example.com'], short_ids: ['', 'abcd'] } }),
+      await protocols.create({
+        node_id: node.id,
+        protocol: 'vless',
+        port: 443,
+        security: 'reality',
+        flow: 'xtls-rprx-vision',
+        reality_settings: { target: 'www.example.com:443', server_names: ['www.example.com'], short_ids: ['', 'abcd'] },
+      }),
       await protocols.create({ node_id: node.id, protocol: 'vmess', port: 8080, transport: 'ws', transport_settings: { path: '/vm' } }),
-      await protocols.create({ node_id: node.id, protocol: 'trojan', port: 8443, security: 'tls', tls_settings: { certificate: pem, key: '-----BEGIN PRIVATE KEY-----\nX\n-----END PRIVATE KEY-----' } }),
+      await protocols.create({
+        node_id: node.id,
+        protocol: 'trojan',
+        port: 8443,
+        security: 'tls',
+        tls_settings: { certificate: pem, key: '-----BEGIN PRIVATE KEY-----\nX\n-----END PRIVATE KEY-----' },
+      }),
       await protocols.create({ node_id: node.id, protocol: 'shadowsocks', port: 8388, ss_method: '2022-blake3-aes-256-gcm' }),
       await protocols.create({ node_id: node.id, protocol: 'mtproto', port: 993, mtproto_settings: { tls_domain: 'www.google.com' } }),
     ];
     const subs = await insertSubscriptions(db, box, SUBSCRIPTIONS);
-    await grant(db, subs.flatMap((s) => ps.map((p) => [s, p.id] as [number, number])));
+    await grant(
+      db,
+      subs.flatMap((s) => ps.map((p) => [s, p.id] as [number, number])),
+    );
     await bumpNodes(db, [node.id]);
 
     const cache = new SecretCache(box);
@@ -136,14 +184,24 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     const clients = object.services.xray.inbounds.reduce((n: number, i: any) => n + i.settings.clients.length, 0);
     t = performance.now();
 
-    console.log(`1) one node, ${fmt(SUBSCRIPTIONS)} subscriptions × ${ps.length} protocols (${fmt(clients)} Xray clients, ${fmt(object.services.mtproto.users.length)} telemt users), ${engine}`);
+    console.log(
+      `1) one node, ${fmt(SUBSCRIPTIONS)} subscriptions × ${ps.length} protocols (${fmt(clients)} Xray clients, ${fmt(object.services.mtproto.users.length)} telemt users), ${engine}`,
+    );
     console.log(`   config size: ${fmt(cold.body.length / 1024)} KiB`);
     console.log(`   baseline, JSON.stringify of the same config object: ${fmt(baseline, 1)} ms`);
     console.log(`   serve config/latest (read + render + hash), warm: ${fmt(served, 1)} ms  → ${(served / baseline).toFixed(1)}× baseline`);
     console.log(`     of which: read rows ${fmt(load, 1)} ms, render + hash ${fmt(render, 1)} ms (${(render / baseline).toFixed(1)}× baseline)`);
     console.log(`   first serve (sealed secrets opened once): ${fmt(coldMs, 1)} ms`);
     console.log(`   unchanged config (If-None-Match → 304): one indexed read of revision and hash, no render`);
-    report({ name: `config-render serve ${fmt(SUBSCRIPTIONS)} subs [${engine}]`, figure: served, unit: 'ms', baseline, baselineUnit: 'ms JSON.stringify', ratio: served / baseline, aim: '' });
+    report({
+      name: `config-render serve ${fmt(SUBSCRIPTIONS)} subs [${engine}]`,
+      figure: served,
+      unit: 'ms',
+      baseline,
+      baselineUnit: 'ms JSON.stringify',
+      ratio: served / baseline,
+      aim: '',
+    });
   } finally {
     await close();
   }
@@ -176,14 +234,21 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     await grant(db, pairs);
     await bumpNodes(db, nodeIds);
 
-    const revisions = async () => new Map((await db.selectFrom('core_nodes').select(['node_id', 'revision']).execute()).map((r) => [r.node_id, Number(r.revision)]));
+    const revisions = async () =>
+      new Map((await db.selectFrom('core_nodes').select(['node_id', 'revision']).execute()).map((r) => [r.node_id, Number(r.revision)]));
     // Correctness first: a change bumps exactly the nodes the subscription is granted on.
     const probe = subs[0]!;
     const before = await revisions();
     await subscriptions.update(probe, { status: 'disabled' });
     const after = await revisions();
-    const bumped = [...after].filter(([id, rev]) => rev !== before.get(id)).map(([id]) => id).sort();
-    const expected = grants.get(probe)!.map((n) => nodeIds[n]!).sort();
+    const bumped = [...after]
+      .filter(([id, rev]) => rev !== before.get(id))
+      .map(([id]) => id)
+      .sort();
+    const expected = grants
+      .get(probe)!
+      .map((n) => nodeIds[n]!)
+      .sort();
     if (JSON.stringify(bumped) !== JSON.stringify(expected)) throw new Error(`bumped ${bumped.length} nodes, expected ${expected.length}`);
 
     const targets = subs.slice(1, 1 + CHANGES);
@@ -192,9 +257,19 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     const fleet = await time(3, () => bumpNodes(db, nodeIds));
 
     console.log(`2) ${fmt(NODES)} nodes, ${fmt(SUBSCRIPTIONS)} subscriptions on 3 nodes each (~${fmt((SUBSCRIPTIONS * 3) / NODES)} per node), ${engine}`);
-    console.log(`   one subscription change (disable) bumping its 3 nodes: ${fmt(change, 2)} ms (median of ${targets.length}); verified: exactly its ${bumped.length} nodes moved`);
+    console.log(
+      `   one subscription change (disable) bumping its 3 nodes: ${fmt(change, 2)} ms (median of ${targets.length}); verified: exactly its ${bumped.length} nodes moved`,
+    );
     console.log(`   baseline, re-rendering and hashing all ${fmt(NODES)} nodes: ${fmt(fleet, 1)} ms  → a change costs ${(change / fleet).toFixed(4)}× of it`);
-    report({ name: `config-render change ${fmt(NODES)} nodes [${engine}]`, figure: change, unit: 'ms', baseline: fleet, baselineUnit: 'ms re-render all', ratio: change / fleet, aim: 'bumps exactly its nodes (verified)' });
+    report({
+      name: `config-render change ${fmt(NODES)} nodes [${engine}]`,
+      figure: change,
+      unit: 'ms',
+      baseline: fleet,
+      baselineUnit: 'ms re-render all',
+      ratio: change / fleet,
+      aim: 'bumps exactly its nodes (verified)',
+    });
   } finally {
     await close();
   }

@@ -43,7 +43,15 @@ try {
   console.log(`server RSS with ${fmt(count)} agents registered, none connected (baseline): ${fmt(before / 2 ** 20, 1)} MiB`);
   console.log(`server RSS with ${fmt(count)} idle live channels: ${fmt(after / 2 ** 20, 1)} MiB`);
   console.log(`memory per idle connected agent: ${fmt(perConnection / 1024, 1)} KB (aim ≤ 20 KB); ratio to baseline RSS: ${(after / before).toFixed(2)}`);
-  report({ name: `connections ${fmt(count)} [${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}]`, figure: perConnection / 1024, unit: 'KB/idle agent', baseline: before / 2 ** 20, baselineUnit: 'MiB RSS, none connected', ratio: after / before, aim: '≤ 20 KB/agent at 10,000 (ratio = RSS connected / none)' });
+  report({
+    name: `connections ${fmt(count)} [${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}]`,
+    figure: perConnection / 1024,
+    unit: 'KB/idle agent',
+    baseline: before / 2 ** 20,
+    baselineUnit: 'MiB RSS, none connected',
+    ratio: after / before,
+    aim: '≤ 20 KB/agent at 10,000 (ratio = RSS connected / none)',
+  });
 } finally {
   for (const s of sockets) s.terminate();
   await server.stop();

@@ -125,14 +125,19 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 for (const count of counts) {
   // ── Nodeplane ──
-  const scratch = process.env.DATABASE_URL ? await createScratchPostgresDatabase(process.env.DATABASE_URL, `nodeplane_fanout_${randomBytes(4).toString('hex')}`) : null;
+  const scratch = process.env.DATABASE_URL
+    ? await createScratchPostgresDatabase(process.env.DATABASE_URL, `nodeplane_fanout_${randomBytes(4).toString('hex')}`)
+    : null;
   const server = await startNodeplane({ AGENT_PING_INTERVAL_MS: '60000', ...(scratch ? { DATABASE_URL: scratch.url } : {}) });
   const fanout: number[] = [];
   const answered: number[] = [];
   let frameBytes = 0;
   try {
     const agents = await registerAgents(server.url, server.masterKey, count);
-    const fleet = await openFleet(`${server.url.replace('http', 'ws')}/api/v1/agents/stream`, agents.map((a) => a.token));
+    const fleet = await openFleet(
+      `${server.url.replace('http', 'ws')}/api/v1/agents/stream`,
+      agents.map((a) => a.token),
+    );
     await sleep(1000);
     for (let round = 0; round < rounds; round++) {
       const started = performance.now();
@@ -177,7 +182,17 @@ for (const count of counts) {
   console.log(`N = ${fmt(count)} connected agents (${engine}, ${rounds} rounds, medians; frame ${frameBytes} B)`);
   console.log(`  bare ws server writing N frames (baseline): ${fmt(b, 1)} ms`);
   console.log(`  POST /api/v1/commands answered (201):       ${fmt(median(answered), 1)} ms`);
-  console.log(`  POST → every agent holds its execution:     ${fmt(f, 1)} ms  [${fanout.map((x) => fmt(x, 0)).join(', ')}]${count >= 10_000 ? ' (aim < 1000 ms)' : ''}`);
+  console.log(
+    `  POST → every agent holds its execution:     ${fmt(f, 1)} ms  [${fanout.map((x) => fmt(x, 0)).join(', ')}]${count >= 10_000 ? ' (aim < 1000 ms)' : ''}`,
+  );
   console.log(`  ratio to baseline: ${(f / b).toFixed(1)}×`);
-  report({ name: `fanout ${fmt(count)} [${engine}]`, figure: f, unit: 'ms POST → all hold it', baseline: b, baselineUnit: 'ms bare ws, N frames', ratio: f / b, aim: '< 1000 ms at 10,000 agents' });
+  report({
+    name: `fanout ${fmt(count)} [${engine}]`,
+    figure: f,
+    unit: 'ms POST → all hold it',
+    baseline: b,
+    baselineUnit: 'ms bare ws, N frames',
+    ratio: f / b,
+    aim: '< 1000 ms at 10,000 agents',
+  });
 }

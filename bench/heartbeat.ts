@@ -10,7 +10,9 @@ import { fmt, measureThroughput, startBareHttp, startNodeplane } from './lib/har
 import { registerAgents } from './lib/agents.ts';
 import { report } from './lib/report.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, agents: { type: 'string', default: '200' }, concurrency: { type: 'string', default: '64' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, agents: { type: 'string', default: '200' }, concurrency: { type: 'string', default: '64' } },
+});
 const durationMs = Number(values.seconds) * 1000;
 const concurrency = Number(values.concurrency);
 
@@ -33,9 +35,19 @@ try {
     { durationMs, concurrency },
   );
   console.log(`bare node:http hello-world: ${fmt(baseline.perSecond)} req/s`);
-  console.log(`health reports (${agents.length} agents, ${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}): ${fmt(result.perSecond)} req/s, ${result.errors} errors`);
+  console.log(
+    `health reports (${agents.length} agents, ${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}): ${fmt(result.perSecond)} req/s, ${result.errors} errors`,
+  );
   console.log(`ratio: ${(result.perSecond / baseline.perSecond).toFixed(2)} (aim ≥ 0.5)`);
-  report({ name: `heartbeat [${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}]`, figure: result.perSecond, unit: 'health reports/s', baseline: baseline.perSecond, baselineUnit: 'req/s bare node:http', ratio: result.perSecond / baseline.perSecond, aim: 'ratio ≥ 0.5' });
+  report({
+    name: `heartbeat [${process.env.DATABASE_URL ? 'postgres' : 'sqlite'}]`,
+    figure: result.perSecond,
+    unit: 'health reports/s',
+    baseline: baseline.perSecond,
+    baselineUnit: 'req/s bare node:http',
+    ratio: result.perSecond / baseline.perSecond,
+    aim: 'ratio ≥ 0.5',
+  });
 } finally {
   await server.stop();
 }

@@ -113,15 +113,19 @@ async function storm(engine: Engine, pgAdmin: string | undefined): Promise<{ ms:
   try {
     const cluster = `storm-${randomUUID().slice(0, 8)}`;
     await adminCall(server.url, server.masterKey, 'POST', '/api/v1/clusters', { name: cluster, ipv4_range: '100.96.0.0/16' });
-    const key = (await adminCall(server.url, server.masterKey, 'POST', `/api/v1/clusters/${cluster}/enrollment_keys`, { uses_remaining: null })).data.key as string;
+    const key = (await adminCall(server.url, server.masterKey, 'POST', `/api/v1/clusters/${cluster}/enrollment_keys`, { uses_remaining: null })).data
+      .key as string;
     const streamUrl = `${server.url.replace('http', 'ws')}/api/v1/agents/stream`;
     const started = performance.now();
     const outcomes = await Promise.all(
       Array.from({ length: count }, async () => {
         try {
           const calls = AbortSignal.timeout(deadlineMs);
-          const ticket = (await withSignal(calls, () => adminCall(server.url, '', 'POST', '/api/v1/agents/enrollment_keys/verify', { key }))).data.netmaker_key as string;
-          const registered = await withSignal(calls, () => adminCall(server.url, ticket, 'POST', '/api/v1/agents/nodes', registrationBody(cluster, randomUUID())));
+          const ticket = (await withSignal(calls, () => adminCall(server.url, '', 'POST', '/api/v1/agents/enrollment_keys/verify', { key }))).data
+            .netmaker_key as string;
+          const registered = await withSignal(calls, () =>
+            adminCall(server.url, ticket, 'POST', '/api/v1/agents/nodes', registrationBody(cluster, randomUUID())),
+          );
           return await openChannel(streamUrl, registered.data.api_token as string, sockets);
         } catch (error) {
           return `request failed: ${(error as Error).message.slice(0, 80)}`;
@@ -147,18 +151,38 @@ function withSignal<T>(signal: AbortSignal, call: () => Promise<T>): Promise<T> 
 }
 
 const bare = await baseline();
-console.log(`baseline, ${fmt(count)} bare WebSocket connects to a bare ws server: ${fmt(bare.ms)} ms, server peak RSS ${fmt(bare.peakRss / MiB, 1)} MiB (${summarise(bare.outcomes)})`);
+console.log(
+  `baseline, ${fmt(count)} bare WebSocket connects to a bare ws server: ${fmt(bare.ms)} ms, server peak RSS ${fmt(bare.peakRss / MiB, 1)} MiB (${summarise(bare.outcomes)})`,
+);
 
 const pgAdmin = [process.env.DATABASE_URL, process.env.TEST_POSTGRES_URL].find((u) => u?.startsWith('postgres'));
 const engines: Engine[] = pgAdmin ? ['sqlite', 'postgres'] : ['sqlite'];
 for (const engine of engines) {
   const run = await storm(engine, pgAdmin);
   const welcomed = run.outcomes.filter((o) => o === 'welcome').length;
-  console.log(`[${engine}] ${fmt(count)} agents verify + register + open their channel at once: ${fmt(run.ms)} ms (${fmt(run.ms / bare.ms, 1)}× baseline), ${fmt(welcomed)} connected (${summarise(run.outcomes)})`);
+  console.log(
+    `[${engine}] ${fmt(count)} agents verify + register + open their channel at once: ${fmt(run.ms)} ms (${fmt(run.ms / bare.ms, 1)}× baseline), ${fmt(welcomed)} connected (${summarise(run.outcomes)})`,
+  );
   console.log(`[${engine}] server peak RSS: ${fmt(run.peakRss / MiB, 1)} MiB (${fmt(run.peakRss / bare.peakRss, 1)}× the bare ws server's)`);
   const failed = welcomed === count ? '' : `; ${count - welcomed} FAILED`;
-  report({ name: `storm ${fmt(count)} time [${engine}]`, figure: run.ms, unit: 'ms all welcomed', baseline: bare.ms, baselineUnit: 'ms bare ws connects', ratio: run.ms / bare.ms, aim: `every agent connects${failed}` });
-  report({ name: `storm ${fmt(count)} peak RSS [${engine}]`, figure: run.peakRss / MiB, unit: 'MiB', baseline: bare.peakRss / MiB, baselineUnit: 'MiB bare ws server', ratio: run.peakRss / bare.peakRss, aim: '' });
+  report({
+    name: `storm ${fmt(count)} time [${engine}]`,
+    figure: run.ms,
+    unit: 'ms all welcomed',
+    baseline: bare.ms,
+    baselineUnit: 'ms bare ws connects',
+    ratio: run.ms / bare.ms,
+    aim: `every agent connects${failed}`,
+  });
+  report({
+    name: `storm ${fmt(count)} peak RSS [${engine}]`,
+    figure: run.peakRss / MiB,
+    unit: 'MiB',
+    baseline: bare.peakRss / MiB,
+    baselineUnit: 'MiB bare ws server',
+    ratio: run.peakRss / bare.peakRss,
+    aim: '',
+  });
   if (welcomed !== count) process.exitCode = 1;
 }
 if (!pgAdmin) console.log('[postgres] skipped: set DATABASE_URL or TEST_POSTGRES_URL to a postgres:// URL');

@@ -22,7 +22,9 @@ import { createCoreNode, createNodeProtocol, type VpnFixtures } from '../test/he
 import { fmt, measureThroughput, startNodeplane } from './lib/harness.ts';
 import { report } from './lib/report.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '4' }, batch: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '4' }, batch: { type: 'string', default: '1000' } },
+});
 const durationMs = Number(values.seconds) * 1000;
 const concurrency = Number(values.concurrency);
 const batch = Number(values.batch);
@@ -36,7 +38,16 @@ async function bulkSubscriptions(f: VpnFixtures, count: number): Promise<Array<{
   const prefix = randomBytes(4).toString('hex');
   const users = await f.db
     .insertInto('vpn_users')
-    .values(Array.from({ length: count }, (_, i) => ({ username: `bench-${prefix}-${i}`, email: null, telegram_id: null, status: 'active', inserted_at: now, updated_at: now })))
+    .values(
+      Array.from({ length: count }, (_, i) => ({
+        username: `bench-${prefix}-${i}`,
+        email: null,
+        telegram_id: null,
+        status: 'active',
+        inserted_at: now,
+        updated_at: now,
+      })),
+    )
     .returning('id')
     .execute();
   const ssPassword = f.secrets.seal(randomBytes(16).toString('base64'));
@@ -44,8 +55,23 @@ async function bulkSubscriptions(f: VpnFixtures, count: number): Promise<Array<{
     .insertInto('vpn_subscriptions')
     .values(
       users.map((u) => ({
-        user_id: Number(u.id), link_uuid: randomUUID(), status: 'active', traffic_limit_bytes: 0, used_up_bytes: 0, used_down_bytes: 0, lifetime_used_bytes: 0,
-        reset_strategy: 'no_reset', last_reset_at: null, expires_at: null, revoked_at: null, online: 0, online_at: null, last_node_id: null, ss_password_enc: ssPassword, inserted_at: now, updated_at: now,
+        user_id: Number(u.id),
+        link_uuid: randomUUID(),
+        status: 'active',
+        traffic_limit_bytes: 0,
+        used_up_bytes: 0,
+        used_down_bytes: 0,
+        lifetime_used_bytes: 0,
+        reset_strategy: 'no_reset',
+        last_reset_at: null,
+        expires_at: null,
+        revoked_at: null,
+        online: 0,
+        online_at: null,
+        last_node_id: null,
+        ss_password_enc: ssPassword,
+        inserted_at: now,
+        updated_at: now,
       })),
     )
     .returning(['id', 'user_id'])
@@ -56,7 +82,10 @@ async function bulkSubscriptions(f: VpnFixtures, count: number): Promise<Array<{
 async function run(engine: Engine): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'nodeplane-bench-usage-'));
   const pgAdmin = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : process.env.TEST_POSTGRES_URL;
-  const scratch = engine === 'sqlite' ? { url: `sqlite:${path.join(dir, 'bench.db')}`, drop: async () => {} } : await createScratchPostgresDatabase(pgAdmin!, `nodeplane_bench_${randomBytes(6).toString('hex')}`);
+  const scratch =
+    engine === 'sqlite'
+      ? { url: `sqlite:${path.join(dir, 'bench.db')}`, drop: async () => {} }
+      : await createScratchPostgresDatabase(pgAdmin!, `nodeplane_bench_${randomBytes(6).toString('hex')}`);
   const server = await startNodeplane({ DATABASE_URL: scratch.url });
   const database = openDatabase(scratch.url, { poolSize: concurrency + 1 });
   try {
@@ -69,11 +98,26 @@ async function run(engine: Engine): Promise<void> {
       const node = await createCoreNode(f);
       const protocols = [await createNodeProtocol(f, node.nodeId, { protocol: 'vless' }), await createNodeProtocol(f, node.nodeId, { protocol: 'trojan' })];
       const subscriptions = await bulkSubscriptions(f, batch);
-      const entry = (s: { userId: number; subscriptionId: number }, j: number) => ({ userId: s.userId, subscriptionId: s.subscriptionId, nodeProtocolId: protocols[j % 2]!.id, bytesUp: 1000 + j, bytesDown: 5000 + j });
+      const entry = (s: { userId: number; subscriptionId: number }, j: number) => ({
+        userId: s.userId,
+        subscriptionId: s.subscriptionId,
+        nodeProtocolId: protocols[j % 2]!.id,
+        bytesUp: 1000 + j,
+        bytesDown: 5000 + j,
+      });
       nodes.push({
         authKey: node.authKey,
         template: JSON.stringify({ entries: subscriptions.map((s, j) => ({ ...entry(s, j), recordedAt: '@MINUTE@' })) }),
-        rows: (at) => subscriptions.map((s, j) => ({ node_id: node.nodeId, node_protocol_id: protocols[j % 2]!.id, user_id: s.userId, subscription_id: s.subscriptionId, recorded_at: at, bytes_up: 1000 + j, bytes_down: 5000 + j })),
+        rows: (at) =>
+          subscriptions.map((s, j) => ({
+            node_id: node.nodeId,
+            node_protocol_id: protocols[j % 2]!.id,
+            user_id: s.userId,
+            subscription_id: s.subscriptionId,
+            recorded_at: at,
+            bytes_up: 1000 + j,
+            bytes_down: 5000 + j,
+          })),
       });
     }
 
@@ -112,7 +156,12 @@ async function run(engine: Engine): Promise<void> {
           const i = pushed++;
           const node = nodes[i % nodes.length]!;
           const body = node.template.replaceAll('@MINUTE@', minute(i));
-          return { method: 'POST', path: '/node/usage', headers: { 'x-node-auth-key': node.authKey, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body };
+          return {
+            method: 'POST',
+            path: '/node/usage',
+            headers: { 'x-node-auth-key': node.authKey, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+            body,
+          };
         },
         { durationMs: phaseMs, concurrency },
       );
@@ -126,16 +175,35 @@ async function run(engine: Engine): Promise<void> {
     const ingestPerSecond = requestsPerSecond * batch;
 
     // Every accepted push must have landed whole: rows and counters agree.
-    const stored = await database.db.selectFrom('usage_records').select((eb) => eb.fn.countAll().as('n')).where('recorded_at', '<', minute(1_000_000)).executeTakeFirstOrThrow();
-    const counted = await database.db.selectFrom('vpn_subscriptions').select((eb) => eb.fn.sum('used_up_bytes').as('up')).executeTakeFirstOrThrow();
+    const stored = await database.db
+      .selectFrom('usage_records')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('recorded_at', '<', minute(1_000_000))
+      .executeTakeFirstOrThrow();
+    const counted = await database.db
+      .selectFrom('vpn_subscriptions')
+      .select((eb) => eb.fn.sum('used_up_bytes').as('up'))
+      .executeTakeFirstOrThrow();
     const pushes = Number(stored.n) / batch;
     const expectedUp = pushes * Array.from({ length: batch }, (_, j) => 1000 + j).reduce((a, b) => a + b, 0);
 
     console.log(`[${engine}] raw batched inserts (${batch} rows/statement, ${concurrency} writers): ${fmt(baselinePerSecond)} rows/s`);
-    console.log(`[${engine}] POST /node/usage (${batch} entries/request, ${concurrency} nodes pushing at once): ${fmt(ingestPerSecond)} rows/s (${fmt(requestsPerSecond, 1)} req/s, ${errors} errors)`);
-    console.log(`[${engine}] check: ${fmt(Number(stored.n))} rows stored by ${fmt(pushes, 2)} pushes, counters ${Number(counted.up) === expectedUp ? 'agree' : `DISAGREE (${counted.up} vs ${expectedUp})`}`);
+    console.log(
+      `[${engine}] POST /node/usage (${batch} entries/request, ${concurrency} nodes pushing at once): ${fmt(ingestPerSecond)} rows/s (${fmt(requestsPerSecond, 1)} req/s, ${errors} errors)`,
+    );
+    console.log(
+      `[${engine}] check: ${fmt(Number(stored.n))} rows stored by ${fmt(pushes, 2)} pushes, counters ${Number(counted.up) === expectedUp ? 'agree' : `DISAGREE (${counted.up} vs ${expectedUp})`}`,
+    );
     console.log(`[${engine}] ratio: ${(ingestPerSecond / baselinePerSecond).toFixed(2)} (aim ≥ 0.5)`);
-    report({ name: `usage-ingest [${engine}]`, figure: ingestPerSecond, unit: 'rows/s', baseline: baselinePerSecond, baselineUnit: 'rows/s raw inserts', ratio: ingestPerSecond / baselinePerSecond, aim: 'ratio ≥ 0.5' });
+    report({
+      name: `usage-ingest [${engine}]`,
+      figure: ingestPerSecond,
+      unit: 'rows/s',
+      baseline: baselinePerSecond,
+      baselineUnit: 'rows/s raw inserts',
+      ratio: ingestPerSecond / baselinePerSecond,
+      aim: 'ratio ≥ 0.5',
+    });
   } finally {
     await database.close();
     await server.stop();

@@ -36,7 +36,12 @@ const concurrency = Number(values.concurrency);
 const expected = events * webhooks;
 
 /** A receiver in its own process: counts POSTs, remembers the first and last arrival. */
-async function startReceiver(): Promise<{ url: string; stats(): Promise<{ count: number; first: number; last: number }>; reset(): Promise<void>; stop(): void }> {
+async function startReceiver(): Promise<{
+  url: string;
+  stats(): Promise<{ count: number; first: number; last: number }>;
+  reset(): Promise<void>;
+  stop(): void;
+}> {
   const source = `
     let count = 0, first = 0, last = 0;
     const server = require('http').createServer((q, s) => {
@@ -52,11 +57,14 @@ async function startReceiver(): Promise<{ url: string; stats(): Promise<{ count:
   const url = `http://127.0.0.1:${port}`;
   const call = (method: string) =>
     new Promise<string>((resolve, reject) => {
-      http.request(`${url}/stats`, { method }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve(text));
-      }).on('error', reject).end();
+      http
+        .request(`${url}/stats`, { method }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject)
+        .end();
     });
   return {
     url,
@@ -87,7 +95,11 @@ try {
   try {
     const secret = randomBytes(32).toString('hex');
     for (let i = 0; i < webhooks; i++) {
-      await adminCall(server.url, server.masterKey, 'POST', '/api/v1/webhooks', { url: `${receiver.url}/hook/${i}`, secret, subscribed_events: ['edge.enrollment_key.verified'] });
+      await adminCall(server.url, server.masterKey, 'POST', '/api/v1/webhooks', {
+        url: `${receiver.url}/hook/${i}`,
+        secret,
+        subscribed_events: ['edge.enrollment_key.verified'],
+      });
     }
     const started = Date.now();
     let next = 0;
@@ -110,9 +122,19 @@ try {
     const perSecond = stats.count / Math.max(seconds, 0.001);
     console.log(`bare keep-alive POSTs from one process (concurrency ${concurrency}): ${fmt(baseline.perSecond)} req/s`);
     console.log(`events made: ${fmt(events)} in ${fmt(madeMs)} ms (${fmt(events / (madeMs / 1000))}/s), ${webhooks} webhooks each`);
-    console.log(`webhook deliveries (${engine}, concurrency ${concurrency}): ${fmt(stats.count)} of ${fmt(expected)} in ${fmt(seconds, 2)} s = ${fmt(perSecond)} deliveries/s`);
+    console.log(
+      `webhook deliveries (${engine}, concurrency ${concurrency}): ${fmt(stats.count)} of ${fmt(expected)} in ${fmt(seconds, 2)} s = ${fmt(perSecond)} deliveries/s`,
+    );
     console.log(`ratio: ${(perSecond / baseline.perSecond).toFixed(2)}`);
-    report({ name: `webhooks [${engine}]`, figure: perSecond, unit: 'deliveries/s', baseline: baseline.perSecond, baselineUnit: 'bare POSTs/s', ratio: perSecond / baseline.perSecond, aim: stats.count === expected ? '' : `only ${stats.count} of ${expected} delivered` });
+    report({
+      name: `webhooks [${engine}]`,
+      figure: perSecond,
+      unit: 'deliveries/s',
+      baseline: baseline.perSecond,
+      baselineUnit: 'bare POSTs/s',
+      ratio: perSecond / baseline.perSecond,
+      aim: stats.count === expected ? '' : `only ${stats.count} of ${expected} delivered`,
+    });
   } finally {
     await server.stop();
   }

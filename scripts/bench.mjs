@@ -110,6 +110,8 @@ for (const name of chosen) {
   else rows.push(...figures.map((f) => (code === 0 ? f : { ...f, aim: `${f.aim ? `${f.aim}; ` : ''}bench exited ${code}` })));
 }
 
-console.log(`\n${chosen.length} bench${chosen.length === 1 ? '' : 'es'} in ${((Date.now() - started) / 1000).toFixed(0)} s${parsed.values.full ? ' (full sizes)' : ' (quick sizes; --full for the published ones)'}:\n`);
+console.log(
+  `\n${chosen.length} bench${chosen.length === 1 ? '' : 'es'} in ${((Date.now() - started) / 1000).toFixed(0)} s${parsed.values.full ? ' (full sizes)' : ' (quick sizes; --full for the published ones)'}:\n`,
+);
 console.log(table(rows));
 process.exit(failed > 0 ? 1 : 0);

@@ -120,13 +120,20 @@ describe('architecture: import rules (DESIGN.md)', () => {
   const found = findViolations(files);
 
   it('no file under src/ breaks an import rule', () => {
-    assert.deepEqual(found.map((v) => `${describeViolation(v)}  (${v.rule})`), [], 'import rule violations');
+    assert.deepEqual(
+      found.map((v) => `${describeViolation(v)}  (${v.rule})`),
+      [],
+      'import rule violations',
+    );
   });
 
   it('the checker catches each rule and every import form', () => {
     const sample = new Map([
       ['src/server/modules/nodes/nodes.service.ts', `import { x } from '../../faces/admin/admin.face.ts';\nimport type { Ctx } from '../../context.ts';`],
-      ['src/server/modules/nodes/ok.ts', `// import { x } from '../../faces/admin/admin.face.ts';\n/* export * from '../../context.ts' */\nimport { y } from '../clusters/clusters.service.ts';`],
+      [
+        'src/server/modules/nodes/ok.ts',
+        `// import { x } from '../../faces/admin/admin.face.ts';\n/* export * from '../../context.ts' */\nimport { y } from '../clusters/clusters.service.ts';`,
+      ],
       ['src/server/events/relay.ts', `export {\n  a,\n  type B,\n} from '../modules/webhooks/webhook.service.ts';`],
       ['src/server/jobs/runner.ts', `const m = await import('../modules/commands/command.service.ts');`],
       ['src/contract/admin/x.ts', `import { Type } from 'typebox';\nimport { Nullable } from '../types.ts';\nimport 'node:crypto';`],

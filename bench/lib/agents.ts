@@ -36,8 +36,16 @@ export async function registerAgents(url: string, masterKey: string, count: numb
 /** What an edge agent sends to `POST /api/v1/agents/nodes` (edge-admin spec §6.4). */
 export function registrationBody(cluster: string, nodeId: string): Record<string, unknown> {
   return {
-    node_id: nodeId, network_name: `cluster-${cluster}`, id_type: 'random', http_port: 44000, ssh_port: 40022,
-    host_metrics_port: 49100, wireguard_metrics_port: 49586, http_proxy_port: 43128, socks5_proxy_port: 41080,
-    version: 'bench', self_update_enabled: false,
+    node_id: nodeId,
+    network_name: `cluster-${cluster}`,
+    id_type: 'random',
+    http_port: 44000,
+    ssh_port: 40022,
+    host_metrics_port: 49100,
+    wireguard_metrics_port: 49586,
+    http_proxy_port: 43128,
+    socks5_proxy_port: 41080,
+    version: 'bench',
+    self_update_enabled: false,
   };
 }

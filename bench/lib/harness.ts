@@ -59,7 +59,16 @@ export async function startNodeplane(env: Record<string, string> = {}): Promise<
   const masterKey = randomBytes(16).toString('hex');
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/nodeplane.mjs'), 'serve'], {
     // Benchmarks enroll thousands of agents from one address, as an operator who lifts the limit would.
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, MASTER_KEY: masterKey, LOG_LEVEL: 'warn', RATE_LIMIT_PUBLIC_MAX: '0', ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      MASTER_KEY: masterKey,
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_PUBLIC_MAX: '0',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -93,7 +102,11 @@ export interface LoadRequest {
 }
 
 /** Closed-loop load: `concurrency` keep-alive connections for `durationMs`; returns requests/s. */
-export async function measureThroughput(baseUrl: string, next: (i: number) => LoadRequest, options: { durationMs: number; concurrency: number }): Promise<{ perSecond: number; errors: number }> {
+export async function measureThroughput(
+  baseUrl: string,
+  next: (i: number) => LoadRequest,
+  options: { durationMs: number; concurrency: number },
+): Promise<{ perSecond: number; errors: number }> {
   const url = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   let done = 0;

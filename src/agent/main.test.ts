@@ -94,7 +94,10 @@ describe('nodeplane agent (process)', () => {
       assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
       const [closeCode] = (await serverSawClose) as [number];
       assert.equal(closeCode, 1000);
-      const lines = out().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number });
+      const lines = out()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; level: number });
       assert.ok(lines.some((l) => l.msg === 'registered'));
       assert.ok(lines.some((l) => l.msg === 'agent stopped'));
     } finally {

@@ -2,8 +2,7 @@
 import { type Static, type TSchema, type TUnsafe, Type } from 'typebox';
 
 /** OpenAPI 3.0 `nullable`, understood by ajv, fast-json-stringify and @fastify/swagger alike. */
-export const Nullable = <T extends TSchema>(schema: T): TUnsafe<Static<T> | null> =>
-  Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
+export const Nullable = <T extends TSchema>(schema: T): TUnsafe<Static<T> | null> => Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
 
 export const Uuid = Type.String({ format: 'uuid' });
 export const Timestamp = Type.String({ format: 'date-time' });
@@ -34,8 +33,7 @@ export const Pagination = Type.Object({
 
 export const Single = <T extends TSchema>(data: T) => Type.Object({ data, meta: Meta });
 
-export const Paged = <T extends TSchema>(item: T) =>
-  Type.Object({ data: Type.Array(item), meta: Type.Object({ ...Meta.properties, pagination: Pagination }) });
+export const Paged = <T extends TSchema>(item: T) => Type.Object({ data: Type.Array(item), meta: Type.Object({ ...Meta.properties, pagination: Pagination }) });
 
 export const ErrorEnvelope = Type.Object({
   error: Type.Object({
@@ -58,7 +56,6 @@ export const PageParams = {
 };
 
 /** Query schema of a list endpoint: closed, so an unknown parameter is a 400. */
-export const ListQuery = <P extends Record<string, TSchema>>(filters: P) =>
-  Type.Object({ ...PageParams, ...filters }, { additionalProperties: false });
+export const ListQuery = <P extends Record<string, TSchema>>(filters: P) => Type.Object({ ...PageParams, ...filters }, { additionalProperties: false });
 
 export type ListQueryInput = { page?: number; page_size?: number; order_by?: string; order_directions?: string } & Record<string, unknown>;

@@ -96,10 +96,14 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   await app.register(websocket, { options: { perMessageDeflate: false, maxPayload: 64 * 1024 } });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
-  app.get('/health', {
-    schema: { tags: ['Health'], summary: 'Liveness', security: [], response: { 200: Type.Object({ status: Type.String(), version: Type.String() }) } },
-    config: { auth: 'public' },
-  }, async () => ({ status: 'ok', version: '0.1.0' }));
+  app.get(
+    '/health',
+    {
+      schema: { tags: ['Health'], summary: 'Liveness', security: [], response: { 200: Type.Object({ status: Type.String(), version: Type.String() }) } },
+      config: { auth: 'public' },
+    },
+    async () => ({ status: 'ok', version: '0.1.0' }),
+  );
 
   await app.register(rootMetricsRoutes(ctx));
 

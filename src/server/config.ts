@@ -110,7 +110,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     throw new ConfigError(`${name} must be true or false, got "${raw}"`);
   };
   const list = (name: string): string[] | undefined =>
-    read(name)?.split(',').map((s) => s.trim()).filter(Boolean);
+    read(name)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
 
   const dataDir = path.resolve(cwd, read('DATA_DIR') ?? './data');
   const databaseUrl = read('DATABASE_URL') ?? `sqlite:${path.join(dataDir, 'nodeplane.db')}`;
@@ -200,7 +203,10 @@ function trustProxy(raw: string | undefined): boolean | number | string[] {
   if (raw === undefined || /^(0|false|no|off)$/i.test(raw)) return false;
   if (/^(true|yes|on)$/i.test(raw)) return true;
   if (/^\d+$/.test(raw)) return Number(raw);
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (list.some((entry) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry))) {
     throw new ConfigError(`TRUST_PROXY must be true, false, a hop count or a list of addresses/CIDRs, got "${raw}"`);
   }

@@ -96,8 +96,18 @@ export interface AppContext {
 export async function createContext(config: Config, keys: BootKeys, database: DatabaseHandle, log: Logger): Promise<AppContext> {
   const { db } = database;
   const instanceId = loadInstanceId(config.dataDir);
-  const jobs = new JobRunner(db, 500, (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'), instanceId);
-  const relay = new EventRelay(db, 1000, (error) => log.error({ err: error }, 'event relay failed'), () => jobs.kick());
+  const jobs = new JobRunner(
+    db,
+    500,
+    (error, job) => log.warn({ err: error, job: job && { id: job.id, queue: job.queue, attempts: job.attempts } }, 'job failed'),
+    instanceId,
+  );
+  const relay = new EventRelay(
+    db,
+    1000,
+    (error) => log.error({ err: error }, 'event relay failed'),
+    () => jobs.kick(),
+  );
   // After any committed unit of work: deliver its events and pick up the jobs it enqueued.
   const outbox = new Outbox(db, config.coreName, (withEvents) => {
     if (withEvents) relay.kick();
@@ -218,7 +228,12 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   // the job runner and event relay (workers), the instances heartbeat (the membership lease),
   // the agent hub's pings (per connection), the nodes' last-seen and the enrollment keys'
   // failed-verification buffers (per buffer), the metrics' event-loop monitor.
-  scheduler.add({ name: 'channels.prune-dead-instances', scope: 'once-in-fleet', everyMs: config.instanceHeartbeatMs, run: () => channels.pruneDeadInstances() });
+  scheduler.add({
+    name: 'channels.prune-dead-instances',
+    scope: 'once-in-fleet',
+    everyMs: config.instanceHeartbeatMs,
+    run: () => channels.pruneDeadInstances(),
+  });
   if (config.eventRetentionDays > 0) {
     scheduler.add({ name: 'events.prune', scope: 'once-in-fleet', everyMs: config.eventPruningIntervalMs, run: () => eventRetention.prune() });
   }

@@ -2,15 +2,7 @@
  * Domain errors. Services throw these with a stable `code`; each face decides the status number and
  * envelope. Messages of conflicts are user-facing sentences; validation details map field → messages.
  */
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'validation_failed'
-  | 'degraded_mode'
-  | 'service_unavailable';
+export type ErrorCode = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'validation_failed' | 'degraded_mode' | 'service_unavailable';
 
 /** `{field: [messages]}`, nesting for nested objects; `base` for body-level errors. */
 export interface ValidationDetails {

@@ -15,7 +15,9 @@ export async function serve(): Promise<void> {
   const log = pino({ level: config.logLevel, ...(process.stdout.isTTY ? { transport: { target: 'pino/file', options: { destination: 1 } } } : {}) });
   const keys = loadBootKeys(config);
   if (keys.generatedMasterKeyFile) {
-    log.warn(`Generated a master key and stored it in ${keys.generatedMasterKeyFile} (mode 0600). Use it as "Authorization: Bearer <key>". It is not logged again.`);
+    log.warn(
+      `Generated a master key and stored it in ${keys.generatedMasterKeyFile} (mode 0600). Use it as "Authorization: Bearer <key>". It is not logged again.`,
+    );
     log.warn(`MASTER_KEY=${keys.masterKey}`);
   }
   const database = openDatabase(config.databaseUrl);
@@ -33,7 +35,10 @@ export async function serve(): Promise<void> {
   const adminUrls = ctx.adminUrls();
   const loopback = loopbackUrls(adminUrls);
   if (loopback.length > 0) {
-    log.warn({ admin_urls: adminUrls }, `Enrollment keys send agents to ${loopback.join(', ')}, which is loopback: agents on other machines cannot reach it. Set ADMIN_URLS to a URL they can reach.`);
+    log.warn(
+      { admin_urls: adminUrls },
+      `Enrollment keys send agents to ${loopback.join(', ')}, which is loopback: agents on other machines cannot reach it. Set ADMIN_URLS to a URL they can reach.`,
+    );
   }
   log.info({ address, engine: database.engine }, 'Nodeplane is serving');
 

@@ -25,11 +25,22 @@ interface RawResponse {
 }
 
 /** One request from a chosen loopback source address, so tests can act as distinct client IPs. */
-function requestFrom(server: TestServer, from: string, method: string, path: string, options: { body?: string; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+function requestFrom(
+  server: TestServer,
+  from: string,
+  method: string,
+  path: string,
+  options: { body?: string; headers?: Record<string, string> } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       `${server.url}${path}`,
-      { method, localAddress: from, agent: false, headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers } },
+      {
+        method,
+        localAddress: from,
+        agent: false,
+        headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
@@ -61,7 +72,10 @@ function assertAdmin429(res: RawResponse) {
 }
 
 async function count(server: TestServer, table: 'nodes' | 'enrollment_keys' | 'core_nodes' | 'events'): Promise<number> {
-  const row = await server.ctx.database.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  const row = await server.ctx.database.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -102,7 +116,10 @@ for (const engine of testEngines()) {
       });
       assert.equal(ok.status, 201);
       for (let i = 0; i < 2; i++) {
-        const bad = await requestFrom(server, '127.0.0.4', 'POST', REGISTER, { body: json(registrationBody(cluster)), headers: { authorization: 'Bearer not-a-ticket' } });
+        const bad = await requestFrom(server, '127.0.0.4', 'POST', REGISTER, {
+          body: json(registrationBody(cluster)),
+          headers: { authorization: 'Bearer not-a-ticket' },
+        });
         assert.equal(bad.status, 401);
       }
       const nodes = await count(server, 'nodes');
@@ -127,9 +144,15 @@ for (const engine of testEngines()) {
         assert.ok(res.status >= 400 && res.status < 500 && res.status !== 429, `got ${res.status}`);
       }
       const node = await createNode(server.api);
-      const refused = await requestFrom(server, '127.0.0.6', 'POST', '/node/register', { body: json(coreRegistrationBody(node.registration_code, { host: node.host })) });
+      const refused = await requestFrom(server, '127.0.0.6', 'POST', '/node/register', {
+        body: json(coreRegistrationBody(node.registration_code, { host: node.host })),
+      });
       assertRetryAfter(refused);
-      assert.deepEqual(refused.body, { statusCode: 429, message: 'Too many requests; retry after the number of seconds in Retry-After', error: 'Too Many Requests' });
+      assert.deepEqual(refused.body, {
+        statusCode: 429,
+        message: 'Too many requests; retry after the number of seconds in Retry-After',
+        error: 'Too Many Requests',
+      });
       const stored = (await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data;
       assert.equal(stored.status, 'pending', 'the refused registration did not register the node');
     });
@@ -256,7 +279,10 @@ for (const engine of testEngines()) {
       const rows = await server.ctx.database.db.selectFrom('event_consumers').select(['name', 'last_seq']).execute();
       const last = await server.ctx.database.db.selectFrom('events').select(['seq', 'envelope']).orderBy('seq', 'desc').executeTakeFirstOrThrow();
       assert.ok(last.envelope.includes(node.nodeId));
-      assert.ok(rows.every((r) => Number(r.last_seq) === Number(last.seq)), JSON.stringify(rows));
+      assert.ok(
+        rows.every((r) => Number(r.last_seq) === Number(last.seq)),
+        JSON.stringify(rows),
+      );
     });
   });
 

@@ -17,13 +17,43 @@ const METRICS_KEY = 'metrics-key-for-admin-metrics-test';
 
 /** The blocks of the contract's AdminMetricsResponse example, in full. */
 const CONTRACT_BLOCKS = [
-  'application', 'commands', 'discovery', 'event_broker', 'gateways', 'membership', 'metadata', 'nodes', 'oban_queues', 'proxy',
-  'quantum', 'reconciliation', 'self_updates', 'ssh', 'timestamp', 'vpn', 'webhook',
+  'application',
+  'commands',
+  'discovery',
+  'event_broker',
+  'gateways',
+  'membership',
+  'metadata',
+  'nodes',
+  'oban_queues',
+  'proxy',
+  'quantum',
+  'reconciliation',
+  'self_updates',
+  'ssh',
+  'timestamp',
+  'vpn',
+  'webhook',
 ];
 const CONTRACT_APPLICATION = [
-  'atom_count', 'ets_count', 'memory_atom_bytes', 'memory_atom_mb', 'memory_binary_bytes', 'memory_binary_mb', 'memory_code_bytes',
-  'memory_code_mb', 'memory_ets_bytes', 'memory_ets_mb', 'memory_processes_bytes', 'memory_processes_mb', 'memory_total_bytes',
-  'memory_total_mb', 'port_count', 'process_count', 'uptime_human', 'uptime_seconds',
+  'atom_count',
+  'ets_count',
+  'memory_atom_bytes',
+  'memory_atom_mb',
+  'memory_binary_bytes',
+  'memory_binary_mb',
+  'memory_code_bytes',
+  'memory_code_mb',
+  'memory_ets_bytes',
+  'memory_ets_mb',
+  'memory_processes_bytes',
+  'memory_processes_mb',
+  'memory_total_bytes',
+  'memory_total_mb',
+  'port_count',
+  'process_count',
+  'uptime_human',
+  'uptime_seconds',
 ];
 
 for (const engine of testEngines()) {
@@ -80,7 +110,16 @@ for (const engine of testEngines()) {
       assert.deepEqual(data.ssh, { verifications_failed: 0, verifications_total: 0 });
       assert.equal(data.proxy.connections_total, null, 'no forward proxy here');
       const delivery = data.oban_queues.find((q: any) => q.queue === 'webhook_delivery');
-      assert.deepEqual(delivery, { queue: 'webhook_delivery', available: 0, scheduled: 0, executing: 0, retryable: 0, completed: 0, discarded: 0, cancelled: 0 });
+      assert.deepEqual(delivery, {
+        queue: 'webhook_delivery',
+        available: 0,
+        scheduled: 0,
+        executing: 0,
+        retryable: 0,
+        completed: 0,
+        discarded: 0,
+        cancelled: 0,
+      });
     });
 
     it('picks up counters that other modules register, by name', async () => {
@@ -103,7 +142,12 @@ for (const engine of testEngines()) {
       const res = await metrics.get('/api/v1/admins/me/metrics/raw');
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-      for (const name of ['nodeplane_webhook_deliveries_total{outcome="ok"} 0', 'nodeplane_webhook_fan_outs_total', 'nodeplane_http_requests_total', 'process_cpu_user_seconds_total']) {
+      for (const name of [
+        'nodeplane_webhook_deliveries_total{outcome="ok"} 0',
+        'nodeplane_webhook_fan_outs_total',
+        'nodeplane_http_requests_total',
+        'process_cpu_user_seconds_total',
+      ]) {
         assert.ok(res.text.includes(name), name);
       }
       assert.equal(res.text, res.text.trimStart());

@@ -21,7 +21,18 @@ async function insertNodes(server: TestServer, clusterId: string | null, count: 
     const at = new Date(Date.now() + i).toISOString();
     await server.ctx.database.db
       .insertInto('nodes')
-      .values({ id, kind: 'edge-agent', name: `node-${id}`, cluster_id: clusterId, status: 'healthy', last_seen_at: null, version: null, labels: '{}', inserted_at: at, updated_at: at })
+      .values({
+        id,
+        kind: 'edge-agent',
+        name: `node-${id}`,
+        cluster_id: clusterId,
+        status: 'healthy',
+        last_seen_at: null,
+        version: null,
+        labels: '{}',
+        inserted_at: at,
+        updated_at: at,
+      })
       .execute();
     ids.push(id);
   }
@@ -74,8 +85,16 @@ for (const engine of testEngines()) {
       assert.match(me.netmaker_host_id, UUID);
       assert.match(me.last_computed_at, SECOND);
       assert.deepEqual(Object.keys(me).sort(), [
-        'admin_cluster_name', 'admin_peer_count', 'edge_node_capacity', 'erlang_node_name', 'id', 'last_computed_at',
-        'max_wireguard_peers', 'name', 'netmaker_host_id', 'vpn_hostname',
+        'admin_cluster_name',
+        'admin_peer_count',
+        'edge_node_capacity',
+        'erlang_node_name',
+        'id',
+        'last_computed_at',
+        'max_wireguard_peers',
+        'name',
+        'netmaker_host_id',
+        'vpn_hostname',
       ]);
       assert.match(res.body.meta.request_id, UUID);
     });
@@ -134,15 +153,17 @@ for (const engine of testEngines()) {
         total_edge_capacity: 250,
         degraded: false,
         weak_leader: self,
-        topology: [{
-          name: self,
-          vpn_hostname: `${self}.admin-cluster-1.nm.internal`,
-          erlang_node_name: `admin@${self}.admin-cluster-1.nm.internal`,
-          netmaker_host_id: (await server.api.get('/api/v1/admins/me')).body.data.netmaker_host_id,
-          max_wireguard_peers: 250,
-          admin_peer_count: 0,
-          edge_node_capacity: 250,
-        }],
+        topology: [
+          {
+            name: self,
+            vpn_hostname: `${self}.admin-cluster-1.nm.internal`,
+            erlang_node_name: `admin@${self}.admin-cluster-1.nm.internal`,
+            netmaker_host_id: (await server.api.get('/api/v1/admins/me')).body.data.netmaker_host_id,
+            max_wireguard_peers: 250,
+            admin_peer_count: 0,
+            edge_node_capacity: 250,
+          },
+        ],
       });
 
       const edge = await server.api.get('/api/v1/admins/edge_clusters');
@@ -166,7 +187,13 @@ for (const engine of testEngines()) {
       assert.equal(cluster.name, 'admin-cluster-1');
       assert.equal(cluster.ipv4_range, '10.255.255.0/24');
       assert.equal(cluster.admin_count, 2);
-      assert.deepEqual(cluster.admins.map((a: any) => [a.name, a.status]), [[self, 'online'], ['admin-zzzzzzzzzzzz', 'offline']]);
+      assert.deepEqual(
+        cluster.admins.map((a: any) => [a.name, a.status]),
+        [
+          [self, 'online'],
+          ['admin-zzzzzzzzzzzz', 'offline'],
+        ],
+      );
       const [mine, stale] = cluster.admins;
       assert.equal(mine.vpn_hostname, `${self}.admin-cluster-1.nm.internal`);
       assert.match(mine.netmaker_host_id, UUID);
@@ -192,7 +219,12 @@ for (const engine of testEngines()) {
     before(async () => {
       server = await startServer(engine, { ADMIN_MAX_WIREGUARD_PEERS: '250' });
       a = server.ctx.instances;
-      for (const [name, count] of [['big', 3], ['mid', 2], ['small', 1], ['empty', 0]] as const) {
+      for (const [name, count] of [
+        ['big', 3],
+        ['mid', 2],
+        ['small', 1],
+        ['empty', 0],
+      ] as const) {
         const cluster = await createCluster(server.api, { name });
         clusters[name] = { id: cluster.id, nodes: await insertNodes(server, cluster.id, count) };
       }
@@ -219,15 +251,21 @@ for (const engine of testEngines()) {
       assert.equal(cluster.total_nodes, 6);
       assert.equal(cluster.total_edge_capacity, 498);
       assert.equal(cluster.weak_leader, 'admin-222222222222');
-      assert.deepEqual(cluster.topology.map((t: any) => [t.name, t.admin_peer_count, t.edge_node_capacity]), [
-        ['admin-222222222222', 1, 249],
-        [a.adminName, 1, 249],
-      ]);
+      assert.deepEqual(
+        cluster.topology.map((t: any) => [t.name, t.admin_peer_count, t.edge_node_capacity]),
+        [
+          ['admin-222222222222', 1, 249],
+          [a.adminName, 1, 249],
+        ],
+      );
       assert.deepEqual(await b.service.myAdminCluster(), cluster);
 
       // Starting the peer pruned the instance that had been silent for more than ten TTLs.
       const listed = (await server.api.get('/api/v1/admins/admin_clusters')).body.data[0];
-      assert.deepEqual(listed.admins.map((x: any) => x.name), ['admin-222222222222', a.adminName]);
+      assert.deepEqual(
+        listed.admins.map((x: any) => x.name),
+        ['admin-222222222222', a.adminName],
+      );
     });
 
     it('both instances compute the same assignment and each sweeps only its own clusters', async () => {
@@ -272,7 +310,10 @@ for (const engine of testEngines()) {
       assert.deepEqual(Object.keys(edge[a.adminName]), ['cluster-big', 'cluster-empty', 'cluster-mid', 'cluster-small']);
       assert.equal(a.ownedClusterIds().length, 4);
       const listed = (await server.api.get('/api/v1/admins/admin_clusters')).body.data[0];
-      assert.deepEqual(listed.admins.map((x: any) => x.name), [a.adminName]);
+      assert.deepEqual(
+        listed.admins.map((x: any) => x.name),
+        [a.adminName],
+      );
     });
   });
 

@@ -59,7 +59,10 @@ for (const engine of testEngines()) {
       assert.notEqual(edge.api_token_hash, data.api_token);
 
       const events = await nodeEvents(server.ctx, data.node_id);
-      assert.deepEqual(events.map((e) => e.type), ['edge.node.registered']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['edge.node.registered'],
+      );
       assert.equal(events[0]!.data.cluster_name, cluster.name);
       assert.equal(events[0]!.data.version, '1.2.3');
       assert.equal(events[0]!.data.http_port, 45000);
@@ -75,14 +78,19 @@ for (const engine of testEngines()) {
     });
 
     it('answers schema violations with 400 and stores nothing', async () => {
-      const before = await db().selectFrom('nodes').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const before = await db()
+        .selectFrom('nodes')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       const { version: _version, ...missing } = registrationBody(cluster.name);
       const res = await register(missing);
       assert.equal(res.status, 400);
       assert.equal(res.body.error.code, 'bad_request');
       assert.deepEqual(res.body.error.details, { version: ['Missing field: version'] });
 
-      const bad = await register(registrationBody(cluster.name, { node_id: 'not-a-uuid', id_type: 'other', http_port: 0, ssh_port: 65536, self_update_enabled: 'yes' }));
+      const bad = await register(
+        registrationBody(cluster.name, { node_id: 'not-a-uuid', id_type: 'other', http_port: 0, ssh_port: 65536, self_update_enabled: 'yes' }),
+      );
       assert.equal(bad.status, 400);
       const details = bad.body.error.details;
       assert.ok(details.node_id[0].startsWith('Invalid format'));
@@ -91,7 +99,10 @@ for (const engine of testEngines()) {
       assert.deepEqual(details.ssh_port, ['65536 is larger than maximum 65535']);
       assert.deepEqual(details.self_update_enabled, ['Invalid boolean. Got: string']);
 
-      const after = await db().selectFrom('nodes').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const after = await db()
+        .selectFrom('nodes')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       assert.equal(Number(after.n), Number(before.n));
     });
 
@@ -109,7 +120,15 @@ for (const engine of testEngines()) {
       const agent = await registerAgent(server.api, { cluster, version: '1.0.0' });
       const first = await nodeRow(agent.nodeId);
       await sleep(5);
-      const again = await registerAgent(server.api, { cluster, node_id: agent.nodeId, token: agent.apiToken, version: '1.1.0', http_port: 46000, id_type: 'persistent', self_update_enabled: true });
+      const again = await registerAgent(server.api, {
+        cluster,
+        node_id: agent.nodeId,
+        token: agent.apiToken,
+        version: '1.1.0',
+        http_port: 46000,
+        id_type: 'persistent',
+        self_update_enabled: true,
+      });
       assert.notEqual(again.apiToken, agent.apiToken);
       assert.notEqual(again.proxyPassword, agent.proxyPassword);
 
@@ -130,14 +149,21 @@ for (const engine of testEngines()) {
       assert.ok(second!.last_seen_at! > first!.last_seen_at!);
 
       const events = await nodeEvents(server.ctx, agent.nodeId);
-      assert.deepEqual(events.map((e) => e.type), ['edge.node.registered', 'edge.node.reregistered', 'edge.node.version_changed']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['edge.node.registered', 'edge.node.reregistered', 'edge.node.version_changed'],
+      );
       assert.equal(events[1]!.data.version, '1.1.0');
       assert.equal(events[2]!.data.previous_version, '1.0.0');
       assert.equal(events[2]!.data.version, '1.1.0');
 
       await registerAgent(server.api, { cluster, node_id: agent.nodeId, token: again.apiToken, version: '1.1.0' });
       const later = await nodeEvents(server.ctx, agent.nodeId);
-      assert.deepEqual(later.slice(3).map((e) => e.type), ['edge.node.reregistered'], 'same version: no version_changed');
+      assert.deepEqual(
+        later.slice(3).map((e) => e.type),
+        ['edge.node.reregistered'],
+        'same version: no version_changed',
+      );
     });
 
     it('re-registration sets an unhealthy node healthy again', async () => {
@@ -167,7 +193,10 @@ for (const engine of testEngines()) {
       // Verified while there was room; the cluster fills before this agent registers.
       const early = await joinTicket(server.api, small.name);
       const member = await registerAgent(server.api, { cluster: small });
-      const eventsBefore = await db().selectFrom('events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const eventsBefore = await db()
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
 
       const body = registrationBody(small.name);
       const res = await register(body, early);
@@ -175,9 +204,16 @@ for (const engine of testEngines()) {
       assert.equal(res.body.error.code, 'conflict');
       assert.equal(res.body.error.message, 'cluster has reached its node limit of 1');
       assert.equal(await nodeRow(body.node_id as string), undefined);
-      const allocation = await db().selectFrom('address_allocations').selectAll().where('node_id', '=', body.node_id as string).executeTakeFirst();
+      const allocation = await db()
+        .selectFrom('address_allocations')
+        .selectAll()
+        .where('node_id', '=', body.node_id as string)
+        .executeTakeFirst();
       assert.equal(allocation, undefined);
-      const eventsAfter = await db().selectFrom('events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const eventsAfter = await db()
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       assert.equal(Number(eventsAfter.n), Number(eventsBefore.n));
 
       const again = await register(registrationBody(small.name, { node_id: member.nodeId }), member.apiToken);
@@ -237,19 +273,43 @@ for (const engine of testEngines()) {
       assert.equal(again.status, 201);
       assert.equal(again.body.data.node_id, id);
 
-      const rows = await db().selectFrom('nodes').select('id').where((eb) => eb(eb.fn('lower', ['id']), 'like', `%${id}`)).execute();
-      assert.deepEqual(rows.map((r) => r.id), [id]);
+      const rows = await db()
+        .selectFrom('nodes')
+        .select('id')
+        .where((eb) => eb(eb.fn('lower', ['id']), 'like', `%${id}`))
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        [id],
+      );
       const node = (await server.api.get(`/api/v1/nodes/${id.toUpperCase()}`)).body.data;
       assert.equal(node.id, id);
       assert.equal(node.vpn_hostname, `node-${id}.cluster-${cluster.name}.nm.internal`);
       const events = await nodeEvents(server.ctx, id);
-      assert.deepEqual(events.map((e) => e.type), ['edge.node.registered', 'edge.node.reregistered']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['edge.node.registered', 'edge.node.reregistered'],
+      );
     });
 
     it('refuses to take over a node id another face already uses', async () => {
       const id = randomUUID();
       const now = new Date().toISOString();
-      await db().insertInto('nodes').values({ id, kind: 'mesh', name: 'mesh-1', cluster_id: null, status: 'healthy', last_seen_at: null, version: null, labels: '{}', inserted_at: now, updated_at: now }).execute();
+      await db()
+        .insertInto('nodes')
+        .values({
+          id,
+          kind: 'mesh',
+          name: 'mesh-1',
+          cluster_id: null,
+          status: 'healthy',
+          last_seen_at: null,
+          version: null,
+          labels: '{}',
+          inserted_at: now,
+          updated_at: now,
+        })
+        .execute();
       const res = await register(registrationBody(cluster.name, { node_id: id }));
       assert.equal(res.status, 409);
       assert.equal(res.body.error.message, 'node_id has already been taken');
@@ -335,7 +395,10 @@ for (const engine of testEngines()) {
         }
         assert.ok(row.last_seen_at! > registered.last_seen_at!, 'the flush advanced last_seen_at');
         assert.equal(row.status, 'healthy');
-        assert.deepEqual((await nodeEvents(server.ctx, agent.nodeId)).map((e) => e.type), ['edge.node.registered']);
+        assert.deepEqual(
+          (await nodeEvents(server.ctx, agent.nodeId)).map((e) => e.type),
+          ['edge.node.registered'],
+        );
       });
 
       it('a status change is written at once and emits status_changed with previous_status', async () => {
@@ -358,7 +421,13 @@ for (const engine of testEngines()) {
         for (let i = 0; i < 150 && (await statusChanges()).length < 2; i++) await sleep(100);
         assert.equal((await nodeRow(agent.nodeId))!.status, 'healthy');
         const events = await statusChanges();
-        assert.deepEqual(events.map((e) => [e.data.previous_status, e.data.status]), [['healthy', 'unhealthy'], ['unhealthy', 'healthy']]);
+        assert.deepEqual(
+          events.map((e) => [e.data.previous_status, e.data.status]),
+          [
+            ['healthy', 'unhealthy'],
+            ['unhealthy', 'healthy'],
+          ],
+        );
         assert.equal(events[0]!.data.cluster_name, cluster.name);
       });
 

@@ -61,7 +61,10 @@ for (const engine of testEngines()) {
       const pattern = await create(east.nodeId, { name: 'Web_Server' });
       assert.equal(pattern.status, 400);
       assert.ok(pattern.body.error.details.name[0].startsWith('Invalid format'));
-      assert.deepEqual((await create(east.nodeId, { name: '' })).body.error.details.name, ['String length is smaller than minLength: 1', 'Invalid format. Expected ~r/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/']);
+      assert.deepEqual((await create(east.nodeId, { name: '' })).body.error.details.name, [
+        'String length is smaller than minLength: 1',
+        'Invalid format. Expected ~r/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/',
+      ]);
       assert.equal((await create(east.nodeId, { name: 'a'.repeat(64) })).status, 400);
       assert.equal((await create(east.nodeId, { name: 'a'.repeat(63) })).status, 201);
       assert.deepEqual((await create(east.nodeId, {})).body.error.details, { name: ['Missing field: name'] });
@@ -71,7 +74,7 @@ for (const engine of testEngines()) {
       assert.equal(missing.body.error.code, 'not_found');
     });
 
-    it('refuses a name that is a node id (it would shadow that node\'s hostname) with 422', async () => {
+    it("refuses a name that is a node id (it would shadow that node's hostname) with 422", async () => {
       const res = await create(east.nodeId, { name: east2.nodeId });
       assert.equal(res.status, 422);
       assert.deepEqual(res.body.error.details, { name: ['cannot be a node id'] });
@@ -94,7 +97,11 @@ for (const engine of testEngines()) {
       await sleep(2);
       assert.deepEqual(names(await list(`node_id=${east2.nodeId}`)), ['has-ip']);
       const fallback = await list('name=web*&order_by=cluster_name');
-      assert.deepEqual(fallback.body.data.map((a: any) => a.cluster_name), ['prod-west', 'prod-east'], 'unsortable field: newest first');
+      assert.deepEqual(
+        fallback.body.data.map((a: any) => a.cluster_name),
+        ['prod-west', 'prod-east'],
+        'unsortable field: newest first',
+      );
       assert.deepEqual((await list('name=WEB-*')).body.meta.pagination.total_count, 2);
       assert.deepEqual((await list('name=web-server')).body.data.map((a: any) => a.cluster_name).sort(), ['prod-east', 'prod-west']);
       assert.deepEqual(names(await list('cluster_name=prod-west')), ['web-server']);

@@ -77,9 +77,19 @@ for (const engine of testEngines()) {
     it('lists with filters, sorting and pagination meta', async () => {
       const res = await server.api.get('/api/v1/clusters?name=prod*&order_by=name&order_directions=asc&page_size=1');
       assert.equal(res.status, 200);
-      assert.deepEqual(res.body.data.map((c: any) => c.name), ['prod-east']);
+      assert.deepEqual(
+        res.body.data.map((c: any) => c.name),
+        ['prod-east'],
+      );
       assert.deepEqual(res.body.meta.pagination, {
-        page: 1, page_size: 1, total_count: 2, total_pages: 2, has_next: true, has_prev: false, next_page: 2, prev_page: null,
+        page: 1,
+        page_size: 1,
+        total_count: 2,
+        total_pages: 2,
+        has_next: true,
+        has_prev: false,
+        next_page: 2,
+        prev_page: null,
       });
       const unknownParam = await server.api.get('/api/v1/clusters?colour=red');
       assert.equal(unknownParam.status, 400);

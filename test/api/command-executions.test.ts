@@ -20,7 +20,11 @@ for (const engine of testEngines()) {
 
     /** One pending execution per node of `nodes`; returns them by node. */
     async function executionsFor(nodes: RegisteredAgent[], body: Record<string, unknown> = {}): Promise<Map<string, any>> {
-      const res = await server.api.post('/api/v1/commands', { command_text: 'echo hi', targeting: { type: 'nodes', node_ids: nodes.map((n) => n.nodeId) }, ...body });
+      const res = await server.api.post('/api/v1/commands', {
+        command_text: 'echo hi',
+        targeting: { type: 'nodes', node_ids: nodes.map((n) => n.nodeId) },
+        ...body,
+      });
       assert.equal(res.status, 201, res.text);
       await server.ctx.jobs.drain();
       const list = await server.api.get(`/api/v1/command_executions?command_id=${res.body.data.id}&page_size=100`);
@@ -30,7 +34,18 @@ for (const engine of testEngines()) {
     const ack = (node: RegisteredAgent, id: string) => node.client.patch(`/api/v1/agents/command_executions/${id}/acknowledge`);
     const result = (node: RegisteredAgent, id: string, body: unknown) => node.client.patch(`/api/v1/agents/command_executions/${id}/result`, body);
     const get = async (id: string) => (await server.api.get(`/api/v1/command_executions/${id}`)).body.data;
-    const eventsFor = async (id: string) => (await eventsOf(server, 'edge.command_execution.created', 'edge.command_execution.sent', 'edge.command_execution.completed', 'edge.command_execution.cancelled', 'edge.command_execution.expired', 'edge.command_execution.pruned')).filter((e) => e.data.command_execution_id === id);
+    const eventsFor = async (id: string) =>
+      (
+        await eventsOf(
+          server,
+          'edge.command_execution.created',
+          'edge.command_execution.sent',
+          'edge.command_execution.completed',
+          'edge.command_execution.cancelled',
+          'edge.command_execution.expired',
+          'edge.command_execution.pruned',
+        )
+      ).filter((e) => e.data.command_execution_id === id);
     /** pending → sent through the agent route. */
     async function sent(node: RegisteredAgent, body: Record<string, unknown> = {}) {
       const execution = await one(node, body);
@@ -64,15 +79,18 @@ for (const engine of testEngines()) {
         assert.ok(ids.indexOf(first.get(east.nodeId).id) < ids.indexOf(second.id), 'oldest first');
         assert.ok(!ids.includes(first.get(west.nodeId).id), "another node's execution");
         assert.equal(res.body.meta.pagination.page_size, 100);
-        assert.deepEqual(res.body.data.find((e: any) => e.id === second.id), {
-          id: second.id,
-          command_id: second.command_id,
-          command_text: 'second',
-          timeout: null,
-          expired_at: null,
-          status: 'pending',
-          inserted_at: second.inserted_at,
-        });
+        assert.deepEqual(
+          res.body.data.find((e: any) => e.id === second.id),
+          {
+            id: second.id,
+            command_id: second.command_id,
+            command_text: 'second',
+            timeout: null,
+            expired_at: null,
+            status: 'pending',
+            inserted_at: second.inserted_at,
+          },
+        );
         const desc = await east.client.get('/api/v1/agents/command_executions?status=pending&order_by=inserted_at&order_directions=desc&page_size=1');
         assert.equal(desc.body.data[0].id, second.id);
 
@@ -96,7 +114,10 @@ for (const engine of testEngines()) {
         assert.equal(stored.status, 'sent');
         assert.match(stored.sent_at, SECONDS);
         const events = await eventsFor(execution.id);
-        assert.deepEqual(events.map((e) => e.type), ['edge.command_execution.created', 'edge.command_execution.sent']);
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['edge.command_execution.created', 'edge.command_execution.sent'],
+        );
         assert.equal(events[1]!.data.sent_at, stored.sent_at);
 
         const again = await ack(east, execution.id);
@@ -129,7 +150,13 @@ for (const engine of testEngines()) {
     describe('result (the state machine of §8.3)', () => {
       it('sent → completed with output, exit code and completed_at; .completed event without output', async () => {
         const execution = await sent(east);
-        const res = await result(east, execution.id, { status: 'completed', exit_code: 0, output: 'hi\n', completed_at: '2030-01-02T03:04:05.678Z', extra: 'tolerated' });
+        const res = await result(east, execution.id, {
+          status: 'completed',
+          exit_code: 0,
+          output: 'hi\n',
+          completed_at: '2030-01-02T03:04:05.678Z',
+          extra: 'tolerated',
+        });
         assert.equal(res.status, 200, res.text);
         assert.equal(res.body.data.status, 'completed');
         const stored = await get(execution.id);
@@ -148,7 +175,10 @@ for (const engine of testEngines()) {
         assert.equal((await result(east, failed.id, { status: 'completed', exit_code: 2, output: 'boom' })).status, 200);
         assert.equal((await get(failed.id)).status, 'completed');
         const timedOut = await sent(east, { timeout: 100 });
-        assert.equal((await result(east, timedOut.id, { status: 'completed', exit_code: 124, output: 'Command timed out after 100 milliseconds' })).status, 200);
+        assert.equal(
+          (await result(east, timedOut.id, { status: 'completed', exit_code: 124, output: 'Command timed out after 100 milliseconds' })).status,
+          200,
+        );
         const stored = await get(timedOut.id);
         assert.equal(stored.status, 'completed');
         assert.equal(stored.exit_code, 124);
@@ -223,7 +253,13 @@ for (const engine of testEngines()) {
 
       it('400 for a bad status or types, 403 for another node, 404 unknown', async () => {
         const execution = await sent(east);
-        for (const body of [{}, { status: 'failed' }, { status: 'completed', exit_code: 'zero' }, { status: 'completed', completed_at: 'later' }, { status: 'completed', output: 5 }]) {
+        for (const body of [
+          {},
+          { status: 'failed' },
+          { status: 'completed', exit_code: 'zero' },
+          { status: 'completed', completed_at: 'later' },
+          { status: 'completed', output: 5 },
+        ]) {
           const res = await result(east, execution.id, body);
           assert.equal(res.status, 400, JSON.stringify(body));
         }
@@ -282,9 +318,15 @@ for (const engine of testEngines()) {
         const execution = await one(east);
         const blocked = await server.api.delete(`/api/v1/command_executions/${execution.id}`);
         assert.equal(blocked.status, 409);
-        assert.equal(blocked.body.error.message, "cannot delete execution with status 'pending' - only completed, cancelled, or expired executions can be deleted");
+        assert.equal(
+          blocked.body.error.message,
+          "cannot delete execution with status 'pending' - only completed, cancelled, or expired executions can be deleted",
+        );
         await ack(east, execution.id);
-        assert.equal((await server.api.delete(`/api/v1/command_executions/${execution.id}`)).body.error.message, "cannot delete execution with status 'sent' - only completed, cancelled, or expired executions can be deleted");
+        assert.equal(
+          (await server.api.delete(`/api/v1/command_executions/${execution.id}`)).body.error.message,
+          "cannot delete execution with status 'sent' - only completed, cancelled, or expired executions can be deleted",
+        );
         await result(east, execution.id, { status: 'completed', exit_code: 0 });
         assert.equal((await server.api.delete(`/api/v1/command_executions/${execution.id}`)).status, 204);
         assert.equal((await server.api.get(`/api/v1/command_executions/${execution.id}`)).status, 404);
@@ -296,7 +338,10 @@ for (const engine of testEngines()) {
       let command: string;
       let done: any, failed: any, waiting: any, clustered: any;
       before(async () => {
-        const res = await server.api.post('/api/v1/commands', { command_text: 'listing', targeting: { type: 'nodes', node_ids: [east.nodeId, east2.nodeId, west.nodeId] } });
+        const res = await server.api.post('/api/v1/commands', {
+          command_text: 'listing',
+          targeting: { type: 'nodes', node_ids: [east.nodeId, east2.nodeId, west.nodeId] },
+        });
         command = res.body.data.id;
         await server.ctx.jobs.drain();
         const byNode = new Map((await server.api.get(`/api/v1/command_executions?command_id=${command}`)).body.data.map((e: any) => [e.node_id, e]));
@@ -368,12 +413,19 @@ for (const engine of testEngines()) {
         assert.deepEqual(await ids('cancelled_at__gte=2000-01-01'), []);
         assert.deepEqual(await ids(`inserted_at__gte=${today}&updated_at__lte=2999-01-01`), sorted(done, waiting, failed));
         const clusteredOnly = await server.api.get(`/api/v1/command_executions?has_cluster=true&node_id=${west.nodeId}`);
-        assert.deepEqual(clusteredOnly.body.data.map((e: any) => e.id), [clustered.id]);
+        assert.deepEqual(
+          clusteredOnly.body.data.map((e: any) => e.id),
+          [clustered.id],
+        );
       });
 
       it('sorts by exit code, falls back on unknown fields, rejects unknown parameters', async () => {
         const res = await server.api.get(`/api/v1/command_executions?command_id=${command}&order_by=exit_code&order_directions=desc`);
-        assert.deepEqual(res.body.data.map((e: any) => e.id), [waiting.id, failed.id, done.id], 'nulls first when descending');
+        assert.deepEqual(
+          res.body.data.map((e: any) => e.id),
+          [waiting.id, failed.id, done.id],
+          'nulls first when descending',
+        );
         assert.equal((await server.api.get(`/api/v1/command_executions?command_id=${command}&order_by=output`)).status, 200);
         assert.equal((await server.api.get('/api/v1/command_executions?status=failed')).status, 400);
         assert.equal((await server.api.get('/api/v1/command_executions?command_id=abc')).status, 400);

@@ -46,7 +46,12 @@ for (const engine of testEngines()) {
       let id: string;
       try {
         const expiredAt = future();
-        const res = await server.api.post('/api/v1/commands', { command_text: 'ABC=1\necho $ABC', timeout: 30000, expired_at: expiredAt, targeting: { type: 'all' } });
+        const res = await server.api.post('/api/v1/commands', {
+          command_text: 'ABC=1\necho $ABC',
+          timeout: 30000,
+          expired_at: expiredAt,
+          targeting: { type: 'all' },
+        });
         assert.equal(res.status, 201, res.text);
         id = res.body.data.id;
         assert.equal(res.headers.get('location'), `/api/v1/commands/${id}`);
@@ -77,7 +82,7 @@ for (const engine of testEngines()) {
       }
     });
 
-    it('emits edge.command_execution.created per execution with the node\'s cluster and no output', async () => {
+    it("emits edge.command_execution.created per execution with the node's cluster and no output", async () => {
       const { command, executions } = await run({ command_text: 'uptime', targeting: { type: 'nodes', node_ids: [n1.nodeId, n3.nodeId] } });
       const events = (await eventsOf(server, 'edge.command_execution.created')).filter((e) => e.data.command_id === command.id);
       assert.equal(events.length, 2);
@@ -129,14 +134,20 @@ for (const engine of testEngines()) {
         sameSet(nodesOf((await run({ targeting: { type: 'all', node_filters: { self_update_enabled: true } } })).executions), [n1]);
         sameSet(nodesOf((await run({ targeting: { type: 'all', cluster_filters: { has_node_limit: true } } })).executions), [n4]);
         sameSet(nodesOf((await run({ targeting: { type: 'all', cluster_filters: { node_count__gte: 2 } } })).executions), [n1, n2]);
-        sameSet(nodesOf((await run({ targeting: { type: 'all', node_filters: { last_seen_at__gte: '2000-01-01', inserted_at__lte: future() } } })).executions), [n1, n2, n3, n4]);
+        sameSet(
+          nodesOf((await run({ targeting: { type: 'all', node_filters: { last_seen_at__gte: '2000-01-01', inserted_at__lte: future() } } })).executions),
+          [n1, n2, n3, n4],
+        );
       });
 
       it('nodes: deduplicated, unknown ids dropped, intersected with node filters; cluster filters do not apply', async () => {
         const targeting = { type: 'nodes', node_ids: [n1.nodeId, n1.nodeId, randomUUID(), n2.nodeId] };
         const { command, executions } = await run({ targeting });
         sameSet(nodesOf(executions), [n1, n2]);
-        assert.ok(executions.every((e) => e.target_all === false && e.cluster_name === null), 'no cluster, not target_all');
+        assert.ok(
+          executions.every((e) => e.target_all === false && e.cluster_name === null),
+          'no cluster, not target_all',
+        );
         assert.deepEqual(command.targeting, targeting, 'the stored targeting echoes the request');
         sameSet(nodesOf((await run({ targeting: { type: 'nodes', node_ids: [n1.nodeId, n2.nodeId], node_filters: { version: '1.1.0' } } })).executions), [n2]);
         sameSet(nodesOf((await run({ targeting: { type: 'nodes', node_ids: [n3.nodeId], cluster_filters: { name: 'staging' } } })).executions), [n3]);
@@ -145,15 +156,26 @@ for (const engine of testEngines()) {
       it('clusters: the single resolved cluster is recorded, several are not', async () => {
         const one = await run({ targeting: { type: 'clusters', cluster_names: ['prod-east', 'no-such-cluster'] } });
         sameSet(nodesOf(one.executions), [n1, n2]);
-        assert.ok(one.executions.every((e) => e.cluster_name === 'prod-east' && e.target_all === false), 'the one cluster is recorded');
+        assert.ok(
+          one.executions.every((e) => e.cluster_name === 'prod-east' && e.target_all === false),
+          'the one cluster is recorded',
+        );
 
         const two = await run({ targeting: { type: 'clusters', cluster_names: ['prod-east', 'prod-west', 'prod-east'] } });
         sameSet(nodesOf(two.executions), [n1, n2, n3]);
-        assert.ok(two.executions.every((e) => e.cluster_name === null), 'several clusters: none recorded');
+        assert.ok(
+          two.executions.every((e) => e.cluster_name === null),
+          'several clusters: none recorded',
+        );
 
-        const filtered = await run({ targeting: { type: 'clusters', cluster_names: ['prod-east', 'prod-west'], cluster_filters: { name: '*west' }, node_filters: { status: 'unhealthy' } } });
+        const filtered = await run({
+          targeting: { type: 'clusters', cluster_names: ['prod-east', 'prod-west'], cluster_filters: { name: '*west' }, node_filters: { status: 'unhealthy' } },
+        });
         sameSet(nodesOf(filtered.executions), [n3]);
-        assert.ok(filtered.executions.every((e) => e.cluster_name === 'prod-west'), 'the filter left one cluster');
+        assert.ok(
+          filtered.executions.every((e) => e.cluster_name === 'prod-west'),
+          'the filter left one cluster',
+        );
       });
 
       it('creates executions regardless of health, and none when nothing matches', async () => {
@@ -217,9 +239,22 @@ for (const engine of testEngines()) {
     describe('list and get', () => {
       let a: any, b: any, c: any;
       before(async () => {
-        a = (await server.api.post('/api/v1/commands', { command_text: 'zq docker ps -a', timeout: 1000, targeting: { type: 'clusters', cluster_names: ['nope'] } })).body.data;
+        a = (
+          await server.api.post('/api/v1/commands', {
+            command_text: 'zq docker ps -a',
+            timeout: 1000,
+            targeting: { type: 'clusters', cluster_names: ['nope'] },
+          })
+        ).body.data;
         await sleep(5);
-        b = (await server.api.post('/api/v1/commands', { command_text: 'zq Docker images', timeout: 5000, expired_at: future(86_400_000 * 3), targeting: { type: 'clusters', cluster_names: ['nope'] } })).body.data;
+        b = (
+          await server.api.post('/api/v1/commands', {
+            command_text: 'zq Docker images',
+            timeout: 5000,
+            expired_at: future(86_400_000 * 3),
+            targeting: { type: 'clusters', cluster_names: ['nope'] },
+          })
+        ).body.data;
         await sleep(5);
         c = (await server.api.post('/api/v1/commands', { command_text: 'zq reboot', targeting: { type: 'clusters', cluster_names: ['nope'] } })).body.data;
         await server.ctx.jobs.drain();
@@ -246,7 +281,10 @@ for (const engine of testEngines()) {
         assert.deepEqual(await ids('command_text=zq*&order_by=timeout&order_directions=desc&has_timeout=true'), [b.id, a.id]);
         const page = await server.api.get('/api/v1/commands?page_size=1&page=2&command_text=zq*');
         assert.equal(page.body.data[0].id, b.id);
-        assert.deepEqual({ ...page.body.meta.pagination }, { page: 2, page_size: 1, total_count: 3, total_pages: 3, has_next: true, has_prev: true, next_page: 3, prev_page: 1 });
+        assert.deepEqual(
+          { ...page.body.meta.pagination },
+          { page: 2, page_size: 1, total_count: 3, total_pages: 3, has_next: true, has_prev: true, next_page: 3, prev_page: 1 },
+        );
         assert.equal((await server.api.get('/api/v1/commands?colour=red')).status, 400);
         assert.equal((await server.api.get('/api/v1/commands?page_size=101')).status, 400);
         assert.equal((await server.api.get('/api/v1/commands?timeout__gte=0')).status, 400);
@@ -268,12 +306,18 @@ for (const engine of testEngines()) {
         const { command, executions } = await run({ targeting: { type: 'nodes', node_ids: [n1.nodeId, n2.nodeId] } });
         const blocked = await server.api.delete(`/api/v1/commands/${command.id}`);
         assert.equal(blocked.status, 409);
-        assert.deepEqual(blocked.body.error, { code: 'conflict', message: 'cannot delete command with 2 non-completed execution(s) - all executions must be completed first' });
+        assert.deepEqual(blocked.body.error, {
+          code: 'conflict',
+          message: 'cannot delete command with 2 non-completed execution(s) - all executions must be completed first',
+        });
 
         const [first, second] = executions;
         const firstAgent = [n1, n2].find((n) => n.nodeId === first.node_id)!;
         assert.equal((await firstAgent.client.patch(`/api/v1/agents/command_executions/${first.id}/acknowledge`)).status, 200);
-        assert.equal((await firstAgent.client.patch(`/api/v1/agents/command_executions/${first.id}/result`, { status: 'completed', exit_code: 0, output: 'ok' })).status, 200);
+        assert.equal(
+          (await firstAgent.client.patch(`/api/v1/agents/command_executions/${first.id}/result`, { status: 'completed', exit_code: 0, output: 'ok' })).status,
+          200,
+        );
         const still = await server.api.delete(`/api/v1/commands/${command.id}`);
         assert.equal(still.body.error.message, 'cannot delete command with 1 non-completed execution(s) - all executions must be completed first');
         assert.equal((await server.api.patch(`/api/v1/command_executions/${second.id}/cancel`)).status, 200);
@@ -310,7 +354,15 @@ for (const engine of testEngines()) {
           const frame = await live.execution(mine.id);
           assert.deepEqual(frame, {
             type: 'execution',
-            execution: { id: mine.id, command_id: mine.command_id, command_text: 'date', timeout: 500, expired_at: null, status: 'pending', inserted_at: mine.inserted_at },
+            execution: {
+              id: mine.id,
+              command_id: mine.command_id,
+              command_text: 'date',
+              timeout: 500,
+              expired_at: null,
+              status: 'pending',
+              inserted_at: mine.inserted_at,
+            },
           });
 
           const theirs = executions.find((e) => e.node_id === n2.nodeId);

@@ -63,13 +63,30 @@ for (const engine of testEngines()) {
     const entry = (o: Record<string, unknown>) => ({ nodeProtocolId: vless.id, bytesUp: 100, bytesDown: 200, recordedAt: MINUTE, ...o });
 
     const countRows = async (table: 'usage_records' | 'session_events' | 'ingest_batches' | 'events') => {
-      const row = await f.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const row = await f.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(row.n);
     };
     const usageRows = (userId: number) =>
-      f.db.selectFrom('usage_records').selectAll().where('user_id', '=', userId).orderBy('recorded_at').orderBy('node_protocol_id').execute().then((rows) =>
-        rows.map((r) => ({ node_id: r.node_id, node_protocol_id: Number(r.node_protocol_id), subscription_id: Number(r.subscription_id), recorded_at: r.recorded_at, bytes_up: Number(r.bytes_up), bytes_down: Number(r.bytes_down) })),
-      );
+      f.db
+        .selectFrom('usage_records')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .orderBy('recorded_at')
+        .orderBy('node_protocol_id')
+        .execute()
+        .then((rows) =>
+          rows.map((r) => ({
+            node_id: r.node_id,
+            node_protocol_id: Number(r.node_protocol_id),
+            subscription_id: Number(r.subscription_id),
+            recorded_at: r.recorded_at,
+            bytes_up: Number(r.bytes_up),
+            bytes_down: Number(r.bytes_down),
+          })),
+        );
     const limitedEvents = async () => {
       const rows = await f.db.selectFrom('events').select('envelope').where('type', '=', 'vpn.subscription.limited').execute();
       return rows.map((r) => JSON.parse(r.envelope).data);
@@ -109,7 +126,14 @@ for (const engine of testEngines()) {
         assert.equal(res.status, 200);
         assert.deepEqual(res.body, { ok: true });
         assert.deepEqual(await usageRows(user.id), [
-          { node_id: node.nodeId, node_protocol_id: vless.id, subscription_id: sub.id, recorded_at: '2025-06-09T08:15:00.000Z', bytes_up: 100, bytes_down: 200 },
+          {
+            node_id: node.nodeId,
+            node_protocol_id: vless.id,
+            subscription_id: sub.id,
+            recorded_at: '2025-06-09T08:15:00.000Z',
+            bytes_up: 100,
+            bytes_down: 200,
+          },
           { node_id: node.nodeId, node_protocol_id: trojan.id, subscription_id: sub.id, recorded_at: '2025-06-09T08:16:00.000Z', bytes_up: 5, bytes_down: 7 },
         ]);
         const counters = await readSubscription(f, sub.id);
@@ -133,7 +157,11 @@ for (const engine of testEngines()) {
         const user = await createVpnUser(f);
         const sub = await createSubscription(f, user.id);
         const res = await push('/usage', {
-          entries: [entry({ userId: user.id }), entry({ userId: user.id, subscriptionId: null, nodeProtocolId: trojan.id }), entry({ userId: user.id, subscriptionId: 987654, recordedAt: '2025-06-09T08:20:00Z' })],
+          entries: [
+            entry({ userId: user.id }),
+            entry({ userId: user.id, subscriptionId: null, nodeProtocolId: trojan.id }),
+            entry({ userId: user.id, subscriptionId: 987654, recordedAt: '2025-06-09T08:20:00Z' }),
+          ],
         });
         assert.equal(res.status, 200);
         const rows = await usageRows(user.id);
@@ -155,7 +183,9 @@ for (const engine of testEngines()) {
         const user = await createVpnUser(f);
         const sub = await createSubscription(f, user.id);
         for (const bad of [othersProtocol.id, 999_999]) {
-          const res = await push('/usage', { entries: [entry({ userId: user.id, subscriptionId: sub.id }), entry({ userId: user.id, subscriptionId: sub.id, nodeProtocolId: bad })] });
+          const res = await push('/usage', {
+            entries: [entry({ userId: user.id, subscriptionId: sub.id }), entry({ userId: user.id, subscriptionId: sub.id, nodeProtocolId: bad })],
+          });
           assert.equal(res.status, 400);
           assert.equal(res.body.error, 'Bad Request');
           assert.deepEqual(res.body.message, [`entries/1/nodeProtocolId: node protocol ${bad} does not belong to this node`]);
@@ -163,11 +193,18 @@ for (const engine of testEngines()) {
         assert.deepEqual(await usageRows(user.id), []);
         assert.equal((await readSubscription(f, sub.id)).lifetime_used_bytes, 0);
         // The same entry pushed by the node that owns the protocol is fine.
-        assert.equal((await push('/usage', { entries: [entry({ userId: user.id, subscriptionId: sub.id, nodeProtocolId: othersProtocol.id })] }, { key: other.authKey })).status, 200);
-        assert.deepEqual((await usageRows(user.id)).map((r) => r.node_id), [other.nodeId]);
+        assert.equal(
+          (await push('/usage', { entries: [entry({ userId: user.id, subscriptionId: sub.id, nodeProtocolId: othersProtocol.id })] }, { key: other.authKey }))
+            .status,
+          200,
+        );
+        assert.deepEqual(
+          (await usageRows(user.id)).map((r) => r.node_id),
+          [other.nodeId],
+        );
       });
 
-      it("refuses the whole batch when a subscription belongs to another user", async () => {
+      it('refuses the whole batch when a subscription belongs to another user', async () => {
         const user = await createVpnUser(f);
         const victim = await createVpnUser(f);
         const victimSub = await createSubscription(f, victim.id);
@@ -196,7 +233,11 @@ for (const engine of testEngines()) {
           ['no time zone', { entries: [entry({ userId: user.id, recordedAt: '2025-06-09T08:15:00' })] }, /entries\/0\/recordedAt/],
           ['leap second', { entries: [entry({ userId: user.id, recordedAt: '2016-12-31T23:59:60Z' })] }, /entries\/0\/recordedAt: Invalid format/],
           ['year 1900', { entries: [entry({ userId: user.id, recordedAt: '1900-01-01T00:00:00Z' })] }, /entries\/0\/recordedAt: is before 2000-01-01/],
-          ['far future', { entries: [entry({ userId: user.id, recordedAt: '2999-01-01T00:00:00Z' })] }, /entries\/0\/recordedAt: is more than a day in the future/],
+          [
+            'far future',
+            { entries: [entry({ userId: user.id, recordedAt: '2999-01-01T00:00:00Z' })] },
+            /entries\/0\/recordedAt: is more than a day in the future/,
+          ],
           ['entries not an array', { entries: { 0: entry({ userId: user.id }) } }, /entries: Invalid array/],
           ['missing entries', {}, /entries: Missing field/],
           ['null body', null, /.+/],
@@ -216,7 +257,16 @@ for (const engine of testEngines()) {
       it(`bounds the batch at ${MAX_INGEST_BATCH} entries and accepts a full one`, async () => {
         const user = await createVpnUser(f);
         const sub = await grantedSubscription(user.id);
-        const many = (n: number) => Array.from({ length: n }, (_, i) => entry({ userId: user.id, subscriptionId: sub.id, bytesUp: 1, bytesDown: 2, recordedAt: new Date(Date.parse('2025-06-01T00:00:00Z') + i * 60_000).toISOString() }));
+        const many = (n: number) =>
+          Array.from({ length: n }, (_, i) =>
+            entry({
+              userId: user.id,
+              subscriptionId: sub.id,
+              bytesUp: 1,
+              bytesDown: 2,
+              recordedAt: new Date(Date.parse('2025-06-01T00:00:00Z') + i * 60_000).toISOString(),
+            }),
+          );
         const tooMany = await push('/usage', { entries: many(MAX_INGEST_BATCH + 1) });
         assert.equal(tooMany.status, 400);
         assert.match([tooMany.body.message].flat().join(), /entries: Array length 5001 is larger than maxItems: 5000/);
@@ -225,7 +275,10 @@ for (const engine of testEngines()) {
         assert.equal(full.status, 200);
         assert.equal((await usageRows(user.id)).length, MAX_INGEST_BATCH);
         const counters = await readSubscription(f, sub.id);
-        assert.deepEqual([counters.used_up_bytes, counters.used_down_bytes, counters.lifetime_used_bytes], [MAX_INGEST_BATCH, 2 * MAX_INGEST_BATCH, 3 * MAX_INGEST_BATCH]);
+        assert.deepEqual(
+          [counters.used_up_bytes, counters.used_down_bytes, counters.lifetime_used_bytes],
+          [MAX_INGEST_BATCH, 2 * MAX_INGEST_BATCH, 3 * MAX_INGEST_BATCH],
+        );
         assert.equal((await push('/usage', { entries: [] })).status, 200);
       });
 
@@ -281,7 +334,10 @@ for (const engine of testEngines()) {
 
         const events = (await limitedEvents()).slice(eventsBefore);
         assert.equal(events.length, 1);
-        assert.deepEqual({ ...events[0], limited_at: undefined }, { subscription_id: sub.id, user_id: user.id, used_bytes: 1000, traffic_limit_bytes: 1000, limited_at: undefined });
+        assert.deepEqual(
+          { ...events[0], limited_at: undefined },
+          { subscription_id: sub.id, user_id: user.id, used_bytes: 1000, traffic_limit_bytes: 1000, limited_at: undefined },
+        );
         assert.ok(Math.abs(Date.parse(events[0].limited_at) - Date.now()) < 60_000);
         assert.ok(!JSON.stringify(events[0]).includes(sub.link_uuid), 'no credential in the event');
 
@@ -299,11 +355,13 @@ for (const engine of testEngines()) {
       });
     });
 
-    describe('attribution needs a grant on the entry\'s protocol', () => {
+    describe("attribution needs a grant on the entry's protocol", () => {
       // Built through the Admin API and the node face, the way an operator and an agent make them.
-      const vpnProtocol = (nodeId: string) => createProtocol(server.api, nodeId, { protocol: 'vless', port: 30000 + Math.floor(Math.random() * 20000), transport: 'tcp', security: 'none' });
+      const vpnProtocol = (nodeId: string) =>
+        createProtocol(server.api, nodeId, { protocol: 'vless', port: 30000 + Math.floor(Math.random() * 20000), transport: 'tcp', security: 'none' });
       const subscriptionOf = async (id: number) => (await server.api.get(`/api/v1/vpn/subscriptions/${id}`)).body.data;
-      const usageOf = async (userId: number) => (await server.api.get(`/api/v1/vpn/usage?user_id=${userId}`)).body.data.map((r: any) => [r.node_protocol_id, r.subscription_id, r.bytes_up]);
+      const usageOf = async (userId: number) =>
+        (await server.api.get(`/api/v1/vpn/usage?user_id=${userId}`)).body.data.map((r: any) => [r.node_protocol_id, r.subscription_id, r.bytes_up]);
       const revisionOf = async (nodeId: string) => (await server.api.get(`/api/v1/vpn/nodes/${nodeId}`)).body.data.revision as number;
 
       it("stores another node's subscription unattributed and moves no counter, so no node can limit it", async () => {
@@ -314,7 +372,9 @@ for (const engine of testEngines()) {
         const user = await createUser(server.api);
         const victim = await createApiSubscription(server.api, user.id, { traffic_limit_bytes: 1000, node_protocol_ids: [onB.id] });
 
-        const forged = { entries: [{ nodeProtocolId: onA.id, userId: user.id, subscriptionId: victim.id, bytesUp: 10_000, bytesDown: 10_000, recordedAt: MINUTE }] };
+        const forged = {
+          entries: [{ nodeProtocolId: onA.id, userId: user.id, subscriptionId: victim.id, bytesUp: 10_000, bytesDown: 10_000, recordedAt: MINUTE }],
+        };
         const res = await a.client.post('/usage', forged);
         assert.equal(res.status, 200, res.text);
         const after = await subscriptionOf(victim.id);
@@ -343,7 +403,9 @@ for (const engine of testEngines()) {
           assert.equal(await revisionOf(a.node.id), revision + 1);
 
           // Traffic of the revision the node just left: still the subscription's.
-          const late = (bytesUp: number) => ({ entries: [{ nodeProtocolId: taken.id, userId: user.id, subscriptionId: sub.id, bytesUp, bytesDown: 0, recordedAt: MINUTE }] });
+          const late = (bytesUp: number) => ({
+            entries: [{ nodeProtocolId: taken.id, userId: user.id, subscriptionId: sub.id, bytesUp, bytesDown: 0, recordedAt: MINUTE }],
+          });
           assert.equal((await a.client.post('/usage', late(5))).status, 200);
           assert.equal((await subscriptionOf(sub.id)).used_up_bytes, 5);
 
@@ -352,7 +414,13 @@ for (const engine of testEngines()) {
           assert.equal(await revisionOf(a.node.id), revision + 2);
           assert.equal((await a.client.post('/usage', late(7))).status, 200);
           assert.equal((await subscriptionOf(sub.id)).used_up_bytes, 5);
-          assert.deepEqual((await usageOf(user.id)).sort(), [[taken.id, null, 7], [taken.id, sub.id, 5]].sort());
+          assert.deepEqual(
+            (await usageOf(user.id)).sort(),
+            [
+              [taken.id, null, 7],
+              [taken.id, sub.id, 5],
+            ].sort(),
+          );
         });
       }
     });
@@ -388,10 +456,19 @@ for (const engine of testEngines()) {
 
         // Keys are remembered per route.
         await createOutbound(f, node.nodeId, 'idem-out');
-        for (let i = 0; i < 2; i++) assert.equal((await push('/outbound-usage', { items: [{ tag: 'idem-out', bytesUp: 3, bytesDown: 4 }] }, { idempotencyKey: 'batch-0001' })).status, 200);
+        for (let i = 0; i < 2; i++)
+          assert.equal(
+            (await push('/outbound-usage', { items: [{ tag: 'idem-out', bytesUp: 3, bytesDown: 4 }] }, { idempotencyKey: 'batch-0001' })).status,
+            200,
+          );
         const events = { events: [{ userId: user.id, protocol: 'vless', eventType: 'online', occurredAt: MINUTE }] };
         for (let i = 0; i < 2; i++) assert.equal((await push('/session-events', events, { idempotencyKey: 'batch-0001' })).status, 200);
-        const out = await f.db.selectFrom('node_outbounds').selectAll().where('node_id', '=', node.nodeId).where('tag', '=', 'idem-out').executeTakeFirstOrThrow();
+        const out = await f.db
+          .selectFrom('node_outbounds')
+          .selectAll()
+          .where('node_id', '=', node.nodeId)
+          .where('tag', '=', 'idem-out')
+          .executeTakeFirstOrThrow();
         assert.deepEqual([Number(out.traffic_bytes_up), Number(out.traffic_bytes_down)], [3, 4]);
         const stored = await f.db.selectFrom('session_events').select('id').where('user_id', '=', user.id).execute();
         assert.equal(stored.length, 1);
@@ -430,20 +507,33 @@ for (const engine of testEngines()) {
         assert.deepEqual((await push('/outbound-usage', { items })).body, { ok: true });
         assert.equal((await push('/outbound-usage', { items: [{ tag: 'warp', bytesUp: 100, bytesDown: 200 }] })).status, 200);
         const rows = await f.db.selectFrom('node_outbounds').selectAll().where('tag', 'in', ['warp', 'direct', 'block']).execute();
-        const byNode = Object.fromEntries(rows.map((r) => [`${r.node_id === node.nodeId ? 'mine' : 'other'}:${r.tag}`, [Number(r.traffic_bytes_up), Number(r.traffic_bytes_down)]]));
+        const byNode = Object.fromEntries(
+          rows.map((r) => [`${r.node_id === node.nodeId ? 'mine' : 'other'}:${r.tag}`, [Number(r.traffic_bytes_up), Number(r.traffic_bytes_down)]]),
+        );
         assert.deepEqual(byNode, { 'mine:warp': [111, 222], 'other:warp': [0, 0] }, 'no row was created for direct/block');
       });
 
       it('rejects hostile items and stores nothing', async () => {
         await createOutbound(f, node.nodeId, 'hostile');
-        for (const item of [{ tag: '', bytesUp: 1, bytesDown: 1 }, { tag: 'hostile', bytesUp: -5, bytesDown: 1 }, { tag: 'hostile', bytesUp: 1, bytesDown: 2 ** 60 }, { tag: 'x'.repeat(256), bytesUp: 1, bytesDown: 1 }, { tag: 'hostile', bytesUp: 1 }]) {
+        for (const item of [
+          { tag: '', bytesUp: 1, bytesDown: 1 },
+          { tag: 'hostile', bytesUp: -5, bytesDown: 1 },
+          { tag: 'hostile', bytesUp: 1, bytesDown: 2 ** 60 },
+          { tag: 'x'.repeat(256), bytesUp: 1, bytesDown: 1 },
+          { tag: 'hostile', bytesUp: 1 },
+        ]) {
           const res = await push('/outbound-usage', { items: [{ tag: 'hostile', bytesUp: 1, bytesDown: 1 }, item] });
           assert.equal(res.status, 400, JSON.stringify(item).slice(0, 80));
           assert.match([res.body.message].flat().join(), /items\/1\//);
         }
         const tooMany = await push('/outbound-usage', { items: Array.from({ length: 1001 }, () => ({ tag: 'hostile', bytesUp: 1, bytesDown: 1 })) });
         assert.equal(tooMany.status, 400);
-        const row = await f.db.selectFrom('node_outbounds').selectAll().where('node_id', '=', node.nodeId).where('tag', '=', 'hostile').executeTakeFirstOrThrow();
+        const row = await f.db
+          .selectFrom('node_outbounds')
+          .selectAll()
+          .where('node_id', '=', node.nodeId)
+          .where('tag', '=', 'hostile')
+          .executeTakeFirstOrThrow();
         assert.equal(Number(row.traffic_bytes_up), 0);
       });
     });
@@ -536,14 +626,22 @@ for (const engine of testEngines()) {
             entry({ userId: user.id, recordedAt: at(3), bytesUp: 3 }),
           ],
         });
-        await push('/usage', { entries: [entry({ userId: user.id, subscriptionId: sub.id, recordedAt: '2025-07-02T00:00:00Z', bytesUp: 4, nodeProtocolId: othersProtocol.id })] }, { key: other.authKey });
+        await push(
+          '/usage',
+          { entries: [entry({ userId: user.id, subscriptionId: sub.id, recordedAt: '2025-07-02T00:00:00Z', bytesUp: 4, nodeProtocolId: othersProtocol.id })] },
+          { key: other.authKey },
+        );
         await push('/session-events', {
           events: [
             { userId: user.id, protocol: 'vless', eventType: 'online', occurredAt: at(1), ipAddress: '198.51.100.1' },
             { userId: user.id, protocol: 'vless', eventType: 'offline', occurredAt: at(30) },
           ],
         });
-        await push('/session-events', { events: [{ userId: user.id, protocol: 'trojan', eventType: 'online', occurredAt: '2025-07-02T00:00:00Z' }] }, { key: other.authKey });
+        await push(
+          '/session-events',
+          { events: [{ userId: user.id, protocol: 'trojan', eventType: 'online', occurredAt: '2025-07-02T00:00:00Z' }] },
+          { key: other.authKey },
+        );
       });
 
       const list = async (path: string) => {
@@ -563,18 +661,48 @@ for (const engine of testEngines()) {
             ['2025-07-01T10:01:00Z', 1, sub.id],
           ],
         );
-        assert.deepEqual(Object.keys(all.data[0]).sort(), ['bytes_down', 'bytes_up', 'id', 'node_id', 'node_protocol_id', 'recorded_at', 'subscription_id', 'user_id']);
+        assert.deepEqual(Object.keys(all.data[0]).sort(), [
+          'bytes_down',
+          'bytes_up',
+          'id',
+          'node_id',
+          'node_protocol_id',
+          'recorded_at',
+          'subscription_id',
+          'user_id',
+        ]);
         assert.equal(all.meta.pagination.total_count, 4);
 
         assert.equal((await list(`/api/v1/vpn/usage?user_id=${user.id}&subscription_id=${sub.id}`)).data.length, 3);
-        assert.deepEqual((await list(`/api/v1/vpn/usage?user_id=${user.id}&node_id=${other.nodeId}`)).data.map((r: any) => r.bytes_up), [4]);
-        assert.deepEqual((await list(`/api/v1/vpn/usage?user_id=${user.id}&node_protocol_id=${trojan.id}`)).data.map((r: any) => r.bytes_up), [2]);
-        assert.deepEqual((await list(`/api/v1/vpn/usage?user_id=${user.id}&recorded_at__gte=2025-07-01T10:02:00Z&recorded_at__lte=2025-07-01T10:03:00Z`)).data.map((r: any) => r.bytes_up), [3, 2]);
-        assert.deepEqual((await list(`/api/v1/vpn/usage?user_id=${user.id}&recorded_at__lte=2025-07-01`)).data.map((r: any) => r.bytes_up), [3, 2, 1], 'a bare date covers its whole day');
-        assert.deepEqual((await list(`/api/v1/vpn/usage?user_id=${user.id}&order_by=bytes_up&order_directions=asc`)).data.map((r: any) => r.bytes_up), [1, 2, 3, 4]);
+        assert.deepEqual(
+          (await list(`/api/v1/vpn/usage?user_id=${user.id}&node_id=${other.nodeId}`)).data.map((r: any) => r.bytes_up),
+          [4],
+        );
+        assert.deepEqual(
+          (await list(`/api/v1/vpn/usage?user_id=${user.id}&node_protocol_id=${trojan.id}`)).data.map((r: any) => r.bytes_up),
+          [2],
+        );
+        assert.deepEqual(
+          (await list(`/api/v1/vpn/usage?user_id=${user.id}&recorded_at__gte=2025-07-01T10:02:00Z&recorded_at__lte=2025-07-01T10:03:00Z`)).data.map(
+            (r: any) => r.bytes_up,
+          ),
+          [3, 2],
+        );
+        assert.deepEqual(
+          (await list(`/api/v1/vpn/usage?user_id=${user.id}&recorded_at__lte=2025-07-01`)).data.map((r: any) => r.bytes_up),
+          [3, 2, 1],
+          'a bare date covers its whole day',
+        );
+        assert.deepEqual(
+          (await list(`/api/v1/vpn/usage?user_id=${user.id}&order_by=bytes_up&order_directions=asc`)).data.map((r: any) => r.bytes_up),
+          [1, 2, 3, 4],
+        );
 
         const page2 = await list(`/api/v1/vpn/usage?user_id=${user.id}&page=2&page_size=3`);
-        assert.deepEqual(page2.data.map((r: any) => r.bytes_up), [1]);
+        assert.deepEqual(
+          page2.data.map((r: any) => r.bytes_up),
+          [1],
+        );
         assert.deepEqual([page2.meta.pagination.has_prev, page2.meta.pagination.has_next, page2.meta.pagination.total_pages], [true, false, 2]);
       });
 
@@ -591,13 +719,22 @@ for (const engine of testEngines()) {
         assert.equal((await list(`/api/v1/vpn/session_events?user_id=${user.id}&event_type=offline`)).data.length, 1);
         assert.equal((await list(`/api/v1/vpn/session_events?user_id=${user.id}&node_id=${node.nodeId}`)).data.length, 2);
         assert.equal((await list(`/api/v1/vpn/session_events?user_id=${user.id}&protocol=trojan`)).data.length, 1);
-        assert.equal((await list(`/api/v1/vpn/session_events?user_id=${user.id}&occurred_at__gte=2025-07-01T10:15:00Z&occurred_at__lte=2025-07-01`)).data.length, 1);
+        assert.equal(
+          (await list(`/api/v1/vpn/session_events?user_id=${user.id}&occurred_at__gte=2025-07-01T10:15:00Z&occurred_at__lte=2025-07-01`)).data.length,
+          1,
+        );
       });
 
       it('requires the admin key and refuses unknown or malformed parameters', async () => {
         assert.equal((await server.api.withToken(null).get('/api/v1/vpn/usage')).status, 401);
         assert.equal((await server.api.withToken('wrong').get('/api/v1/vpn/session_events')).status, 401);
-        for (const path of ['/api/v1/vpn/usage?inserted_at__gte=2025-01-01', '/api/v1/vpn/usage?user_id=abc', '/api/v1/vpn/usage?recorded_at__gte=soon', '/api/v1/vpn/session_events?event_type=connected', '/api/v1/vpn/session_events?node_id=1']) {
+        for (const path of [
+          '/api/v1/vpn/usage?inserted_at__gte=2025-01-01',
+          '/api/v1/vpn/usage?user_id=abc',
+          '/api/v1/vpn/usage?recorded_at__gte=soon',
+          '/api/v1/vpn/session_events?event_type=connected',
+          '/api/v1/vpn/session_events?node_id=1',
+        ]) {
           const res = await server.api.get(path);
           assert.equal(res.status, 400, path);
           assert.equal(res.body.error.code, 'bad_request');

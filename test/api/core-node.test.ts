@@ -18,7 +18,12 @@ async function snapshot(server: TestServer): Promise<string> {
   const hash = createHash('sha256');
   for (const table of ['nodes', 'core_nodes', 'node_protocols', 'vpn_subscriptions', 'subscription_protocols', 'events']) {
     const rows = await sql<Record<string, unknown>>`select * from ${sql.table(table)}`.execute(db);
-    hash.update(`${table}:${rows.rows.map((r) => JSON.stringify(Object.entries(r).sort())).sort().join('\n')}\n`);
+    hash.update(
+      `${table}:${rows.rows
+        .map((r) => JSON.stringify(Object.entries(r).sort()))
+        .sort()
+        .join('\n')}\n`,
+    );
   }
   return hash.digest('hex');
 }
@@ -49,7 +54,13 @@ for (const engine of testEngines()) {
       it('accepts the operator-issued code once per node identity and returns {authKey, nodeId}', async () => {
         const node = await createNode(server.api);
         const anon = new NodeClient(server.api, null);
-        const res = await anon.post('/register', { code: node.registration_code, name: 'edge-fra-1', host: 'fra1.vpn.example.com', ip: '198.51.100.7', region: 'eu-central' });
+        const res = await anon.post('/register', {
+          code: node.registration_code,
+          name: 'edge-fra-1',
+          host: 'fra1.vpn.example.com',
+          ip: '198.51.100.7',
+          region: 'eu-central',
+        });
         assert.equal(res.status, 201);
         assert.deepEqual(Object.keys(res.body).sort(), ['authKey', 'nodeId']);
         assert.equal(res.body.nodeId, node.core_id);
@@ -135,7 +146,10 @@ for (const engine of testEngines()) {
         assert.equal((await first.post('/heartbeat', {})).status, 401);
         assert.equal((await new NodeClient(server.api, again.body.authKey).post('/heartbeat', {})).status, 200);
         const events = (await eventsOf(server, 'core.node.registered')).filter((e) => e.node_id === node.id);
-        assert.deepEqual(events.map((e) => e.reregistered), [false, true]);
+        assert.deepEqual(
+          events.map((e) => e.reregistered),
+          [false, true],
+        );
       });
 
       it('reset_code retires the old code and the current key; the new code registers', async () => {
@@ -200,8 +214,13 @@ for (const engine of testEngines()) {
         const failures: string[] = [];
         for (const path of ['/heartbeat', '/config/applied', '/error']) {
           for (const [body, type] of bodies) {
-            const res = await fetch(`${server.url}/node${path}`, { method: 'POST', headers: { 'x-node-auth-key': client.authKey!, 'content-type': type }, body });
-            if (res.status < 400 || res.status >= 500) failures.push(`${path} ${body.slice(0, 40)} (${type}) → ${res.status} ${(await res.text()).slice(0, 120)}`);
+            const res = await fetch(`${server.url}/node${path}`, {
+              method: 'POST',
+              headers: { 'x-node-auth-key': client.authKey!, 'content-type': type },
+              body,
+            });
+            if (res.status < 400 || res.status >= 500)
+              failures.push(`${path} ${body.slice(0, 40)} (${type}) → ${res.status} ${(await res.text()).slice(0, 120)}`);
             else await res.arrayBuffer();
           }
         }
@@ -238,7 +257,10 @@ for (const engine of testEngines()) {
         assert.equal(view.ip, '192.0.2.44');
         assert.ok(view.last_seen_at);
         const changes = (await eventsOf(server, 'core.node.status_changed')).filter((e) => e.node_id === node.id);
-        assert.deepEqual(changes.map((e) => [e.previous_status, e.status]), [['pending', 'online']]);
+        assert.deepEqual(
+          changes.map((e) => [e.previous_status, e.status]),
+          [['pending', 'online']],
+        );
       });
 
       it('keeps a disabled node disabled', async () => {
@@ -286,7 +308,10 @@ for (const engine of testEngines()) {
         const [inbound] = config.services.xray.inbounds;
         assert.equal(inbound.tag, `np-${vless.id}`);
         assert.deepEqual(inbound.settings.clients, [{ id: sub.link_uuid, email: `${sub.link_uuid}@np-${vless.id}`, level: 0 }]);
-        assert.deepEqual(config.services.xray.outbounds.map((o: any) => o.tag), ['direct', 'block']);
+        assert.deepEqual(
+          config.services.xray.outbounds.map((o: any) => o.tag),
+          ['direct', 'block'],
+        );
         assert.ok(config.services.xray.routing.rules.every((r: any) => r.type === 'field'));
         assert.equal(config.services.mtproto.nodeProtocolId, mt.id);
         assert.equal(config.services.mtproto.publicHost, node.node.host);
@@ -370,7 +395,7 @@ for (const engine of testEngines()) {
         assert.deepEqual(Object.keys((await node.client.get('/config/latest')).body.clientMap), [sub.link_uuid]);
       });
 
-      it("serves each node only its own config", async () => {
+      it('serves each node only its own config', async () => {
         const other = await registeredNode(server.api);
         const otherProtocol = await createProtocol(server.api, other.node.id, { protocol: 'trojan', port: 443 });
         const otherSub = await createSubscription(server.api, userId, { node_protocol_ids: [otherProtocol.id] });
@@ -378,7 +403,10 @@ for (const engine of testEngines()) {
         const theirs = (await other.client.get('/config/latest')).body;
         assert.ok(!(otherSub.link_uuid in mine.clientMap));
         assert.deepEqual(Object.keys(theirs.clientMap), [otherSub.link_uuid]);
-        assert.deepEqual(theirs.services.xray.inbounds.map((i: any) => i.tag), [`np-${otherProtocol.id}`]);
+        assert.deepEqual(
+          theirs.services.xray.inbounds.map((i: any) => i.tag),
+          [`np-${otherProtocol.id}`],
+        );
       });
     });
 
@@ -424,7 +452,10 @@ for (const engine of testEngines()) {
         assert.ok(view.last_error.at);
         const [event] = (await eventsOf(server, 'core.node.error')).filter((e) => e.node_id === node.id);
         assert.deepEqual(event.error.message, 'xray: failed to start: port 443 in use');
-        assert.equal((await server.api.get('/api/v1/vpn/nodes?has_error=true&status=error')).body.data.some((n: any) => n.id === node.id), true);
+        assert.equal(
+          (await server.api.get('/api/v1/vpn/nodes?has_error=true&status=error')).body.data.some((n: any) => n.id === node.id),
+          true,
+        );
 
         // A heartbeat does not hide the failure.
         await client.post('/heartbeat', { revision });
@@ -461,7 +492,10 @@ for (const engine of testEngines()) {
       await client.post('/heartbeat', {});
       await until(async () => (await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data.status === 'offline');
       const changes = (await eventsOf(server, 'core.node.status_changed')).filter((e) => e.node_id === node.id);
-      assert.deepEqual(changes.map((e) => e.status), ['online', 'offline']);
+      assert.deepEqual(
+        changes.map((e) => e.status),
+        ['online', 'offline'],
+      );
       await client.post('/heartbeat', {});
       assert.equal((await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data.status, 'online');
     });

@@ -32,7 +32,10 @@ async function setKeyColumns(server: TestServer, id: string, values: Record<stri
 }
 
 async function lastEventSeq(server: TestServer): Promise<number> {
-  const row = await server.ctx.database.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('max')).executeTakeFirst();
+  const row = await server.ctx.database.db
+    .selectFrom('events')
+    .select((eb) => eb.fn.max('seq').as('max'))
+    .executeTakeFirst();
   return Number(row?.max ?? 0);
 }
 
@@ -69,7 +72,17 @@ for (const engine of testEngines()) {
       const k = res.body.data;
       assert.equal(res.headers.get('location'), `/api/v1/enrollment_keys/${k.id}`);
       assert.match(k.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      assert.deepEqual(Object.keys(k).sort(), ['cluster_name', 'expired_at', 'id', 'inserted_at', 'key', 'last_used_at', 'name', 'updated_at', 'uses_remaining']);
+      assert.deepEqual(Object.keys(k).sort(), [
+        'cluster_name',
+        'expired_at',
+        'id',
+        'inserted_at',
+        'key',
+        'last_used_at',
+        'name',
+        'updated_at',
+        'uses_remaining',
+      ]);
       assert.equal(k.cluster_name, 'prod-east');
       assert.equal(k.name, null);
       assert.equal(k.uses_remaining, 1);
@@ -328,11 +341,24 @@ for (const engine of testEngines()) {
       assert.equal(res.status, 200);
       assert.equal(res.body.data.length, 4);
       assert.deepEqual(res.body.meta.pagination, {
-        page: 1, page_size: 4, total_count: 6, total_pages: 2, has_next: true, has_prev: false, next_page: 2, prev_page: null,
+        page: 1,
+        page_size: 4,
+        total_count: 6,
+        total_pages: 2,
+        has_next: true,
+        has_prev: false,
+        next_page: 2,
+        prev_page: null,
       });
-      assert.deepEqual(res.body.data.map((k: any) => k.id), [ids.spent, ids.future, ids.expired, ids.unlimited]);
+      assert.deepEqual(
+        res.body.data.map((k: any) => k.id),
+        [ids.spent, ids.future, ids.expired, ids.unlimited],
+      );
       const second = await server.api.get('/api/v1/enrollment_keys?page_size=4&page=2');
-      assert.deepEqual(second.body.data.map((k: any) => k.id), [ids.named, ids.plain]);
+      assert.deepEqual(
+        second.body.data.map((k: any) => k.id),
+        [ids.named, ids.plain],
+      );
       assert.equal(second.body.meta.pagination.has_prev, true);
       assert.equal(second.body.meta.pagination.next_page, null);
     });
@@ -394,7 +420,9 @@ for (const engine of testEngines()) {
 
     it('sorts by the sortable fields and falls back to the default order for anything else', async () => {
       const order = async (query: string) =>
-        ((await server.api.get(`/api/v1/enrollment_keys?${query}`)).body.data as Array<{ id: string }>).map((k) => Object.entries(ids).find(([, id]) => id === k.id)![0]);
+        ((await server.api.get(`/api/v1/enrollment_keys?${query}`)).body.data as Array<{ id: string }>).map(
+          (k) => Object.entries(ids).find(([, id]) => id === k.id)![0],
+        );
       assert.deepEqual(await order('uses_remaining__gte=0&order_by=uses_remaining&order_directions=asc'), ['spent', 'plain', 'expired', 'future', 'named']);
       assert.deepEqual(await order('uses_remaining__gte=0&order_by=uses_remaining&order_directions=desc'), ['named', 'future', 'expired', 'plain', 'spent']);
       // Same-case names only: how upper and lower case interleave depends on the database collation.
@@ -408,7 +436,16 @@ for (const engine of testEngines()) {
     });
 
     it('rejects unknown parameters and malformed values with 400', async () => {
-      for (const query of ['colour=red', 'is_spent=maybe', 'uses_remaining=0', 'uses_remaining__gte=-1', 'expired_at__gte=yesterday', 'last_used_at__lte=2024-02-30', 'page_size=101', 'page=0']) {
+      for (const query of [
+        'colour=red',
+        'is_spent=maybe',
+        'uses_remaining=0',
+        'uses_remaining__gte=-1',
+        'expired_at__gte=yesterday',
+        'last_used_at__lte=2024-02-30',
+        'page_size=101',
+        'page=0',
+      ]) {
         const res = await server.api.get(`/api/v1/enrollment_keys?${query}`);
         assert.equal(res.status, 400, query);
         assert.equal(res.body.error.code, 'bad_request');
@@ -438,7 +475,9 @@ for (const engine of testEngines()) {
 
     it('hands out a public single-use key without auth, ignoring the body, with no location', async () => {
       await createCluster(open.api, { name: 'edge-default' });
-      const res = await open.api.withToken(null).post('/api/v1/clusters/default/enrollment_keys/public', { name: 'mine', uses_remaining: 50, expired_at: null });
+      const res = await open.api
+        .withToken(null)
+        .post('/api/v1/clusters/default/enrollment_keys/public', { name: 'mine', uses_remaining: 50, expired_at: null });
       assert.equal(res.status, 201);
       assert.equal(res.headers.get('location'), null);
       const k = res.body.data;
@@ -488,7 +527,9 @@ for (const engine of testEngines()) {
       const victim = await open.api.withToken(await anonymousTicket()).post('/api/v1/agents/nodes', victimBody);
       assert.equal(victim.status, 201);
 
-      const attack = await open.api.withToken(await anonymousTicket()).post('/api/v1/agents/nodes', registrationBody('edge-default', { node_id: victimBody.node_id }));
+      const attack = await open.api
+        .withToken(await anonymousTicket())
+        .post('/api/v1/agents/nodes', registrationBody('edge-default', { node_id: victimBody.node_id }));
       assert.equal(attack.status, 409);
       assert.equal(attack.body.error.code, 'conflict');
       assert.equal(attack.body.data, undefined);
@@ -561,7 +602,10 @@ for (const engine of testEngines()) {
           { enrollment_key_id: key.id, cluster_name: cluster.name, name: 'once', uses_remaining: 0, result: 'key_spent', attempts: 1 },
         ],
       );
-      assert.ok(events.every((e) => !JSON.stringify(e).includes(key.key)), 'the blob never appears in events');
+      assert.ok(
+        events.every((e) => !JSON.stringify(e).includes(key.key)),
+        'the blob never appears in events',
+      );
     });
 
     it('counts down multi-use keys and leaves unlimited keys unlimited', async () => {
@@ -575,10 +619,18 @@ for (const engine of testEngines()) {
       assert.equal((await server.api.get(`/api/v1/enrollment_keys/${unlimited.id}`)).body.data.uses_remaining, null);
       assert.ok((await server.api.get(`/api/v1/enrollment_keys/${unlimited.id}`)).body.data.last_used_at);
       const events = await verifiedEventsSince(server, seq);
-      assert.deepEqual(events.map((e) => [e.data.uses_remaining, e.data.result]), [
-        [2, 'verified'], [1, 'verified'], [0, 'verified'], [0, 'key_spent'],
-        [null, 'verified'], [null, 'verified'], [null, 'verified'],
-      ]);
+      assert.deepEqual(
+        events.map((e) => [e.data.uses_remaining, e.data.result]),
+        [
+          [2, 'verified'],
+          [1, 'verified'],
+          [0, 'verified'],
+          [0, 'key_spent'],
+          [null, 'verified'],
+          [null, 'verified'],
+          [null, 'verified'],
+        ],
+      );
     });
 
     it('checks expiry before uses, and uses before the node limit', async () => {
@@ -600,11 +652,14 @@ for (const engine of testEngines()) {
       assert.equal(untouched.last_used_at, null);
 
       const events = await verifiedEventsSince(server, seq);
-      assert.deepEqual(events.map((e) => [e.data.enrollment_key_id, e.data.uses_remaining, e.data.result]), [
-        [expiredAndSpent.id, 0, 'key_expired'],
-        [spentInFullCluster.id, 0, 'key_spent'],
-        [fresh.id, 4, 'node_limit_reached'],
-      ]);
+      assert.deepEqual(
+        events.map((e) => [e.data.enrollment_key_id, e.data.uses_remaining, e.data.result]),
+        [
+          [expiredAndSpent.id, 0, 'key_expired'],
+          [spentInFullCluster.id, 0, 'key_spent'],
+          [fresh.id, 4, 'node_limit_reached'],
+        ],
+      );
 
       // Room again once the limit is raised: the same key now verifies.
       assert.equal((await server.api.patch(`/api/v1/clusters/${cluster.name}`, { node_limit: 2 })).status, 200);
@@ -636,7 +691,10 @@ for (const engine of testEngines()) {
       // The first failure is recorded at once; the other 18 are summed when the window closes (abuse.test.ts).
       assert.equal(events.length, 2);
       assert.equal(events.filter((e) => e.data.result === 'verified').length, 1);
-      assert.deepEqual(events.map((e) => e.data.attempts), [1, 1]);
+      assert.deepEqual(
+        events.map((e) => e.data.attempts),
+        [1, 1],
+      );
       assert.ok(events.every((e) => e.data.uses_remaining === 0 && e.data.enrollment_key_id === key.id));
     });
 
@@ -645,8 +703,7 @@ for (const engine of testEngines()) {
       const other = await createCluster(server.api, { name: uniqueName('other') });
       const key = await createKey(server, cluster.name);
       const ticket = (await verify(server, { key: key.key })).body.data.netmaker_key as string;
-      const register = (token: string | null, clusterName: string) =>
-        server.api.withToken(token).post('/api/v1/agents/nodes', registrationBody(clusterName));
+      const register = (token: string | null, clusterName: string) => server.api.withToken(token).post('/api/v1/agents/nodes', registrationBody(clusterName));
 
       assert.equal((await register(null, cluster.name)).status, 401, 'no credential, no node');
       assert.equal((await register(ticket, other.name)).status, 401, 'a ticket is bound to its cluster');

@@ -49,12 +49,43 @@ for (const engine of testEngines()) {
       const res = await list('');
       assert.equal(res.body.meta.pagination.total_count, 6);
       const byId = new Map((res.body.data as any[]).map((n) => [n.id, n]));
-      assert.deepEqual(res.body.data.map((n: any) => n.id), [disabled.id, live.id, fresh.id, other.nodeId, sick.nodeId, healthy.nodeId]);
-      const first = byId.get(healthy.nodeId);
-      assert.deepEqual(Object.keys(first).sort(), ['cluster_name', 'id', 'inserted_at', 'kind', 'kind_status', 'labels', 'last_seen_at', 'name', 'status', 'updated_at', 'version']);
       assert.deepEqual(
-        { kind: first.kind, name: first.name, cluster_name: first.cluster_name, status: first.status, kind_status: first.kind_status, version: first.version, labels: first.labels },
-        { kind: 'edge-agent', name: `node-${healthy.nodeId}`, cluster_name: 'fleet-east', status: 'online', kind_status: 'healthy', version: '1.2.0', labels: {} },
+        res.body.data.map((n: any) => n.id),
+        [disabled.id, live.id, fresh.id, other.nodeId, sick.nodeId, healthy.nodeId],
+      );
+      const first = byId.get(healthy.nodeId);
+      assert.deepEqual(Object.keys(first).sort(), [
+        'cluster_name',
+        'id',
+        'inserted_at',
+        'kind',
+        'kind_status',
+        'labels',
+        'last_seen_at',
+        'name',
+        'status',
+        'updated_at',
+        'version',
+      ]);
+      assert.deepEqual(
+        {
+          kind: first.kind,
+          name: first.name,
+          cluster_name: first.cluster_name,
+          status: first.status,
+          kind_status: first.kind_status,
+          version: first.version,
+          labels: first.labels,
+        },
+        {
+          kind: 'edge-agent',
+          name: `node-${healthy.nodeId}`,
+          cluster_name: 'fleet-east',
+          status: 'online',
+          kind_status: 'healthy',
+          version: '1.2.0',
+          labels: {},
+        },
       );
       assert.ok(first.last_seen_at);
       const shared = (id: string) => [byId.get(id).kind, byId.get(id).status, byId.get(id).kind_status];
@@ -87,7 +118,16 @@ for (const engine of testEngines()) {
     it('pages and sorts across kinds', async () => {
       const page1 = await list('page_size=4&order_by=kind,name&order_directions=asc,asc');
       const page2 = await list('page_size=4&page=2&order_by=kind,name&order_directions=asc,asc');
-      assert.deepEqual(page1.body.meta.pagination, { page: 1, page_size: 4, total_count: 6, total_pages: 2, has_next: true, has_prev: false, next_page: 2, prev_page: null });
+      assert.deepEqual(page1.body.meta.pagination, {
+        page: 1,
+        page_size: 4,
+        total_count: 6,
+        total_pages: 2,
+        has_next: true,
+        has_prev: false,
+        next_page: 2,
+        prev_page: null,
+      });
       assert.equal(page2.body.data.length, 2);
       const kinds = [...page1.body.data, ...page2.body.data].map((n: any) => n.kind);
       assert.deepEqual(kinds, ['core', 'core', 'core', 'edge-agent', 'edge-agent', 'edge-agent']);
@@ -177,14 +217,24 @@ for (const engine of testEngines()) {
     });
 
     it('refuses malformed list queries with 400', async () => {
-      for (const query of ['kind=router', 'kind=core,', 'status=healthy', 'status=online,nope', 'labels=a b', 'labels=:v', 'labels=k:a,', 'page_size=101', 'color=red']) {
+      for (const query of [
+        'kind=router',
+        'kind=core,',
+        'status=healthy',
+        'status=online,nope',
+        'labels=a b',
+        'labels=:v',
+        'labels=k:a,',
+        'page_size=101',
+        'color=red',
+      ]) {
         const res = await server.api.get(`/api/v1/fleet?${query}`);
         assert.equal(res.status, 400, `${query}: ${res.text}`);
         assert.equal(res.body.error.code, 'bad_request');
       }
     });
 
-    it("deletes each kind by its own rules", async () => {
+    it('deletes each kind by its own rules', async () => {
       const alias = await server.api.post(`/api/v1/nodes/${other.nodeId}/aliases`, { name: 'doomed' });
       assert.equal(alias.status, 201, alias.text);
       assert.equal((await server.api.delete(`/api/v1/fleet/${other.nodeId}`)).status, 204);

@@ -66,7 +66,14 @@ function wrongValues(schema: any): unknown[] {
 /** Query strings are text: only values no parse of the declared type accepts are wrong. */
 function wrongQueryValues(schema: any): string[] {
   const type = schema?.type;
-  if (type === 'integer') return ['abc', '1.5', '9'.repeat(400), ...(schema.minimum !== undefined ? [String(schema.minimum - 1)] : []), ...(schema.maximum !== undefined ? [String(schema.maximum + 1)] : [])];
+  if (type === 'integer')
+    return [
+      'abc',
+      '1.5',
+      '9'.repeat(400),
+      ...(schema.minimum !== undefined ? [String(schema.minimum - 1)] : []),
+      ...(schema.maximum !== undefined ? [String(schema.maximum + 1)] : []),
+    ];
   if (type === 'boolean') return ['maybe', '2'];
   if (type === 'string') {
     const out: string[] = [];
@@ -134,14 +141,19 @@ function probesFor(method: string, template: string, op: any): Probe[] {
     if (schema?.type === 'integer') return '1';
     return name === 'name' || name === 'cluster_name' ? 'prod' : '018f3c1e-0000-7000-8000-000000000000';
   };
-  const fillPath = (bad?: { name: string; value: string }) => template.replace(/\{([^}]+)\}/g, (_, name) => (bad && bad.name === name ? bad.value : good(name)));
+  const fillPath = (bad?: { name: string; value: string }) =>
+    template.replace(/\{([^}]+)\}/g, (_, name) => (bad && bad.name === name ? bad.value : good(name)));
 
   for (const p of pathParams) {
     for (const value of BAD_IDS) probes.push({ method, path: fillPath({ name: p.name, value }), what: `path ${p.name}=${value.slice(0, 20)}` });
     if (p.schema?.type !== 'string') continue;
     const nul = fillPath({ name: p.name, value: encodeURIComponent(NUL) });
     // Subscription links answer anything malformed with the same plain 404 as an unknown link.
-    probes.push(template.startsWith('/sub/') ? { method, path: nul, what: `NUL in path ${p.name}`, expect: /^Not Found$/, status: 404 } : { method, path: nul, what: `NUL in path ${p.name}`, expect: /NUL/ });
+    probes.push(
+      template.startsWith('/sub/')
+        ? { method, path: nul, what: `NUL in path ${p.name}`, expect: /^Not Found$/, status: 404 }
+        : { method, path: nul, what: `NUL in path ${p.name}`, expect: /NUL/ },
+    );
   }
 
   const base = fillPath();
@@ -149,7 +161,8 @@ function probesFor(method: string, template: string, op: any): Probe[] {
   probes.push({ method, path: `${base}?__proto__=x`, what: 'prototype query param' });
   probes.push({ method, path: `${base}?constructor=x`, what: 'constructor query param' });
   const isPublic = Array.isArray(op.security) && op.security.length === 0;
-  if (!isPublic) for (const authorization of BAD_AUTH) probes.push({ method, path: base, authorization, what: `authorization "${authorization.slice(0, 20)}"` });
+  if (!isPublic)
+    for (const authorization of BAD_AUTH) probes.push({ method, path: base, authorization, what: `authorization "${authorization.slice(0, 20)}"` });
   const bodySchema = op.requestBody?.content?.['application/json']?.schema;
   // Fastify validates the body before the query string: only without one is the query's own refusal visible.
   const queryFirst = !bodySchema;
@@ -158,7 +171,9 @@ function probesFor(method: string, template: string, op: any): Probe[] {
     for (const value of wrongQueryValues(p.schema)) probes.push({ method, path: query(value), what: `query ${p.name}` });
     if (branches(p.schema).some((b: any) => b.type === 'string')) {
       probes.push({ method, path: query(NUL), what: `NUL in query ${p.name}`, ...(queryFirst ? { expect: /NUL/ } : {}) });
-      if (/date/.test(p.schema.format ?? '')) for (const bad of BAD_TIMESTAMPS) probes.push({ method, path: query(bad), what: `${bad} in query ${p.name}`, ...(queryFirst ? { expect: /date/ } : {}) });
+      if (/date/.test(p.schema.format ?? ''))
+        for (const bad of BAD_TIMESTAMPS)
+          probes.push({ method, path: query(bad), what: `${bad} in query ${p.name}`, ...(queryFirst ? { expect: /date/ } : {}) });
     }
   }
 
@@ -237,16 +252,32 @@ for (const engine of testEngines()) {
       // Bodies over the limit, for every route that takes a body.
       for (const [path, item] of Object.entries<any>(doc.paths)) {
         for (const method of Object.keys(item).filter((m) => ['post', 'patch', 'put'].includes(m))) {
-          probes.push({ method: method.toUpperCase(), path: path.replace(/\{[^}]+\}/g, 'prod'), body: JSON.stringify({ blob: 'y'.repeat(300 * 1024) }), what: 'body over limit' });
+          probes.push({
+            method: method.toUpperCase(),
+            path: path.replace(/\{[^}]+\}/g, 'prod'),
+            body: JSON.stringify({ blob: 'y'.repeat(300 * 1024) }),
+            what: 'body over limit',
+          });
         }
       }
-      for (const [prefix, least] of [['/api/v1/agents/', 15], ['/node/', 15], ['/sub/', 1]] as const) {
+      for (const [prefix, least] of [
+        ['/api/v1/agents/', 15],
+        ['/node/', 15],
+        ['/sub/', 1],
+      ] as const) {
         assert.ok(probes.filter((p) => p.path.startsWith(prefix) && p.expect).length >= least, `too few hostile-value probes under ${prefix}`);
       }
       assert.ok(probes.length >= 1000, `only ${probes.length} probes generated`);
-      const publicRoutes = ['/api/v1/agents/enrollment_keys/verify', '/api/v1/agents/nodes', '/node/register', '/api/v1/clusters/default/enrollment_keys/public', '/sub/'];
+      const publicRoutes = [
+        '/api/v1/agents/enrollment_keys/verify',
+        '/api/v1/agents/nodes',
+        '/node/register',
+        '/api/v1/clusters/default/enrollment_keys/public',
+        '/sub/',
+      ];
       const perPublic = publicRoutes.map((r) => `${r} ${probes.filter((p) => p.path.startsWith(r)).length}`).join(', ');
-      for (const prefix of ['/api/v1/agents/', '/node/', '/sub/']) console.log(`  ${prefix}: ${probes.filter((p) => p.path.startsWith(prefix) && p.expect).length} hostile-value probes`);
+      for (const prefix of ['/api/v1/agents/', '/node/', '/sub/'])
+        console.log(`  ${prefix}: ${probes.filter((p) => p.path.startsWith(prefix) && p.expect).length} hostile-value probes`);
       console.log(`hostile input [${engine}]: ${probes.length} malformed requests across ${Object.keys(doc.paths).length} paths (public routes: ${perPublic})`);
 
       const before = await databaseSnapshot(server);
@@ -259,7 +290,8 @@ for (const engine of testEngines()) {
           const where = `${probe.method} ${probe.path.slice(0, 120)} (${probe.what})`;
           if (res.status >= 500) failures.push(`${where} → ${res.status} ${text.slice(0, 200)}`);
           else if (res.status < 400) failures.push(`${where} was accepted with ${res.status}`);
-          else if (probe.expect && (res.status !== (probe.status ?? 400) || !probe.expect.test(text))) failures.push(`${where} → ${res.status}, not refused for that: ${text.slice(0, 200)}`);
+          else if (probe.expect && (res.status !== (probe.status ?? 400) || !probe.expect.test(text)))
+            failures.push(`${where} → ${res.status}, not refused for that: ${text.slice(0, 200)}`);
         }
       };
       await Promise.all(Array.from({ length: 8 }, worker));

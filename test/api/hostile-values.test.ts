@@ -31,7 +31,10 @@ for (const engine of testEngines()) {
       server = await startServer(engine);
       await createCluster(server.api, { name: 'prod' });
       agent = await registerAgent(server.api, { cluster: 'prod' });
-      const command = await server.api.post('/api/v1/commands', { command_text: 'cat /proc/1/cmdline', targeting: { type: 'nodes', node_ids: [agent.nodeId] } });
+      const command = await server.api.post('/api/v1/commands', {
+        command_text: 'cat /proc/1/cmdline',
+        targeting: { type: 'nodes', node_ids: [agent.nodeId] },
+      });
       assert.equal(command.status, 201, command.text);
       await server.ctx.jobs.drain();
       const list = await server.api.get(`/api/v1/command_executions?command_id=${command.body.data.id}`);
@@ -53,15 +56,33 @@ for (const engine of testEngines()) {
       return res.body;
     }
 
-    it('refuses NUL in bodies, query strings and free-form values with a 400 in each face\'s format', async () => {
+    it("refuses NUL in bodies, query strings and free-form values with a 400 in each face's format", async () => {
       const anon = server.api.withToken(null);
       const admin = [
         ['enrollment-key verify', () => anon.post('/api/v1/agents/enrollment_keys/verify', { key: 'abc\u0000def' })],
         ['command text', () => server.api.post('/api/v1/commands', { command_text: 'echo a\u0000b', targeting: { type: 'nodes', node_ids: [agent.nodeId] } })],
         ['list filter', () => server.api.get('/api/v1/enrollment_keys?name=a%00b')],
         ['node list filter', () => server.api.get('/api/v1/nodes?version=%00')],
-        ['webhook header name', () => server.api.post('/api/v1/webhooks', { url: 'https://example.com/h', secret: 's'.repeat(32), subscribed_events: ['node.registered'], headers: { 'x-a\u0000': 'v' } })],
-        ['outbound settings', () => server.api.post('/api/v1/vpn/node_outbounds', { node_id: core.node.id, tag: 'warp', protocol: 'socks', settings: { servers: [{ address: '127.0.0.1\u0000' }] } })],
+        [
+          'webhook header name',
+          () =>
+            server.api.post('/api/v1/webhooks', {
+              url: 'https://example.com/h',
+              secret: 's'.repeat(32),
+              subscribed_events: ['node.registered'],
+              headers: { 'x-a\u0000': 'v' },
+            }),
+        ],
+        [
+          'outbound settings',
+          () =>
+            server.api.post('/api/v1/vpn/node_outbounds', {
+              node_id: core.node.id,
+              tag: 'warp',
+              protocol: 'socks',
+              settings: { servers: [{ address: '127.0.0.1\u0000' }] },
+            }),
+        ],
       ] as const;
       for (const [what, send] of admin) {
         const body = await refused(what, send);
@@ -73,7 +94,15 @@ for (const engine of testEngines()) {
       const agentFace = [
         ['registration', () => server.api.withToken(ticket).post('/api/v1/agents/nodes', registrationBody('prod', { version: '0.1\u0000' }))],
         ['ssh verify', () => agent.client.post('/api/v1/agents/ssh_usernames/verify_credentials', { username: 'root\u0000', password: 'x' })],
-        ['command result', () => agent.client.patch(`/api/v1/agents/command_executions/${executionId}/result`, { status: 'completed', exit_code: 0, output: 'init\u0000--foo\u0000' })],
+        [
+          'command result',
+          () =>
+            agent.client.patch(`/api/v1/agents/command_executions/${executionId}/result`, {
+              status: 'completed',
+              exit_code: 0,
+              output: 'init\u0000--foo\u0000',
+            }),
+        ],
       ] as const;
       for (const [what, send] of agentFace) {
         const body = await refused(what, send);
@@ -101,7 +130,9 @@ for (const engine of testEngines()) {
         assert.deepEqual(result.error.details, { completed_at: ['Invalid format. Expected :date-time'] });
         const subscription = await refused(`subscription ${bad}`, () => server.api.post('/api/v1/vpn/subscriptions', { user_id: userId, expires_at: bad }));
         assert.deepEqual(subscription.error.details, { expires_at: ['Invalid format. Expected :date-time'] });
-        const command = await refused(`command ${bad}`, () => server.api.post('/api/v1/commands', { command_text: 'true', expired_at: bad, targeting: { type: 'nodes', node_ids: [agent.nodeId] } }));
+        const command = await refused(`command ${bad}`, () =>
+          server.api.post('/api/v1/commands', { command_text: 'true', expired_at: bad, targeting: { type: 'nodes', node_ids: [agent.nodeId] } }),
+        );
         assert.deepEqual(command.error.details, { expired_at: ['Invalid format. Expected :date-time'] });
         await refused(`list filter ${bad}`, () => server.api.get(`/api/v1/commands?expired_at__gte=${encodeURIComponent(bad)}`));
       }
@@ -110,10 +141,19 @@ for (const engine of testEngines()) {
       const sub = await createSubscription(server.api, userId, { expires_at: '9999-12-31T23:59:59+23:59' });
       const read = await server.api.get(`/api/v1/vpn/subscriptions/${sub.id}`);
       assert.match(read.body.data.expires_at, /^9999-12-31T00:00:59(\.000)?Z$/);
-      const command = await server.api.post('/api/v1/commands', { command_text: 'true', expired_at: '2031-01-01 01:30:00.123456+01:30', targeting: { type: 'nodes', node_ids: [agent.nodeId] } });
+      const command = await server.api.post('/api/v1/commands', {
+        command_text: 'true',
+        expired_at: '2031-01-01 01:30:00.123456+01:30',
+        targeting: { type: 'nodes', node_ids: [agent.nodeId] },
+      });
       assert.equal(command.status, 201, command.text);
       assert.equal(command.body.data.expired_at, '2031-01-01T00:00:00Z');
-      const done = await agent.client.patch(`/api/v1/agents/command_executions/${executionId}/result`, { status: 'completed', exit_code: 0, output: 'init\uFFFD', completed_at: '2025-06-09T10:00:00+02:00' });
+      const done = await agent.client.patch(`/api/v1/agents/command_executions/${executionId}/result`, {
+        status: 'completed',
+        exit_code: 0,
+        output: 'init\uFFFD',
+        completed_at: '2025-06-09T10:00:00+02:00',
+      });
       assert.equal(done.status, 200, done.text);
       const execution = await server.api.get(`/api/v1/command_executions/${executionId}`);
       assert.equal(execution.body.data.completed_at, '2025-06-09T08:00:00Z');
@@ -125,10 +165,14 @@ for (const engine of testEngines()) {
       const ok = await core.client.post('/error', { message: 'boom', details: nested(31) as object });
       assert.equal(ok.status, 200, ok.text);
 
-      const settings = await refused('outbound settings 33 deep', () => server.api.post('/api/v1/vpn/node_outbounds', { node_id: core.node.id, tag: 'warp', protocol: 'socks', settings: nested(33) }));
+      const settings = await refused('outbound settings 33 deep', () =>
+        server.api.post('/api/v1/vpn/node_outbounds', { node_id: core.node.id, tag: 'warp', protocol: 'socks', settings: nested(33) }),
+      );
       assert.deepEqual(settings.error.details, { settings: ['Nested deeper than 32 levels'] });
       const thousands = await refused('outbound settings 5,000 deep', () =>
-        server.api.request('POST', '/api/v1/vpn/node_outbounds', { rawBody: `{"node_id":"${core.node.id}","tag":"warp","protocol":"socks","settings":${nestedText(5000)}}` }),
+        server.api.request('POST', '/api/v1/vpn/node_outbounds', {
+          rawBody: `{"node_id":"${core.node.id}","tag":"warp","protocol":"socks","settings":${nestedText(5000)}}`,
+        }),
       );
       assert.deepEqual(thousands.error.details, { '': ['Nested deeper than 64 levels'] });
 
@@ -136,9 +180,16 @@ for (const engine of testEngines()) {
       const arrays = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
       const adminBody = await refused('deep arrays, admin', () => server.api.request('POST', '/api/v1/commands', { rawBody: arrays }));
       assert.equal(adminBody.error.code, 'bad_request');
-      const agentBody = await refused('deep arrays, agent', () => agent.client.request('PATCH', `/api/v1/agents/command_executions/${executionId}/result`, { rawBody: `{"status":"completed","x":${arrays}}` }));
+      const agentBody = await refused('deep arrays, agent', () =>
+        agent.client.request('PATCH', `/api/v1/agents/command_executions/${executionId}/result`, { rawBody: `{"status":"completed","x":${arrays}}` }),
+      );
       assert.equal(agentBody.error.code, 'bad_request');
-      const coreBody = await refused('deep arrays, core', () => core.client.api.request('POST', '/node/error', { rawBody: `{"message":"x","details":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`, headers: { 'x-node-auth-key': core.client.authKey! } }));
+      const coreBody = await refused('deep arrays, core', () =>
+        core.client.api.request('POST', '/node/error', {
+          rawBody: `{"message":"x","details":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`,
+          headers: { 'x-node-auth-key': core.client.authKey! },
+        }),
+      );
       assert.equal(coreBody.statusCode, 400);
       assert.match([coreBody.message].flat().join(), /Nested deeper than 64 levels/);
       assert.equal((await server.api.get('/health')).status, 200);

@@ -100,16 +100,20 @@ for (const engine of testEngines()) {
     });
 
     // The ack deadline (10 min) is far past this test's timeout: only the close can answer in time.
-    it('a self-update through B of a node whose socket on A closes before answering counts it failed, without waiting for the deadline', { timeout: 60_000 }, async () => {
-      const { agent, stream } = await connectedOnA({ self_update_enabled: true });
-      stream.onFrame((frame) => {
-        if (frame.type === 'self_update') stream.socket.terminate();
-      });
-      const res = await b.api.post('/api/v1/self_update_requests', { targeting: { type: 'nodes', node_ids: [agent.nodeId] } });
-      await b.ctx.jobs.drain(30_000);
-      const request = (await b.api.get(`/api/v1/self_update_requests/${res.body.data.id}`)).body.data;
-      assert.deepEqual(request.summary, { total: 1, triggered: 0, failed: 1 });
-    });
+    it(
+      'a self-update through B of a node whose socket on A closes before answering counts it failed, without waiting for the deadline',
+      { timeout: 60_000 },
+      async () => {
+        const { agent, stream } = await connectedOnA({ self_update_enabled: true });
+        stream.onFrame((frame) => {
+          if (frame.type === 'self_update') stream.socket.terminate();
+        });
+        const res = await b.api.post('/api/v1/self_update_requests', { targeting: { type: 'nodes', node_ids: [agent.nodeId] } });
+        await b.ctx.jobs.drain(30_000);
+        const request = (await b.api.get(`/api/v1/self_update_requests/${res.body.data.id}`)).body.data;
+        assert.deepEqual(request.summary, { total: 1, triggered: 0, failed: 1 });
+      },
+    );
 
     it('re-registration through B closes the old socket on A (4401) and A stops honouring the old token', async () => {
       const { agent, stream } = await connectedOnA();

@@ -166,7 +166,18 @@ async function createEdgeNode(server: TestServer, clusterId: string): Promise<Te
   const { db } = server.ctx.database;
   await db
     .insertInto('nodes')
-    .values({ id, kind: 'edge-agent', name: `node-${id}`, cluster_id: clusterId, status: 'healthy', last_seen_at: now, version: '0.1.0', labels: '{}', inserted_at: now, updated_at: now })
+    .values({
+      id,
+      kind: 'edge-agent',
+      name: `node-${id}`,
+      cluster_id: clusterId,
+      status: 'healthy',
+      last_seen_at: now,
+      version: '0.1.0',
+      labels: '{}',
+      inserted_at: now,
+      updated_at: now,
+    })
     .execute();
   await db
     .insertInto('edge_nodes')
@@ -194,8 +205,7 @@ function sampleValue(text: string, series: string): number {
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
-const push = (node: TestNode, metrics_type: string, metrics_text: string) =>
-  node.agent.post('/api/v1/agents/metrics/push', { metrics_type, metrics_text });
+const push = (node: TestNode, metrics_type: string, metrics_text: string) => node.agent.post('/api/v1/agents/metrics/push', { metrics_type, metrics_text });
 
 const SECOND_PRECISION = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -338,7 +348,11 @@ for (const engine of testEngines()) {
     });
 
     it('serves each raw snapshot byte for byte as Prometheus text', async () => {
-      for (const [type, text] of [['host', NODE_EXPORTER_TEXT], ['agent', AGENT_TEXT], ['wireguard', WIREGUARD_TEXT]] as const) {
+      for (const [type, text] of [
+        ['host', NODE_EXPORTER_TEXT],
+        ['agent', AGENT_TEXT],
+        ['wireguard', WIREGUARD_TEXT],
+      ] as const) {
         const res = await metrics.get(`/api/v1/nodes/${node.id}/metrics/${type}/raw`);
         assert.equal(res.status, 200, `${type}: ${res.text}`);
         assert.equal(res.headers.get('content-type'), RAW_TYPE);

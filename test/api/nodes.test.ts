@@ -84,12 +84,22 @@ for (const engine of testEngines()) {
 
     it('lists edge nodes newest first with pagination meta', async () => {
       const res = await list('');
-      assert.deepEqual(ids(res), [n4, n3, n2, n1].map((a) => a.nodeId));
+      assert.deepEqual(
+        ids(res),
+        [n4, n3, n2, n1].map((a) => a.nodeId),
+      );
       assert.equal(res.body.data[0].node_name, `node-${n4.nodeId}`);
       const page = await list('page_size=3&page=2');
       assert.deepEqual(ids(page), [n1.nodeId]);
       assert.deepEqual(page.body.meta.pagination, {
-        page: 2, page_size: 3, total_count: 4, total_pages: 2, has_next: false, has_prev: true, next_page: null, prev_page: 1,
+        page: 2,
+        page_size: 3,
+        total_count: 4,
+        total_pages: 2,
+        has_next: false,
+        has_prev: true,
+        next_page: null,
+        prev_page: 1,
       });
     });
 
@@ -98,7 +108,18 @@ for (const engine of testEngines()) {
       const now = new Date().toISOString();
       await server.ctx.database.db
         .insertInto('nodes')
-        .values({ id, kind: 'core', name: 'core-1', cluster_id: east.id, status: 'healthy', last_seen_at: now, version: '9.9.9', labels: '{}', inserted_at: now, updated_at: now })
+        .values({
+          id,
+          kind: 'core',
+          name: 'core-1',
+          cluster_id: east.id,
+          status: 'healthy',
+          last_seen_at: now,
+          version: '9.9.9',
+          labels: '{}',
+          inserted_at: now,
+          updated_at: now,
+        })
         .execute();
       try {
         assert.equal((await list('')).body.meta.pagination.total_count, 4);
@@ -154,12 +175,27 @@ for (const engine of testEngines()) {
     });
 
     it('sorts by the sortable fields and falls back to the default for any other', async () => {
-      assert.deepEqual(ids(await list('order_by=version')), [n1, n4, n2, n3].map((a) => a.nodeId));
-      assert.deepEqual(ids(await list('order_by=version&order_directions=desc')), [n3, n2, n4, n1].map((a) => a.nodeId));
+      assert.deepEqual(
+        ids(await list('order_by=version')),
+        [n1, n4, n2, n3].map((a) => a.nodeId),
+      );
+      assert.deepEqual(
+        ids(await list('order_by=version&order_directions=desc')),
+        [n3, n2, n4, n1].map((a) => a.nodeId),
+      );
       assert.equal(ids(await list('order_by=self_update_enabled&order_directions=desc'))[0], n1.nodeId);
-      assert.deepEqual(ids(await list('order_by=status,version&order_directions=asc,desc')), [n2, n4, n1, n3].map((a) => a.nodeId));
-      assert.deepEqual(ids(await list('order_by=id_type,inserted_at&order_directions=asc,asc')), [n1, n4, n2, n3].map((a) => a.nodeId));
-      assert.deepEqual(ids(await list('order_by=node_name')), [n4, n3, n2, n1].map((a) => a.nodeId));
+      assert.deepEqual(
+        ids(await list('order_by=status,version&order_directions=asc,desc')),
+        [n2, n4, n1, n3].map((a) => a.nodeId),
+      );
+      assert.deepEqual(
+        ids(await list('order_by=id_type,inserted_at&order_directions=asc,asc')),
+        [n1, n4, n2, n3].map((a) => a.nodeId),
+      );
+      assert.deepEqual(
+        ids(await list('order_by=node_name')),
+        [n4, n3, n2, n1].map((a) => a.nodeId),
+      );
       const seen = await list('order_by=last_seen_at&order_directions=desc');
       assert.equal(seen.body.data.length, 4);
     });
@@ -214,7 +250,11 @@ for (const engine of testEngines()) {
         assert.deepEqual(node.aliases, []);
         assert.equal((await server.api.get(`/api/v1/aliases/${alias.body.data.id}`)).status, 404);
 
-        const allocation = await server.ctx.database.db.selectFrom('address_allocations').selectAll().where('node_id', '=', n2.nodeId).executeTakeFirstOrThrow();
+        const allocation = await server.ctx.database.db
+          .selectFrom('address_allocations')
+          .selectAll()
+          .where('node_id', '=', n2.nodeId)
+          .executeTakeFirstOrThrow();
         assert.equal(allocation.cluster_id, staging.id);
         const { first, last } = hostRange(parseCidr(staging.ipv4_range)!, 10);
         assert.ok(Number(allocation.address) >= first && Number(allocation.address) <= last);
@@ -261,7 +301,11 @@ for (const engine of testEngines()) {
       it('frees the address for the next node in the cluster', async () => {
         const { first } = hostRange(parseCidr(west.ipv4_range)!, 10);
         const next = await registerAgent(server.api, { cluster: west });
-        const allocation = await server.ctx.database.db.selectFrom('address_allocations').select('address').where('node_id', '=', next.nodeId).executeTakeFirstOrThrow();
+        const allocation = await server.ctx.database.db
+          .selectFrom('address_allocations')
+          .select('address')
+          .where('node_id', '=', next.nodeId)
+          .executeTakeFirstOrThrow();
         assert.equal(Number(allocation.address), first);
       });
     });

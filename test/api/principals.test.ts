@@ -71,7 +71,10 @@ for (const engine of testEngines()) {
 
       const mine = await east.client.get('/api/v1/agents/command_executions?status=pending');
       assert.equal(mine.status, 200, mine.text);
-      assert.deepEqual(mine.body.data.map((e: { command_text: string }) => e.command_text), ['echo east']);
+      assert.deepEqual(
+        mine.body.data.map((e: { command_text: string }) => e.command_text),
+        ['echo east'],
+      );
       const theirs = await west.client.get('/api/v1/agents/command_executions?status=pending');
       assert.equal(theirs.status, 200, theirs.text);
       assert.deepEqual(theirs.body.data, []);
@@ -83,7 +86,7 @@ for (const engine of testEngines()) {
       assert.equal(own.status, 200, own.text);
     });
 
-    it("keeps agent tokens and boot keys each on their own face", async () => {
+    it('keeps agent tokens and boot keys each on their own face', async () => {
       assertAdmin401(await east.client.get('/api/v1/clusters'), 'agent token on the Admin API');
       assertAdmin401(await east.client.get('/metrics'), 'agent token on /metrics');
       // The agents face has its own authenticator: no boot key is a node.

@@ -49,7 +49,9 @@ for (const engine of testEngines()) {
         s.send({ type: 'self_update_ack', self_update_request_id: frame.self_update_request_id, accepted: true });
         s.send({ type: 'self_update_result', self_update_request_id: frame.self_update_request_id, status: 'succeeded', exit_code: 0, output: 'updated' });
       });
-      await connect(refuses, (frame, s) => s.send({ type: 'self_update_ack', self_update_request_id: frame.self_update_request_id, accepted: false, reason: 'self-update is disabled here' }));
+      await connect(refuses, (frame, s) =>
+        s.send({ type: 'self_update_ack', self_update_request_id: frame.self_update_request_id, accepted: false, reason: 'self-update is disabled here' }),
+      );
       await connect(silent);
       await connect(garbled, (frame, s) => {
         s.send({ type: 'self_update_ack', self_update_request_id: frame.self_update_request_id, accepted: 'yes' });
@@ -77,11 +79,21 @@ for (const engine of testEngines()) {
         assert.equal(res.status, 201, res.text);
         created = res.body.data;
         assert.equal(res.headers.get('location'), `/api/v1/self_update_requests/${created.id}`);
-        assert.deepEqual(created, { id: created.id, targeting: { type: 'all', node_filters: { version: '1.*' } }, status: 'pending', summary: null, inserted_at: created.inserted_at, updated_at: created.updated_at });
+        assert.deepEqual(created, {
+          id: created.id,
+          targeting: { type: 'all', node_filters: { version: '1.*' } },
+          status: 'pending',
+          summary: null,
+          inserted_at: created.inserted_at,
+          updated_at: created.updated_at,
+        });
 
         const pendingDelete = await server.api.delete(`/api/v1/self_update_requests/${created.id}`);
         assert.equal(pendingDelete.status, 409);
-        assert.deepEqual(pendingDelete.body.error, { code: 'conflict', message: "cannot delete self-update request with status 'pending' - only completed requests can be deleted" });
+        assert.deepEqual(pendingDelete.body.error, {
+          code: 'conflict',
+          message: "cannot delete self-update request with status 'pending' - only completed requests can be deleted",
+        });
       } finally {
         server.ctx.jobs.start();
       }
@@ -99,7 +111,10 @@ for (const engine of testEngines()) {
       assert.equal(request.status, 'completed');
 
       const triggered = (await eventsOf(server, 'edge.node.update_triggered')).filter((e) => e.data.self_update_request_id === request.id);
-      assert.deepEqual(triggered.map((e) => e.data.node_id), [accepts.nodeId]);
+      assert.deepEqual(
+        triggered.map((e) => e.data.node_id),
+        [accepts.nodeId],
+      );
       assert.equal(triggered[0]!.data.cluster_name, 'prod');
       assert.equal(triggered[0]!.data.self_update_enabled, true);
       assert.equal(triggered[0]!.data.version, '1.0.0');
@@ -168,7 +183,12 @@ for (const engine of testEngines()) {
       assert.deepEqual(missing.body.error.details, { node_ids: ["is required when targeting_type is 'nodes'"] });
       const noNames = await server.api.post('/api/v1/self_update_requests', { targeting: { type: 'clusters', cluster_names: [] } });
       assert.deepEqual(noNames.body.error.details, { cluster_names: ["is required when targeting_type is 'clusters'"] });
-      for (const body of [{}, { targeting: { type: 'some' } }, { targeting: { type: 'all', node_filters: { foo: 1 } } }, { targeting: { type: 'all' }, force: true }]) {
+      for (const body of [
+        {},
+        { targeting: { type: 'some' } },
+        { targeting: { type: 'all', node_filters: { foo: 1 } } },
+        { targeting: { type: 'all' }, force: true },
+      ]) {
         assert.equal((await server.api.post('/api/v1/self_update_requests', body)).status, 400, JSON.stringify(body));
       }
     });

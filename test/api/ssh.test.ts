@@ -31,13 +31,24 @@ for (const engine of testEngines()) {
     const usernamesOf = async (query: string) => (await list(`/api/v1/ssh_usernames?${query}`)).data.map((u: any) => u.username);
     const keyNamesOf = async (query: string) => (await list(`/api/v1/ssh_public_keys?${query}`)).data.map((k: any) => k.key_name);
     const events = async () => {
-      const rows = await server.ctx.database.db.selectFrom('events').select('envelope').where('type', '=', 'edge.ssh_username.verified').orderBy('seq').execute();
+      const rows = await server.ctx.database.db
+        .selectFrom('events')
+        .select('envelope')
+        .where('type', '=', 'edge.ssh_username.verified')
+        .orderBy('seq')
+        .execute();
       return rows.map((r) => JSON.parse(r.envelope).data as Record<string, unknown>);
     };
     const rowCounts = async () => {
       const db = server.ctx.database.db;
-      const users = await db.selectFrom('ssh_usernames').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
-      const keys = await db.selectFrom('ssh_public_keys').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const users = await db
+        .selectFrom('ssh_usernames')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
+      const keys = await db
+        .selectFrom('ssh_public_keys')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       return { users: Number(users.n), keys: Number(keys.n) };
     };
 
@@ -72,10 +83,13 @@ for (const engine of testEngines()) {
         assert.equal(user.has_password, true);
         assert.equal(user.node_id, east.nodeId);
         assert.match(user.inserted_at, ISO_SECONDS);
-        assert.deepEqual(user.public_keys.map((k: any) => [k.key_name, k.public_key, k.ssh_username_id]), [
-          ['laptop', laptop, user.id],
-          ['ci', ci, user.id],
-        ]);
+        assert.deepEqual(
+          user.public_keys.map((k: any) => [k.key_name, k.public_key, k.ssh_username_id]),
+          [
+            ['laptop', laptop, user.id],
+            ['ci', ci, user.id],
+          ],
+        );
         for (const key of user.public_keys) {
           assert.deepEqual(Object.keys(key).sort(), ['id', 'inserted_at', 'key_name', 'public_key', 'ssh_username_id', 'updated_at']);
         }
@@ -135,7 +149,11 @@ for (const engine of testEngines()) {
         assert.equal(missing.status, 404);
         assert.deepEqual(missing.body.error, { code: 'not_found', message: 'Resource not found' });
         assert.equal((await server.api.withToken(null).post(`/api/v1/nodes/${east.nodeId}/ssh_usernames`, { username: 'okname' })).status, 401);
-        assert.equal((await server.api.withToken(east.apiToken).post(`/api/v1/nodes/${east.nodeId}/ssh_usernames`, { username: 'okname' })).status, 401, 'node tokens are not admin keys');
+        assert.equal(
+          (await server.api.withToken(east.apiToken).post(`/api/v1/nodes/${east.nodeId}/ssh_usernames`, { username: 'okname' })).status,
+          401,
+          'node tokens are not admin keys',
+        );
       });
 
       it('rejects bad nested keys with 422 per key and stores nothing (atomic, unlike upstream)', async () => {
@@ -184,7 +202,11 @@ for (const engine of testEngines()) {
           throw new Error('disk full');
         };
         try {
-          const res = await createUsername(east.nodeId, { username: 'halfway', password: 'a-fine-password', public_keys: [{ key_name: 'a', public_key: ed25519() }] });
+          const res = await createUsername(east.nodeId, {
+            username: 'halfway',
+            password: 'a-fine-password',
+            public_keys: [{ key_name: 'a', public_key: ed25519() }],
+          });
           assert.equal(res.status, 500);
           assert.deepEqual(res.body.error, { code: 'internal_server_error', message: 'Internal Server Error' });
         } finally {
@@ -197,7 +219,13 @@ for (const engine of testEngines()) {
       it('deletes usernames and their keys with their node', async () => {
         const before = await rowCounts();
         const doomed = await registerAgent(server.api, { cluster: 'prod-west' });
-        const res = await createUsername(doomed.nodeId, { username: 'twokeys', public_keys: [{ key_name: 'a', public_key: ed25519() }, { key_name: 'b', public_key: ecdsa('P-521') }] });
+        const res = await createUsername(doomed.nodeId, {
+          username: 'twokeys',
+          public_keys: [
+            { key_name: 'a', public_key: ed25519() },
+            { key_name: 'b', public_key: ecdsa('P-521') },
+          ],
+        });
         assert.equal(res.status, 201);
         assert.deepEqual(await rowCounts(), { users: before.users + 1, keys: before.keys + 2 });
         assert.equal((await server.api.delete(`/api/v1/nodes/${doomed.nodeId}`)).status, 204);
@@ -207,7 +235,13 @@ for (const engine of testEngines()) {
       });
 
       it('gets and deletes a username; deleting cascades its keys; unknown ids 404, malformed 400', async () => {
-        const created = await createUsername(west.nodeId, { username: 'temp', public_keys: [{ key_name: 'k1', public_key: ed25519() }, { key_name: 'k2', public_key: ecdsa('P-384') }] });
+        const created = await createUsername(west.nodeId, {
+          username: 'temp',
+          public_keys: [
+            { key_name: 'k1', public_key: ed25519() },
+            { key_name: 'k2', public_key: ecdsa('P-384') },
+          ],
+        });
         assert.equal(created.status, 201);
         const user = created.body.data;
         const del = await server.api.delete(`/api/v1/ssh_usernames/${user.id}`);
@@ -244,11 +278,22 @@ for (const engine of testEngines()) {
           assert.equal(res.status, 201, `${name}: ${res.text}`);
           const key = res.body.data;
           assert.equal(res.headers.get('location'), `/api/v1/ssh_public_keys/${key.id}`);
-          assert.deepEqual(key, { id: key.id, public_key: publicKey, key_name: name, ssh_username_id: owner.id, inserted_at: key.inserted_at, updated_at: key.updated_at });
+          assert.deepEqual(key, {
+            id: key.id,
+            public_key: publicKey,
+            key_name: name,
+            ssh_username_id: owner.id,
+            inserted_at: key.inserted_at,
+            updated_at: key.updated_at,
+          });
           assert.deepEqual((await server.api.get(`/api/v1/ssh_public_keys/${key.id}`)).body.data, key);
         }
         const user = (await server.api.get(`/api/v1/ssh_usernames/${owner.id}`)).body.data;
-        assert.deepEqual(user.public_keys.map((k: any) => k.key_name), Object.keys(keys), 'oldest first on the username');
+        assert.deepEqual(
+          user.public_keys.map((k: any) => k.key_name),
+          Object.keys(keys),
+          'oldest first on the username',
+        );
       });
 
       it('refuses unsupported algorithms and malformed text by schema (400)', async () => {
@@ -290,7 +335,12 @@ for (const engine of testEngines()) {
         offCurve[64]! ^= 1;
         const cases: Array<[string, string]> = [
           ['ssh-ed25519 AAAAC x', 'invalid base64 key data'],
-          [`ssh-ed25519 ${Buffer.concat([ed, Buffer.from([0])]).toString('base64').replace(/AA==$/, 'AB==')} x`, 'invalid base64 key data'],
+          [
+            `ssh-ed25519 ${Buffer.concat([ed, Buffer.from([0])])
+              .toString('base64')
+              .replace(/AA==$/, 'AB==')} x`,
+            'invalid base64 key data',
+          ],
           ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGQw7Di3fBr2oc2vbZN5YLz8YpJ8PQb5bXwQwe+QgYX8=== x', 'invalid base64 key data'],
           [withBlob('ssh-rsa', ed), 'key data is a ssh-ed25519 key, not ssh-rsa'],
           [withBlob('ecdsa-sha2-nistp384', p256), 'key data is a ecdsa-sha2-nistp256 key, not ecdsa-sha2-nistp384'],
@@ -298,11 +348,29 @@ for (const engine of testEngines()) {
           [withBlob('ssh-ed25519', Buffer.concat([sshString(Buffer.from([0, 1, 2])), sshString(Buffer.alloc(32))])), 'key data is not a ssh-ed25519 key'],
           [withBlob('ssh-ed25519', Buffer.concat([ed, Buffer.from([0])])), 'invalid ssh-ed25519 key data'],
           [withBlob('ssh-ed25519', ed.subarray(0, ed.length - 1)), 'invalid ssh-ed25519 key data'],
-          [withBlob('ecdsa-sha2-nistp256', Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString('nistp384'), sshString(point)])), 'key data names another curve than nistp256'],
-          [withBlob('ecdsa-sha2-nistp256', Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString('nistp256'), sshString(offCurve)])), 'invalid ecdsa-sha2-nistp256 key data'],
-          [withBlob('ecdsa-sha2-nistp256', Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString('nistp256'), sshString(point.subarray(0, 33))])), 'invalid ecdsa-sha2-nistp256 key data'],
-          [withBlob('ssh-rsa', Buffer.concat([sshString('ssh-rsa'), sshString(Buffer.from([1, 0, 1])), sshString(Buffer.from([0xff, 1, 2]))])), 'invalid ssh-rsa key data'],
-          [withBlob('ssh-rsa', Buffer.concat([sshString('ssh-rsa'), sshString(Buffer.from([2])), sshString(Buffer.concat([Buffer.from([0]), Buffer.alloc(256, 0xab)]))])), 'invalid ssh-rsa key data'],
+          [
+            withBlob('ecdsa-sha2-nistp256', Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString('nistp384'), sshString(point)])),
+            'key data names another curve than nistp256',
+          ],
+          [
+            withBlob('ecdsa-sha2-nistp256', Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString('nistp256'), sshString(offCurve)])),
+            'invalid ecdsa-sha2-nistp256 key data',
+          ],
+          [
+            withBlob('ecdsa-sha2-nistp256', Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString('nistp256'), sshString(point.subarray(0, 33))])),
+            'invalid ecdsa-sha2-nistp256 key data',
+          ],
+          [
+            withBlob('ssh-rsa', Buffer.concat([sshString('ssh-rsa'), sshString(Buffer.from([1, 0, 1])), sshString(Buffer.from([0xff, 1, 2]))])),
+            'invalid ssh-rsa key data',
+          ],
+          [
+            withBlob(
+              'ssh-rsa',
+              Buffer.concat([sshString('ssh-rsa'), sshString(Buffer.from([2])), sshString(Buffer.concat([Buffer.from([0]), Buffer.alloc(256, 0xab)]))]),
+            ),
+            'invalid ssh-rsa key data',
+          ],
           [rsa(512), 'ssh-rsa keys must have 1024 to 16384 bits, this one has 512'],
           [withBlob('ssh-rsa', rsaBlob.subarray(0, rsaBlob.length - 10)), 'invalid ssh-rsa key data'],
         ];
@@ -347,11 +415,28 @@ for (const engine of testEngines()) {
         await createCluster(server.api, { name: 'lab-north' });
         const labNode = await registerAgent(server.api, { cluster: 'lab-north' });
         const lab2Node = await registerAgent(server.api, { cluster: 'lab-north' });
-        const alpha = (await createUsername(labNode.nodeId, { username: 'alpha', password: 'alpha-password-1', public_keys: [{ key_name: 'Work-Laptop', public_key: `${ed25519()}`.replace('me@laptop', 'alice@example.com') }] })).body.data;
+        const alpha = (
+          await createUsername(labNode.nodeId, {
+            username: 'alpha',
+            password: 'alpha-password-1',
+            public_keys: [{ key_name: 'Work-Laptop', public_key: `${ed25519()}`.replace('me@laptop', 'alice@example.com') }],
+          })
+        ).body.data;
         await sleep(5);
-        const beta = (await createUsername(labNode.nodeId, { username: 'beta', public_keys: [{ key_name: 'home', public_key: ecdsa('P-256').replace('ops@example.com', 'bob@corp.test') }] })).body.data;
+        const beta = (
+          await createUsername(labNode.nodeId, {
+            username: 'beta',
+            public_keys: [{ key_name: 'home', public_key: ecdsa('P-256').replace('ops@example.com', 'bob@corp.test') }],
+          })
+        ).body.data;
         await sleep(5);
-        const gamma = (await createUsername(lab2Node.nodeId, { username: 'gamma-ops', password: 'gamma-password-1', public_keys: [{ key_name: 'work-desktop', public_key: rsa() }] })).body.data;
+        const gamma = (
+          await createUsername(lab2Node.nodeId, {
+            username: 'gamma-ops',
+            password: 'gamma-password-1',
+            public_keys: [{ key_name: 'work-desktop', public_key: rsa() }],
+          })
+        ).body.data;
         fixtures = { alpha, beta, gamma };
       });
 
@@ -367,13 +452,36 @@ for (const engine of testEngines()) {
         assert.deepEqual(await usernamesOf('username=ALPHA'), [], 'exact match is case-sensitive');
         assert.deepEqual(await usernamesOf('username=*-OPS'), ['gamma-ops'], 'wildcards are case-insensitive');
         assert.deepEqual(await usernamesOf('username=alpha,beta&order_by=username'), ['alpha', 'beta']);
-        assert.equal((await list('/api/v1/ssh_usernames?cluster_name=lab-north,prod-east')).meta.pagination.total_count, (await list('/api/v1/ssh_usernames')).meta.pagination.total_count, 'comma lists are ignored on the join');
+        assert.equal(
+          (await list('/api/v1/ssh_usernames?cluster_name=lab-north,prod-east')).meta.pagination.total_count,
+          (await list('/api/v1/ssh_usernames')).meta.pagination.total_count,
+          'comma lists are ignored on the join',
+        );
         const page = await list('/api/v1/ssh_usernames?cluster_name=lab-north&page_size=2&page=2');
-        assert.deepEqual(page.meta.pagination, { page: 2, page_size: 2, total_count: 3, total_pages: 2, has_next: false, has_prev: true, next_page: null, prev_page: 1 });
-        assert.deepEqual(page.data.map((u: any) => u.username), ['alpha']);
-        assert.deepEqual(page.data[0].public_keys.map((k: any) => k.key_name), ['Work-Laptop'], 'keys are preloaded on lists');
+        assert.deepEqual(page.meta.pagination, {
+          page: 2,
+          page_size: 2,
+          total_count: 3,
+          total_pages: 2,
+          has_next: false,
+          has_prev: true,
+          next_page: null,
+          prev_page: 1,
+        });
+        assert.deepEqual(
+          page.data.map((u: any) => u.username),
+          ['alpha'],
+        );
+        assert.deepEqual(
+          page.data[0].public_keys.map((k: any) => k.key_name),
+          ['Work-Laptop'],
+          'keys are preloaded on lists',
+        );
         const today = new Date().toISOString().slice(0, 10);
-        assert.equal((await list(`/api/v1/ssh_usernames?cluster_name=lab-north&inserted_at__gte=${today}&updated_at__lte=${today}`)).meta.pagination.total_count, 3);
+        assert.equal(
+          (await list(`/api/v1/ssh_usernames?cluster_name=lab-north&inserted_at__gte=${today}&updated_at__lte=${today}`)).meta.pagination.total_count,
+          3,
+        );
         assert.equal((await list('/api/v1/ssh_usernames?cluster_name=lab-north&inserted_at__lte=2000-01-01')).meta.pagination.total_count, 0);
         for (const bad of ['node_id=abc', 'has_password=maybe', 'password=x', 'page_size=101', 'inserted_at__gte=yesterday']) {
           assert.equal((await server.api.get(`/api/v1/ssh_usernames?${bad}`)).status, 400, bad);
@@ -408,7 +516,13 @@ for (const engine of testEngines()) {
       let nopass: any;
       before(async () => {
         keyText = ed25519();
-        user = (await createUsername(west.nodeId, { username: 'operator', password: 'correct horse battery', public_keys: [{ key_name: 'main', public_key: keyText }] })).body.data;
+        user = (
+          await createUsername(west.nodeId, {
+            username: 'operator',
+            password: 'correct horse battery',
+            public_keys: [{ key_name: 'main', public_key: keyText }],
+          })
+        ).body.data;
         nopass = (await createUsername(west.nodeId, { username: 'keysonly', public_keys: [{ key_name: 'main', public_key: ecdsa('P-521') }] })).body.data;
       });
       const verify = (agent: RegisteredAgent, body: unknown) => agent.client.post('/api/v1/agents/ssh_usernames/verify_credentials', body);
@@ -449,7 +563,10 @@ for (const engine of testEngines()) {
         assert.deepEqual(east2Admin.body.data, { verified: false });
         assert.deepEqual((await verify(east, { username: 'operator', public_key: keyText })).body.data, { verified: false });
         const last = (await events()).at(-1)!;
-        assert.deepEqual({ ...last, verified_at: 'x' }, { ssh_username_id: null, node_id: null, cluster_name: null, username: 'operator', auth_method: 'unknown', result: 'failure', verified_at: 'x' });
+        assert.deepEqual(
+          { ...last, verified_at: 'x' },
+          { ssh_username_id: null, node_id: null, cluster_name: null, username: 'operator', auth_method: 'unknown', result: 'failure', verified_at: 'x' },
+        );
       });
 
       it('emits edge.ssh_username.verified with ids, cluster, method and result', async () => {
@@ -460,12 +577,51 @@ for (const engine of testEngines()) {
         const [a, b, c, d] = (await events()).slice(-4);
         assert.match(String(a!.verified_at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
         const strip = (e: Record<string, unknown>) => ({ ...e, verified_at: undefined });
-        assert.deepEqual(strip(a!), { ssh_username_id: user.id, node_id: west.nodeId, cluster_name: 'prod-west', username: 'operator', auth_method: 'password', result: 'success', verified_at: undefined });
-        assert.deepEqual(strip(b!), { ssh_username_id: user.id, node_id: west.nodeId, cluster_name: 'prod-west', username: 'operator', auth_method: 'public_key', result: 'failure', verified_at: undefined });
-        assert.deepEqual(strip(c!), { ssh_username_id: nopass.id, node_id: west.nodeId, cluster_name: 'prod-west', username: 'keysonly', auth_method: 'password', result: 'failure', verified_at: undefined });
-        assert.deepEqual(strip(d!), { ssh_username_id: null, node_id: null, cluster_name: null, username: 'ghost', auth_method: 'unknown', result: 'failure', verified_at: undefined });
+        assert.deepEqual(strip(a!), {
+          ssh_username_id: user.id,
+          node_id: west.nodeId,
+          cluster_name: 'prod-west',
+          username: 'operator',
+          auth_method: 'password',
+          result: 'success',
+          verified_at: undefined,
+        });
+        assert.deepEqual(strip(b!), {
+          ssh_username_id: user.id,
+          node_id: west.nodeId,
+          cluster_name: 'prod-west',
+          username: 'operator',
+          auth_method: 'public_key',
+          result: 'failure',
+          verified_at: undefined,
+        });
+        assert.deepEqual(strip(c!), {
+          ssh_username_id: nopass.id,
+          node_id: west.nodeId,
+          cluster_name: 'prod-west',
+          username: 'keysonly',
+          auth_method: 'password',
+          result: 'failure',
+          verified_at: undefined,
+        });
+        assert.deepEqual(strip(d!), {
+          ssh_username_id: null,
+          node_id: null,
+          cluster_name: null,
+          username: 'ghost',
+          auth_method: 'unknown',
+          result: 'failure',
+          verified_at: undefined,
+        });
         const envelope = JSON.parse(
-          (await server.ctx.database.db.selectFrom('events').select('envelope').where('type', '=', 'edge.ssh_username.verified').orderBy('seq', 'desc').executeTakeFirstOrThrow()).envelope,
+          (
+            await server.ctx.database.db
+              .selectFrom('events')
+              .select('envelope')
+              .where('type', '=', 'edge.ssh_username.verified')
+              .orderBy('seq', 'desc')
+              .executeTakeFirstOrThrow()
+          ).envelope,
         );
         assert.equal(envelope.specversion, '1.0');
         assert.equal(envelope.source, 'https://github.com/wenet-ec/edge-core');
@@ -476,7 +632,11 @@ for (const engine of testEngines()) {
         const before = (await events()).length;
         const neither = await verify(west, { username: 'operator' });
         assert.equal(neither.status, 422);
-        assert.deepEqual(neither.body.error, { code: 'validation_failed', message: 'Validation failed', details: { base: ['either password or public_key is required'] } });
+        assert.deepEqual(neither.body.error, {
+          code: 'validation_failed',
+          message: 'Validation failed',
+          details: { base: ['either password or public_key is required'] },
+        });
         const nulls = await verify(west, { username: 'operator', password: null, public_key: null });
         assert.equal(nulls.status, 422);
         const both = await verify(west, { username: 'operator', password: 'correct horse battery', public_key: keyText });
@@ -488,7 +648,9 @@ for (const engine of testEngines()) {
         assert.equal((await verify(west, { username: 'operator', password: 42 })).status, 400);
         const extra = await verify(west, { username: 'operator', password: 'correct horse battery', client_version: 'x' });
         assert.deepEqual(extra.body.data, { verified: true }, 'agent routes tolerate unknown fields');
-        const anonymous = await server.api.withToken(null).post('/api/v1/agents/ssh_usernames/verify_credentials', { username: 'operator', password: 'correct horse battery' });
+        const anonymous = await server.api
+          .withToken(null)
+          .post('/api/v1/agents/ssh_usernames/verify_credentials', { username: 'operator', password: 'correct horse battery' });
         assert.equal(anonymous.status, 401);
         const admin = await server.api.post('/api/v1/agents/ssh_usernames/verify_credentials', { username: 'operator', password: 'correct horse battery' });
         assert.equal(admin.status, 401, 'admin keys are not node tokens');
@@ -496,7 +658,9 @@ for (const engine of testEngines()) {
       });
 
       it('stops verifying keys and passwords once they are deleted', async () => {
-        const temp = (await createUsername(west.nodeId, { username: 'shortlived', password: 'shortlived-password', public_keys: [{ key_name: 'k', public_key: keyText }] })).body.data;
+        const temp = (
+          await createUsername(west.nodeId, { username: 'shortlived', password: 'shortlived-password', public_keys: [{ key_name: 'k', public_key: keyText }] })
+        ).body.data;
         assert.deepEqual((await verify(west, { username: 'shortlived', public_key: keyText })).body.data, { verified: true });
         assert.equal((await server.api.delete(`/api/v1/ssh_public_keys/${temp.public_keys[0].id}`)).status, 204);
         assert.deepEqual((await verify(west, { username: 'shortlived', public_key: keyText })).body.data, { verified: false });

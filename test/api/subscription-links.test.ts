@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
-import { createCoreNode, createNodeProtocol, createSubscription, createVpnUser, type DecodedLink, decodeShareLink, grant, type VpnFixtures } from '../helpers/vpn.ts';
+import {
+  createCoreNode,
+  createNodeProtocol,
+  createSubscription,
+  createVpnUser,
+  type DecodedLink,
+  decodeShareLink,
+  grant,
+  type VpnFixtures,
+} from '../helpers/vpn.ts';
 import { createSubscription as createApiSubscription, createProtocol, createUser, registeredNode } from '../helpers/vpn-admin.ts';
 
 for (const engine of testEngines()) {
@@ -40,14 +49,44 @@ for (const engine of testEngines()) {
           transport: 'tcp',
           security: 'reality',
           flow: 'xtls-rprx-vision',
-          reality_settings: { target: 'www.microsoft.com:443', server_names: ['www.microsoft.com'], private_key_enc: f.secrets.seal('PRIVATE-KEY-NEVER-IN-LINKS'), short_ids: ['a1b2c3d4'], public_key: 'PUBKEY', fingerprint: 'safari' },
+          reality_settings: {
+            target: 'www.microsoft.com:443',
+            server_names: ['www.microsoft.com'],
+            private_key_enc: f.secrets.seal('PRIVATE-KEY-NEVER-IN-LINKS'),
+            short_ids: ['a1b2c3d4'],
+            public_key: 'PUBKEY',
+            fingerprint: 'safari',
+          },
           remark: 'AMS Reality',
         }),
-        vmess: await createNodeProtocol(f, ams.nodeId, { protocol: 'vmess', port: 2083, transport: 'ws', transport_settings: { path: '/vm', host: 'cdn.example.com' }, security: 'tls', tls_settings: { server_name: 'cdn.example.com', alpn: ['h2'] } }),
-        trojan: await createNodeProtocol(f, ams.nodeId, { protocol: 'trojan', port: 2096, transport: 'grpc', transport_settings: { service_name: 'tr' }, security: 'tls', tls_settings: { server_name: 'ams.vpn.example.com' } }),
+        vmess: await createNodeProtocol(f, ams.nodeId, {
+          protocol: 'vmess',
+          port: 2083,
+          transport: 'ws',
+          transport_settings: { path: '/vm', host: 'cdn.example.com' },
+          security: 'tls',
+          tls_settings: { server_name: 'cdn.example.com', alpn: ['h2'] },
+        }),
+        trojan: await createNodeProtocol(f, ams.nodeId, {
+          protocol: 'trojan',
+          port: 2096,
+          transport: 'grpc',
+          transport_settings: { service_name: 'tr' },
+          security: 'tls',
+          tls_settings: { server_name: 'ams.vpn.example.com' },
+        }),
         ss: await createNodeProtocol(f, ams.nodeId, { protocol: 'shadowsocks', port: 8388, ss_method: 'aes-256-gcm' }),
-        ss2022: await createNodeProtocol(f, ams.nodeId, { protocol: 'shadowsocks', port: 8389, ss_method: '2022-blake3-aes-128-gcm', ss_server_key: serverKey }),
-        mtproto: await createNodeProtocol(f, ams.nodeId, { protocol: 'mtproto', port: 8443, mtproto_settings: { tls_domain: 'www.google.com', extra_tls_domains: ['www.cloudflare.com'], mask: true, use_middle_proxy: true } }),
+        ss2022: await createNodeProtocol(f, ams.nodeId, {
+          protocol: 'shadowsocks',
+          port: 8389,
+          ss_method: '2022-blake3-aes-128-gcm',
+          ss_server_key: serverKey,
+        }),
+        mtproto: await createNodeProtocol(f, ams.nodeId, {
+          protocol: 'mtproto',
+          port: 8443,
+          mtproto_settings: { tls_domain: 'www.google.com', extra_tls_domains: ['www.cloudflare.com'], mask: true, use_middle_proxy: true },
+        }),
         disabled: await createNodeProtocol(f, ams.nodeId, { protocol: 'vless', port: 9443, enabled: false }),
         onDisabledNode: await createNodeProtocol(f, off.nodeId, { protocol: 'vless', port: 443 }),
         notGranted: await createNodeProtocol(f, ams.nodeId, { protocol: 'vless', port: 10443 }),
@@ -71,12 +110,37 @@ for (const engine of testEngines()) {
           credential: sub.link_uuid,
           host: 'ams.vpn.example.com',
           port: 443,
-          params: { type: 'tcp', security: 'reality', encryption: 'none', flow: 'xtls-rprx-vision', sni: 'www.microsoft.com', fp: 'safari', pbk: 'PUBKEY', sid: 'a1b2c3d4' },
+          params: {
+            type: 'tcp',
+            security: 'reality',
+            encryption: 'none',
+            flow: 'xtls-rprx-vision',
+            sni: 'www.microsoft.com',
+            fp: 'safari',
+            pbk: 'PUBKEY',
+            sid: 'a1b2c3d4',
+          },
           remark: 'AMS Reality',
         },
         {
           scheme: 'vmess',
-          json: { v: '2', ps: remark('vmess'), add: 'ams.vpn.example.com', port: '2083', id: sub.link_uuid, aid: '0', scy: 'auto', net: 'ws', type: 'none', host: 'cdn.example.com', path: '/vm', tls: 'tls', sni: 'cdn.example.com', fp: '', alpn: 'h2' },
+          json: {
+            v: '2',
+            ps: remark('vmess'),
+            add: 'ams.vpn.example.com',
+            port: '2083',
+            id: sub.link_uuid,
+            aid: '0',
+            scy: 'auto',
+            net: 'ws',
+            type: 'none',
+            host: 'cdn.example.com',
+            path: '/vm',
+            tls: 'tls',
+            sni: 'cdn.example.com',
+            fp: '',
+            alpn: 'h2',
+          },
         },
         {
           scheme: 'trojan',
@@ -86,8 +150,24 @@ for (const engine of testEngines()) {
           params: { type: 'grpc', security: 'tls', sni: 'ams.vpn.example.com', serviceName: 'tr', mode: 'gun' },
           remark: remark('trojan'),
         },
-        { scheme: 'ss', method: 'aes-256-gcm', password: sub.ssPassword, encoding: 'base64url', host: 'ams.vpn.example.com', port: 8388, remark: remark('shadowsocks') },
-        { scheme: 'ss', method: '2022-blake3-aes-128-gcm', password: `${serverKey}:${sub.ssPassword}`, encoding: 'percent', host: 'ams.vpn.example.com', port: 8389, remark: remark('shadowsocks') },
+        {
+          scheme: 'ss',
+          method: 'aes-256-gcm',
+          password: sub.ssPassword,
+          encoding: 'base64url',
+          host: 'ams.vpn.example.com',
+          port: 8388,
+          remark: remark('shadowsocks'),
+        },
+        {
+          scheme: 'ss',
+          method: '2022-blake3-aes-128-gcm',
+          password: `${serverKey}:${sub.ssPassword}`,
+          encoding: 'percent',
+          host: 'ams.vpn.example.com',
+          port: 8389,
+          remark: remark('shadowsocks'),
+        },
         { scheme: 'tg', server: 'ams.vpn.example.com', port: 8443, secret: `ee${secret}${Buffer.from('www.google.com').toString('hex')}` },
         { scheme: 'tg', server: 'ams.vpn.example.com', port: 8443, secret: `ee${secret}${Buffer.from('www.cloudflare.com').toString('hex')}` },
       ]);
@@ -104,7 +184,13 @@ for (const engine of testEngines()) {
 
     it('reports usage, limit and expiry in subscription-userinfo and still serves limited and expired subscriptions', async () => {
       const expires = '2030-01-02T03:04:05.000Z';
-      const { sub } = await fullSetup({ status: 'limited', traffic_limit_bytes: 5_000_000_000, used_up_bytes: 1_234_567, used_down_bytes: 4_999_999_999, expires_at: expires });
+      const { sub } = await fullSetup({
+        status: 'limited',
+        traffic_limit_bytes: 5_000_000_000,
+        used_up_bytes: 1_234_567,
+        used_down_bytes: 4_999_999_999,
+        expires_at: expires,
+      });
       const res = await fetchSub(`/sub/${sub.link_uuid}`);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('subscription-userinfo'), `upload=1234567; download=4999999999; total=5000000000; expire=${Date.parse(expires) / 1000}`);
@@ -119,7 +205,13 @@ for (const engine of testEngines()) {
     });
 
     it('answers a plain 404 for unknown and malformed links', async () => {
-      for (const path of [`/sub/${randomUUID()}`, '/sub/not-a-uuid', `/sub/${'x'.repeat(80)}`, `/sub/${randomUUID()}?format=clash`, '/sub/%27%20or%201%3D1--']) {
+      for (const path of [
+        `/sub/${randomUUID()}`,
+        '/sub/not-a-uuid',
+        `/sub/${'x'.repeat(80)}`,
+        `/sub/${randomUUID()}?format=clash`,
+        '/sub/%27%20or%201%3D1--',
+      ]) {
         const res = await fetchSub(path);
         assert.equal(res.status, 404, path);
         assert.equal(res.text, 'Not Found', path);
@@ -141,7 +233,10 @@ for (const engine of testEngines()) {
         const res = await fetchSub(`/sub/${linkUuid}`);
         assert.equal(res.status, 200, `/sub/${linkUuid}`);
         const links = linesOf(res.text).map(decodeShareLink);
-        return { vless: links.find((l) => l.scheme === 'vless'), ss: links.find((l) => l.scheme === 'ss') } as { vless: Extract<DecodedLink, { scheme: 'vless' | 'trojan' }>; ss: Extract<DecodedLink, { scheme: 'ss' }> };
+        return { vless: links.find((l) => l.scheme === 'vless'), ss: links.find((l) => l.scheme === 'ss') } as {
+          vless: Extract<DecodedLink, { scheme: 'vless' | 'trojan' }>;
+          ss: Extract<DecodedLink, { scheme: 'ss' }>;
+        };
       };
       const before = await credentials(sub.link_uuid);
       assert.equal(before.vless.credential, sub.link_uuid);

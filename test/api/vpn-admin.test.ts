@@ -17,7 +17,12 @@ async function snapshot(server: TestServer): Promise<string> {
   const hash = createHash('sha256');
   for (const table of VPN_TABLES) {
     const rows = await sql<Record<string, unknown>>`select * from ${sql.table(table)}`.execute(server.ctx.database.db);
-    hash.update(`${table}:${rows.rows.map((r) => JSON.stringify(Object.entries(r).sort())).sort().join('\n')}\n`);
+    hash.update(
+      `${table}:${rows.rows
+        .map((r) => JSON.stringify(Object.entries(r).sort()))
+        .sort()
+        .join('\n')}\n`,
+    );
   }
   return hash.digest('hex');
 }
@@ -46,9 +51,19 @@ for (const engine of testEngines()) {
         assert.equal(res.status, 201);
         const user = res.body.data;
         assert.equal(res.headers.get('location'), `/api/v1/vpn/users/${user.id}`);
-        assert.deepEqual({ ...user, inserted_at: undefined, updated_at: undefined }, {
-          id: user.id, username: 'carol@example.com', email: 'carol@example.com', telegram_id: '123456789', status: 'active', subscription_count: 0, inserted_at: undefined, updated_at: undefined,
-        });
+        assert.deepEqual(
+          { ...user, inserted_at: undefined, updated_at: undefined },
+          {
+            id: user.id,
+            username: 'carol@example.com',
+            email: 'carol@example.com',
+            telegram_id: '123456789',
+            status: 'active',
+            subscription_count: 0,
+            inserted_at: undefined,
+            updated_at: undefined,
+          },
+        );
         assert.match(user.inserted_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
         const patched = await server.api.patch(`/api/v1/vpn/users/${user.id}`, { email: null, status: 'disabled' });
@@ -59,7 +74,10 @@ for (const engine of testEngines()) {
 
         await createUser(server.api, { username: 'dave' });
         const list = await server.api.get('/api/v1/vpn/users?username=carol*&status=disabled');
-        assert.deepEqual(list.body.data.map((u: any) => u.id), [user.id]);
+        assert.deepEqual(
+          list.body.data.map((u: any) => u.id),
+          [user.id],
+        );
         const paged = await server.api.get('/api/v1/vpn/users?page_size=1&order_by=username&order_directions=asc');
         assert.equal(paged.body.data[0].username, 'carol@example.com');
         assert.equal(paged.body.meta.pagination.page_size, 1);
@@ -74,7 +92,13 @@ for (const engine of testEngines()) {
         const taken = await server.api.post('/api/v1/vpn/users', { username: 'erin' });
         assert.equal(taken.status, 409);
         assert.equal(taken.body.error.message, 'username has already been taken');
-        const bad = await server.api.post('/api/v1/vpn/users', { username: 'has space', email: 'not-an-email', telegram_id: 'abc', status: 'limited', extra: true });
+        const bad = await server.api.post('/api/v1/vpn/users', {
+          username: 'has space',
+          email: 'not-an-email',
+          telegram_id: 'abc',
+          status: 'limited',
+          extra: true,
+        });
         assert.equal(bad.status, 400);
         assert.deepEqual(Object.keys(bad.body.error.details).sort(), ['email', 'extra', 'status', 'telegram_id', 'username']);
         await refusedWithoutChange(server, 400, [
@@ -160,15 +184,26 @@ for (const engine of testEngines()) {
 
         const lowered = await server.api.patch(`/api/v1/vpn/subscriptions/${s.id}`, { traffic_limit_bytes: 500 });
         assert.equal(lowered.body.data.status, 'limited');
-        const limited = (await server.ctx.database.db.selectFrom('events').select('envelope').where('type', '=', 'vpn.subscription.limited').execute()).map((r) => JSON.parse(r.envelope).data);
-        assert.deepEqual(limited.at(-1), { subscription_id: s.id, user_id: userId, used_bytes: 700, traffic_limit_bytes: 500, limited_at: limited.at(-1).limited_at });
+        const limited = (await server.ctx.database.db.selectFrom('events').select('envelope').where('type', '=', 'vpn.subscription.limited').execute()).map(
+          (r) => JSON.parse(r.envelope).data,
+        );
+        assert.deepEqual(limited.at(-1), {
+          subscription_id: s.id,
+          user_id: userId,
+          used_bytes: 700,
+          traffic_limit_bytes: 500,
+          limited_at: limited.at(-1).limited_at,
+        });
         // Asking for active while over the limit leaves it limited; raising the limit frees it.
         assert.equal((await server.api.patch(`/api/v1/vpn/subscriptions/${s.id}`, { status: 'active' })).body.data.status, 'limited');
         assert.equal((await server.api.patch(`/api/v1/vpn/subscriptions/${s.id}`, { traffic_limit_bytes: 0 })).body.data.status, 'active');
 
         const past = await server.api.patch(`/api/v1/vpn/subscriptions/${s.id}`, { expires_at: '2020-01-01T00:00:00Z' });
         assert.equal(past.body.data.status, 'expired');
-        assert.equal((await server.ctx.database.db.selectFrom('events').select('seq').where('type', '=', 'vpn.subscription.expired').execute()).length >= 1, true);
+        assert.equal(
+          (await server.ctx.database.db.selectFrom('events').select('seq').where('type', '=', 'vpn.subscription.expired').execute()).length >= 1,
+          true,
+        );
         const never = await server.api.patch(`/api/v1/vpn/subscriptions/${s.id}`, { expires_at: null });
         assert.deepEqual([never.body.data.status, never.body.data.expires_at], ['active', null]);
         const disabled = await server.api.patch(`/api/v1/vpn/subscriptions/${s.id}`, { status: 'disabled' });
@@ -178,7 +213,11 @@ for (const engine of testEngines()) {
 
       it('revokes (new link UUID) and resets traffic (counters to zero, lifetime kept)', async () => {
         const s = await createSubscription(server.api, userId, { traffic_limit_bytes: 100, node_protocol_ids: [p1.id] });
-        await server.ctx.database.db.updateTable('vpn_subscriptions').set({ used_up_bytes: 60, used_down_bytes: 40, lifetime_used_bytes: 100, status: 'limited' }).where('id', '=', s.id).execute();
+        await server.ctx.database.db
+          .updateTable('vpn_subscriptions')
+          .set({ used_up_bytes: 60, used_down_bytes: 40, lifetime_used_bytes: 100, status: 'limited' })
+          .where('id', '=', s.id)
+          .execute();
         const revoked = await server.api.post(`/api/v1/vpn/subscriptions/${s.id}/revoke`);
         assert.equal(revoked.status, 200);
         assert.notEqual(revoked.body.data.link_uuid, s.link_uuid);
@@ -207,11 +246,20 @@ for (const engine of testEngines()) {
         const again = await server.api.post(`/api/v1/vpn/subscriptions/${s.id}/protocols`, { node_protocol_ids: [p1.id, p2.id] });
         assert.deepEqual(again.body.data.node_protocol_ids, [p1.id, p2.id]);
         const listed = await server.api.get(`/api/v1/vpn/subscriptions/${s.id}/protocols?protocol=trojan`);
-        assert.deepEqual(listed.body.data.map((p: any) => p.id), [p2.id]);
+        assert.deepEqual(
+          listed.body.data.map((p: any) => p.id),
+          [p2.id],
+        );
         const replaced = await server.api.request('PUT', `/api/v1/vpn/subscriptions/${s.id}/protocols`, { body: { node_protocol_ids: [p2.id] } });
         assert.deepEqual(replaced.body.data.node_protocol_ids, [p2.id]);
-        assert.equal((await server.api.get(`/api/v1/vpn/subscriptions?node_protocol_id=${p2.id}`)).body.data.some((x: any) => x.id === s.id), true);
-        assert.equal((await server.api.get(`/api/v1/vpn/subscriptions?node_id=${node.id}&user_id=${userId}`)).body.data.some((x: any) => x.id === s.id), true);
+        assert.equal(
+          (await server.api.get(`/api/v1/vpn/subscriptions?node_protocol_id=${p2.id}`)).body.data.some((x: any) => x.id === s.id),
+          true,
+        );
+        assert.equal(
+          (await server.api.get(`/api/v1/vpn/subscriptions?node_id=${node.id}&user_id=${userId}`)).body.data.some((x: any) => x.id === s.id),
+          true,
+        );
 
         await refusedWithoutChange(server, 422, [
           () => server.api.request('PUT', `/api/v1/vpn/subscriptions/${s.id}/protocols`, { body: { node_protocol_ids: [p1.id, 555555] } }),
@@ -231,12 +279,27 @@ for (const engine of testEngines()) {
         const a = await createSubscription(server.api, other, { expires_at: '2030-01-01T00:00:00Z' });
         const b = await createSubscription(server.api, other, { traffic_limit_bytes: 10 });
         const list = await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&order_by=id&order_directions=asc`);
-        assert.deepEqual(list.body.data.map((s: any) => s.id), [a.id, b.id]);
-        assert.deepEqual((await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&has_expiry=true`)).body.data.map((s: any) => s.id), [a.id]);
-        assert.deepEqual((await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&is_unlimited=false`)).body.data.map((s: any) => s.id), [b.id]);
-        assert.deepEqual((await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&expires_at__lte=2030-01-01`)).body.data.map((s: any) => s.id), [a.id]);
+        assert.deepEqual(
+          list.body.data.map((s: any) => s.id),
+          [a.id, b.id],
+        );
+        assert.deepEqual(
+          (await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&has_expiry=true`)).body.data.map((s: any) => s.id),
+          [a.id],
+        );
+        assert.deepEqual(
+          (await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&is_unlimited=false`)).body.data.map((s: any) => s.id),
+          [b.id],
+        );
+        assert.deepEqual(
+          (await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&expires_at__lte=2030-01-01`)).body.data.map((s: any) => s.id),
+          [a.id],
+        );
         const page = await server.api.get(`/api/v1/vpn/subscriptions?user_id=${other}&page=2&page_size=1&order_by=id`);
-        assert.deepEqual(page.body.data.map((s: any) => s.id), [b.id]);
+        assert.deepEqual(
+          page.body.data.map((s: any) => s.id),
+          [b.id],
+        );
         assert.equal(page.body.meta.pagination.has_prev, true);
         assert.equal((await server.api.delete(`/api/v1/vpn/subscriptions/${a.id}`)).status, 204);
         assert.equal((await server.api.get(`/api/v1/vpn/subscriptions/${a.id}`)).status, 404);
@@ -261,21 +324,41 @@ for (const engine of testEngines()) {
         assert.equal('registration_code' in fetched.body.data, false);
         assert.equal(fetched.text.includes(node.registration_code), false);
         const listed = await server.api.get('/api/v1/vpn/nodes?name=ams*&registered=false&status=pending');
-        assert.deepEqual(listed.body.data.map((n: any) => n.id), [node.id]);
+        assert.deepEqual(
+          listed.body.data.map((n: any) => n.id),
+          [node.id],
+        );
         // Core nodes do not show up as edge nodes.
         assert.equal((await server.api.get(`/api/v1/nodes/${node.id}`)).status, 404);
       });
 
       it('updates name, host, region, routing rules and the disabled flag', async () => {
         const node = await createNode(server.api);
-        const outbound = await server.api.post('/api/v1/vpn/node_outbounds', { node_id: node.id, tag: 'warp', protocol: 'socks', settings: { servers: [{ address: '127.0.0.1', port: 40000 }] } });
+        const outbound = await server.api.post('/api/v1/vpn/node_outbounds', {
+          node_id: node.id,
+          tag: 'warp',
+          protocol: 'socks',
+          settings: { servers: [{ address: '127.0.0.1', port: 40000 }] },
+        });
         assert.equal(outbound.status, 201);
         await createProtocol(server.api, node.id, { protocol: 'vless', port: 443 });
         const before = (await server.api.get(`/api/v1/vpn/nodes/${node.id}`)).body.data.revision;
-        const rules = [{ outbound_tag: 'warp', domain: ['domain:openai.com'] }, { outbound_tag: 'block', protocol: ['bittorrent'] }];
-        const res = await server.api.patch(`/api/v1/vpn/nodes/${node.id}`, { name: 'renamed', host: 'new.vpn.example.com', region: null, routing_rules: rules, disabled: true });
+        const rules = [
+          { outbound_tag: 'warp', domain: ['domain:openai.com'] },
+          { outbound_tag: 'block', protocol: ['bittorrent'] },
+        ];
+        const res = await server.api.patch(`/api/v1/vpn/nodes/${node.id}`, {
+          name: 'renamed',
+          host: 'new.vpn.example.com',
+          region: null,
+          routing_rules: rules,
+          disabled: true,
+        });
         assert.equal(res.status, 200);
-        assert.deepEqual([res.body.data.name, res.body.data.host, res.body.data.region, res.body.data.status], ['renamed', 'new.vpn.example.com', null, 'disabled']);
+        assert.deepEqual(
+          [res.body.data.name, res.body.data.host, res.body.data.region, res.body.data.status],
+          ['renamed', 'new.vpn.example.com', null, 'disabled'],
+        );
         assert.deepEqual(res.body.data.routing_rules, rules);
         assert.equal(res.body.data.revision, before + 1, 'the new rule changed the config');
         assert.equal((await server.api.patch(`/api/v1/vpn/nodes/${node.id}`, { disabled: false })).body.data.status, 'pending');
@@ -286,14 +369,23 @@ for (const engine of testEngines()) {
           { type: 'field', outboundTag: 'warp', domain: ['domain:openai.com'] },
           { type: 'field', outboundTag: 'block', protocol: ['bittorrent'] },
         ]);
-        assert.deepEqual(config.services.xray.outbounds.map((o: any) => o.tag), ['direct', 'warp', 'block']);
+        assert.deepEqual(
+          config.services.xray.outbounds.map((o: any) => o.tag),
+          ['direct', 'warp', 'block'],
+        );
         const bare = await createNode(server.api);
-        assert.deepEqual((await server.api.get(`/api/v1/vpn/nodes/${bare.id}/config`)).body.data, { revision: 1, clientMap: {}, services: {} }, 'no protocols, no services');
+        assert.deepEqual(
+          (await server.api.get(`/api/v1/vpn/nodes/${bare.id}/config`)).body.data,
+          { revision: 1, clientMap: {}, services: {} },
+          'no protocols, no services',
+        );
       });
 
       it('refuses rules naming unknown outbounds or protocols, empty rules and bad values, storing nothing', async () => {
         const node = await createNode(server.api);
-        const bad = await server.api.patch(`/api/v1/vpn/nodes/${node.id}`, { routing_rules: [{ outbound_tag: 'nowhere', domain: ['x.com'] }, { outbound_tag: 'direct', node_protocol_ids: [424242] }, { outbound_tag: 'direct' }] });
+        const bad = await server.api.patch(`/api/v1/vpn/nodes/${node.id}`, {
+          routing_rules: [{ outbound_tag: 'nowhere', domain: ['x.com'] }, { outbound_tag: 'direct', node_protocol_ids: [424242] }, { outbound_tag: 'direct' }],
+        });
         assert.equal(bad.status, 422);
         assert.deepEqual(Object.keys(bad.body.error.details).sort(), ['routing_rules/0/outbound_tag', 'routing_rules/1/node_protocol_ids', 'routing_rules/2']);
         await refusedWithoutChange(server, 422, [
@@ -339,8 +431,18 @@ for (const engine of testEngines()) {
 
       it('creates VLESS+REALITY with a generated key pair, showing only the public key', async () => {
         const res = await server.api.post('/api/v1/vpn/node_protocols', {
-          node_id: node.id, protocol: 'vless', port: 443, security: 'reality', flow: 'xtls-rprx-vision', remark: 'main',
-          reality_settings: { target: 'www.microsoft.com:443', server_names: ['www.microsoft.com'], short_ids: ['', '6ba85179e30d4fc2'], fingerprint: 'chrome' },
+          node_id: node.id,
+          protocol: 'vless',
+          port: 443,
+          security: 'reality',
+          flow: 'xtls-rprx-vision',
+          remark: 'main',
+          reality_settings: {
+            target: 'www.microsoft.com:443',
+            server_names: ['www.microsoft.com'],
+            short_ids: ['', '6ba85179e30d4fc2'],
+            fingerprint: 'chrome',
+          },
         });
         assert.equal(res.status, 201);
         const p = res.body.data;
@@ -351,34 +453,65 @@ for (const engine of testEngines()) {
         // Operators' preview redacts it; the node gets the key whose public half the API shows.
         const preview = (await server.api.get(`/api/v1/vpn/nodes/${node.id}/config`)).body.data;
         assert.equal(preview.services.xray.inbounds[0].streamSettings.realitySettings.privateKey, '[redacted]');
-        const register = await server.api.withToken(null).post('/node/register', { code: node.registration_code, name: 'n', host: node.host, ip: '192.0.2.1', region: '' });
+        const register = await server.api
+          .withToken(null)
+          .post('/node/register', { code: node.registration_code, name: 'n', host: node.host, ip: '192.0.2.1', region: '' });
         const served = await server.api.withToken(null).request('GET', '/node/config/latest', { headers: { 'x-node-auth-key': register.body.authKey } });
         const privateKey = served.body.services.xray.inbounds[0].streamSettings.realitySettings.privateKey;
         assert.equal(realityPublicKey(privateKey), p.reality_settings.public_key);
         assert.equal(JSON.stringify(p).includes(privateKey), false);
         // Updating other settings keeps the key.
-        const patched = await server.api.patch(`/api/v1/vpn/node_protocols/${p.id}`, { reality_settings: { target: 'www.apple.com:443', server_names: ['www.apple.com'] } });
+        const patched = await server.api.patch(`/api/v1/vpn/node_protocols/${p.id}`, {
+          reality_settings: { target: 'www.apple.com:443', server_names: ['www.apple.com'] },
+        });
         assert.equal(patched.body.data.reality_settings.public_key, p.reality_settings.public_key);
         assert.equal(patched.body.data.reality_settings.target, 'www.apple.com:443');
       });
 
       it('accepts TLS, Shadowsocks (AEAD and 2022) and MTProto settings and keeps secrets write-only', async () => {
         const tls = await server.api.post('/api/v1/vpn/node_protocols', {
-          node_id: node.id, protocol: 'trojan', port: 8443, security: 'tls',
-          tls_settings: { server_name: 'tr.example.com', certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', key: '-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----' },
+          node_id: node.id,
+          protocol: 'trojan',
+          port: 8443,
+          security: 'tls',
+          tls_settings: {
+            server_name: 'tr.example.com',
+            certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----',
+            key: '-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----',
+          },
         });
         assert.equal(tls.status, 201, tls.text);
         assert.equal(tls.body.data.tls_settings.has_inline_key, true);
         assert.equal(tls.text.includes('SECRETKEY'), false);
         assert.equal((await server.api.get(`/api/v1/vpn/nodes/${node.id}/config`)).text.includes('SECRETKEY'), false, 'not in the preview either');
-        const ss = await server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'shadowsocks', port: 8388, ss_method: '2022-blake3-aes-256-gcm' });
+        const ss = await server.api.post('/api/v1/vpn/node_protocols', {
+          node_id: node.id,
+          protocol: 'shadowsocks',
+          port: 8388,
+          ss_method: '2022-blake3-aes-256-gcm',
+        });
         assert.equal(ss.status, 201, ss.text);
         assert.equal(ss.body.data.ss_method, '2022-blake3-aes-256-gcm');
-        const mt = await server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'mtproto', port: 993, mtproto_settings: { tls_domain: 'www.google.com', extra_tls_domains: ['www.bing.com'] } });
+        const mt = await server.api.post('/api/v1/vpn/node_protocols', {
+          node_id: node.id,
+          protocol: 'mtproto',
+          port: 993,
+          mtproto_settings: { tls_domain: 'www.google.com', extra_tls_domains: ['www.bing.com'] },
+        });
         assert.equal(mt.status, 201, mt.text);
-        assert.deepEqual(mt.body.data.mtproto_settings, { tls_domain: 'www.google.com', extra_tls_domains: ['www.bing.com'], mask: true, use_middle_proxy: false });
+        assert.deepEqual(mt.body.data.mtproto_settings, {
+          tls_domain: 'www.google.com',
+          extra_tls_domains: ['www.bing.com'],
+          mask: true,
+          use_middle_proxy: false,
+        });
         assert.equal(mt.body.data.transport, null);
-        const second = await server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'mtproto', port: 994, mtproto_settings: { tls_domain: 'www.google.com' } });
+        const second = await server.api.post('/api/v1/vpn/node_protocols', {
+          node_id: node.id,
+          protocol: 'mtproto',
+          port: 994,
+          mtproto_settings: { tls_domain: 'www.google.com' },
+        });
         assert.equal(second.status, 409);
         const list = await server.api.get(`/api/v1/vpn/node_protocols?node_id=${node.id}&protocol=shadowsocks,mtproto`);
         assert.deepEqual(list.body.data.map((p: any) => p.protocol).sort(), ['mtproto', 'shadowsocks']);
@@ -390,7 +523,10 @@ for (const engine of testEngines()) {
           [{ protocol: 'vmess', port: 2002, flow: 'xtls-rprx-vision' }, 'flow'],
           [{ protocol: 'vless', port: 2003, security: 'reality' }, 'reality_settings'],
           [{ protocol: 'vmess', port: 2004, security: 'reality', reality_settings: { target: 'a.com:443', server_names: ['a.com'] } }, 'security'],
-          [{ protocol: 'vless', port: 2005, transport: 'ws', security: 'reality', reality_settings: { target: 'a.com:443', server_names: ['a.com'] } }, 'security'],
+          [
+            { protocol: 'vless', port: 2005, transport: 'ws', security: 'reality', reality_settings: { target: 'a.com:443', server_names: ['a.com'] } },
+            'security',
+          ],
           [{ protocol: 'trojan', port: 2006, security: 'tls' }, 'tls_settings'],
           [{ protocol: 'trojan', port: 2007, security: 'tls', tls_settings: { certificate_file: '/etc/c.pem' } }, 'tls_settings'],
           [{ protocol: 'trojan', port: 2008, tls_settings: { certificate_file: '/c', key_file: '/k' } }, 'tls_settings'],
@@ -410,17 +546,49 @@ for (const engine of testEngines()) {
         }
         await refusedWithoutChange(server, 422, [
           () => server.api.post('/api/v1/vpn/node_protocols', { node_id: '018f3c1e-0000-7000-8000-000000000000', protocol: 'vless', port: 443 }),
-          ...cases.map(([body]) => () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, ...body })),
+          ...cases.map(
+            ([body]) =>
+              () =>
+                server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, ...body }),
+          ),
         ]);
         await refusedWithoutChange(server, 400, [
           () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'wireguard', port: 51820 }),
           () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'vless', port: 70000 }),
           () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'vless', port: 0 }),
           () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'vless', port: 2100, transport: 'kcp' }),
-          () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'vless', port: 2101, security: 'reality', reality_settings: { target: 'a.com:443', server_names: ['a.com'], private_key: 'short' } }),
-          () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'vless', port: 2102, security: 'reality', reality_settings: { target: 'a.com:443', server_names: ['a.com'], short_ids: ['xyz'] } }),
-          () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'vless', port: 2103, transport: 'ws', transport_settings: { path: 'no-slash' } }),
-          () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'trojan', port: 2104, security: 'tls', tls_settings: { certificate_file: '../etc/passwd', key_file: '/k' } }),
+          () =>
+            server.api.post('/api/v1/vpn/node_protocols', {
+              node_id: node.id,
+              protocol: 'vless',
+              port: 2101,
+              security: 'reality',
+              reality_settings: { target: 'a.com:443', server_names: ['a.com'], private_key: 'short' },
+            }),
+          () =>
+            server.api.post('/api/v1/vpn/node_protocols', {
+              node_id: node.id,
+              protocol: 'vless',
+              port: 2102,
+              security: 'reality',
+              reality_settings: { target: 'a.com:443', server_names: ['a.com'], short_ids: ['xyz'] },
+            }),
+          () =>
+            server.api.post('/api/v1/vpn/node_protocols', {
+              node_id: node.id,
+              protocol: 'vless',
+              port: 2103,
+              transport: 'ws',
+              transport_settings: { path: 'no-slash' },
+            }),
+          () =>
+            server.api.post('/api/v1/vpn/node_protocols', {
+              node_id: node.id,
+              protocol: 'trojan',
+              port: 2104,
+              security: 'tls',
+              tls_settings: { certificate_file: '../etc/passwd', key_file: '/k' },
+            }),
           () => server.api.post('/api/v1/vpn/node_protocols', { node_id: 'nope', protocol: 'vless', port: 443 }),
           () => server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'vless' }),
           () => server.api.get('/api/v1/vpn/node_protocols/1.5'),
@@ -432,7 +600,12 @@ for (const engine of testEngines()) {
         const taken = await server.api.post('/api/v1/vpn/node_protocols', { node_id: node.id, protocol: 'trojan', port: 3000 });
         assert.equal(taken.status, 409);
         assert.equal(taken.body.error.message, 'port has already been taken');
-        const moved = await server.api.patch(`/api/v1/vpn/node_protocols/${p.id}`, { port: 3001, transport: 'ws', transport_settings: { path: '/vm', host: 'cdn.example.com' }, enabled: false });
+        const moved = await server.api.patch(`/api/v1/vpn/node_protocols/${p.id}`, {
+          port: 3001,
+          transport: 'ws',
+          transport_settings: { path: '/vm', host: 'cdn.example.com' },
+          enabled: false,
+        });
         assert.equal(moved.status, 200);
         assert.deepEqual([moved.body.data.port, moved.body.data.transport, moved.body.data.enabled], [3001, 'ws', false]);
         assert.deepEqual(moved.body.data.transport_settings, { path: '/vm', host: 'cdn.example.com' });
@@ -445,7 +618,12 @@ for (const engine of testEngines()) {
     describe('node outbounds', () => {
       it('creates, lists, renames, updates and deletes outbounds with their traffic counters', async () => {
         const node = await createNode(server.api);
-        const res = await server.api.post('/api/v1/vpn/node_outbounds', { node_id: node.id, tag: 'warp', protocol: 'wireguard', settings: { secretKey: 'k', peers: [{ publicKey: 'p', endpoint: '162.159.192.1:2408' }] } });
+        const res = await server.api.post('/api/v1/vpn/node_outbounds', {
+          node_id: node.id,
+          tag: 'warp',
+          protocol: 'wireguard',
+          settings: { secretKey: 'k', peers: [{ publicKey: 'p', endpoint: '162.159.192.1:2408' }] },
+        });
         assert.equal(res.status, 201);
         const o = res.body.data;
         assert.deepEqual([o.traffic_bytes_up, o.traffic_bytes_down, o.stream_settings], [0, 0, {}]);

@@ -44,7 +44,15 @@ for (const engine of testEngines()) {
 
       it('refuses malformed entries with a 4xx naming the entry, storing nothing', async () => {
         const node = await createNode(server.api);
-        const countNodes = async () => Number((await server.ctx.database.db.selectFrom('core_nodes').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+        const countNodes = async () =>
+          Number(
+            (
+              await server.ctx.database.db
+                .selectFrom('core_nodes')
+                .select((eb) => eb.fn.countAll().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          );
         const nodesBefore = await countNodes();
         const cases: Array<[unknown, number]> = [
           [['10.0.0.300'], 422],
@@ -98,7 +106,8 @@ for (const engine of testEngines()) {
           const log = lines.join('');
           assert.match(log, /\/sub\/\[redacted\]/, 'requests are still logged');
           assert.match(log, /link_uuid=\[redacted\]/);
-          for (const form of [sub.link_uuid, sub.link_uuid.replaceAll('-', '')]) assert.ok(!log.includes(form), `the link (${form}) is not in the log:\n${log}`);
+          for (const form of [sub.link_uuid, sub.link_uuid.replaceAll('-', '')])
+            assert.ok(!log.includes(form), `the link (${form}) is not in the log:\n${log}`);
         } finally {
           await app.close();
         }

@@ -104,7 +104,22 @@ const ALLOWED_LITERALS = ['8.8.8.8', '172.32.0.1', '172.15.255.255', '100.128.0.
 const METADATA_HOSTS = ['metadata.google.internal', 'METADATA.GOOGLE.INTERNAL.', 'metadata.azure.internal', 'metadata.tencentyun.com'];
 
 /** Every denied range, as the address a rebinding DNS name switches to after create. */
-const DENIED_ANSWERS = ['127.0.0.1', '169.254.169.254', '10.1.2.3', '172.20.0.1', '192.168.0.10', '0.0.0.0', '224.0.0.251', '100.100.100.200', '::1', 'fe80::1', 'fc00::1', 'fd00::2', 'ff02::1', '::ffff:192.168.0.1'];
+const DENIED_ANSWERS = [
+  '127.0.0.1',
+  '169.254.169.254',
+  '10.1.2.3',
+  '172.20.0.1',
+  '192.168.0.10',
+  '0.0.0.0',
+  '224.0.0.251',
+  '100.100.100.200',
+  '::1',
+  'fe80::1',
+  'fc00::1',
+  'fd00::2',
+  'ff02::1',
+  '::ffff:192.168.0.1',
+];
 
 for (const engine of testEngines()) {
   describe(`webhooks API [${engine}]`, () => {
@@ -120,7 +135,10 @@ for (const engine of testEngines()) {
     after(() => server.stop());
 
     it('creates a webhook and returns it without secret or headers, with a location', async () => {
-      const res = await server.api.post(url(''), body({ headers: { Authorization: 'Bearer xoxb-token' }, subscribed_events: ['edge.node.registered', 'edge.command_execution.completed'] }));
+      const res = await server.api.post(
+        url(''),
+        body({ headers: { Authorization: 'Bearer xoxb-token' }, subscribed_events: ['edge.node.registered', 'edge.command_execution.completed'] }),
+      );
       assert.equal(res.status, 201, res.text);
       const w = res.body.data;
       assert.deepEqual(Object.keys(w).sort(), ['id', 'inserted_at', 'subscribed_events', 'updated_at', 'url']);
@@ -227,7 +245,12 @@ for (const engine of testEngines()) {
       dns.set('internal.example.test', ['10.0.0.5']);
       dns.set('mixed.example.test', [PUBLIC_IP, '192.168.1.20']);
       dns.set('v6.example.test', ['2606:4700::1', 'fd00::7']);
-      for (const [host, ip] of [['internal.example.test', '10.0.0.5'], ['mixed.example.test', '192.168.1.20'], ['v6.example.test', 'fd00::7'], ['localhost', null]] as const) {
+      for (const [host, ip] of [
+        ['internal.example.test', '10.0.0.5'],
+        ['mixed.example.test', '192.168.1.20'],
+        ['v6.example.test', 'fd00::7'],
+        ['localhost', null],
+      ] as const) {
         const res = await server.api.post(url(''), body({ url: `https://${host}/hook` }));
         assert.equal(res.status, 422, `${host}: ${res.text}`);
         const message = res.body.error.details.url[0] as string;
@@ -251,7 +274,10 @@ for (const engine of testEngines()) {
         assert.equal(res.status, 201);
         created.push({ id: res.body.data.id, events });
       }
-      const want = created.filter((c) => c.events.includes('edge.ssh_username.verified')).map((c) => c.id).sort();
+      const want = created
+        .filter((c) => c.events.includes('edge.ssh_username.verified'))
+        .map((c) => c.id)
+        .sort();
       const seen: string[] = [];
       for (let page = 1; ; page++) {
         const res = await server.api.get(url(`?event_type=edge.ssh_username.verified&page_size=3&page=${page}`));
@@ -270,9 +296,15 @@ for (const engine of testEngines()) {
 
       const byUrl = await server.api.get(url(`?url=*/${tag}/*&order_by=url&order_directions=desc&page_size=100`));
       assert.equal(byUrl.body.meta.pagination.total_count, 7);
-      assert.deepEqual(byUrl.body.data.map((w: any) => w.url), created.map((_, i) => `https://hooks.example.test/${tag}/${i}`).reverse());
+      assert.deepEqual(
+        byUrl.body.data.map((w: any) => w.url),
+        created.map((_, i) => `https://hooks.example.test/${tag}/${i}`).reverse(),
+      );
       const exact = await server.api.get(url(`?url=https://hooks.example.test/${tag}/3`));
-      assert.deepEqual(exact.body.data.map((w: any) => w.id), [created[3]!.id]);
+      assert.deepEqual(
+        exact.body.data.map((w: any) => w.id),
+        [created[3]!.id],
+      );
       const combined = await server.api.get(url(`?url=*/${tag}/*&event_type=edge.ssh_username.verified`));
       assert.equal(combined.body.meta.pagination.total_count, 4);
 
@@ -321,7 +353,11 @@ for (const engine of testEngines()) {
       const tables =
         engine === 'sqlite'
           ? (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(server.ctx.database.db)).rows.map((r) => r.name)
-          : (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = 'public'`.execute(server.ctx.database.db)).rows.map((r) => r.name);
+          : (
+              await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = 'public'`.execute(
+                server.ctx.database.db,
+              )
+            ).rows.map((r) => r.name);
       assert.ok(tables.includes('webhooks'));
       for (const table of tables) {
         const rows = (await sql`select * from ${sql.table(table)}`.execute(server.ctx.database.db)).rows;
@@ -333,8 +369,7 @@ for (const engine of testEngines()) {
     describe('SSRF at delivery time', () => {
       let receiver: WebhookReceiver;
       const verifyBogusKey = () => commitVerifiedEvent(server.api);
-      const deliveryJobs = (webhookId: string) =>
-        server.ctx.database.db.selectFrom('jobs').selectAll().where('dedupe_key', 'like', `${webhookId}:%`).execute();
+      const deliveryJobs = (webhookId: string) => server.ctx.database.db.selectFrom('jobs').selectAll().where('dedupe_key', 'like', `${webhookId}:%`).execute();
 
       before(async () => {
         receiver = await new WebhookReceiver(SECRET).start();
@@ -359,10 +394,14 @@ for (const engine of testEngines()) {
 
       async function settle(ids: string[]): Promise<Array<{ state: string; last_error: string | null }>> {
         await server.ctx.relay.flush();
-        return until(async () => {
-          const jobs = (await Promise.all(ids.map(deliveryJobs))).flat();
-          return jobs.length === ids.length && jobs.every((j) => j.state === 'dead') && jobs;
-        }, 'deliveries refused', 20_000);
+        return until(
+          async () => {
+            const jobs = (await Promise.all(ids.map(deliveryJobs))).flat();
+            return jobs.length === ids.length && jobs.every((j) => j.state === 'dead') && jobs;
+          },
+          'deliveries refused',
+          20_000,
+        );
       }
 
       it('refuses loopback spellings and metadata names that were created while private IPs were allowed', async () => {
@@ -398,7 +437,10 @@ for (const engine of testEngines()) {
         });
         const ids: string[] = [];
         for (const host of hosts) {
-          const res = await server.api.post(url(''), body({ url: `http://${host}:${receiver.port}/hook`, subscribed_events: ['edge.enrollment_key.verified'] }));
+          const res = await server.api.post(
+            url(''),
+            body({ url: `http://${host}:${receiver.port}/hook`, subscribed_events: ['edge.enrollment_key.verified'] }),
+          );
           assert.equal(res.status, 201, `${host}: ${res.text}`);
           ids.push(res.body.data.id);
         }
@@ -416,7 +458,10 @@ for (const engine of testEngines()) {
         // black-hole address. Only a client that reuses the checked answer reaches the receiver.
         server.ctx.webhooks.ssrf.allowPrivateIps = true;
         try {
-          const res = await server.api.post(url(''), body({ url: `http://pinned.example.test:${receiver.port}/pinned`, subscribed_events: ['edge.enrollment_key.verified'] }));
+          const res = await server.api.post(
+            url(''),
+            body({ url: `http://pinned.example.test:${receiver.port}/pinned`, subscribed_events: ['edge.enrollment_key.verified'] }),
+          );
           assert.equal(res.status, 201);
           dns.set('pinned.example.test', ['127.0.0.1'], ['192.0.2.1']);
           await verifyBogusKey();

@@ -109,7 +109,10 @@ for (const engine of testEngines()) {
       const { NODEPLANE_AGENT_NODE_ID: _unused, ...hostDerived } = agentEnv(server);
       const first = newAgent(hostDerived);
       first.start(['--enrollment-key', firstKey]);
-      const nodeId = await until(async () => /"node_id":"([0-9a-f-]{36})"[^\n]*"msg":"registered"/.exec(first.output)?.[1], `first registered\n${first.output}`);
+      const nodeId = await until(
+        async () => /"node_id":"([0-9a-f-]{36})"[^\n]*"msg":"registered"/.exec(first.output)?.[1],
+        `first registered\n${first.output}`,
+      );
       const before = (await server.api.get(`/api/v1/nodes/${nodeId}`)).body.data;
       assert.equal(before.id_type, 'persistent');
 

@@ -26,7 +26,10 @@ const tempDir = () => {
 
 async function serveOnce(env: Record<string, string>, check: (url: string) => Promise<void>): Promise<string> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MASTER_KEY: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MASTER_KEY: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
@@ -46,7 +49,10 @@ async function serveOnce(env: Record<string, string>, check: (url: string) => Pr
 async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const dataDir = tempDir();
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -102,19 +108,54 @@ describe('the nodeplane command', () => {
     assert.match(again, /up to date/);
   });
 
-  it('serves HTTPS with TLS_CERT_FILE and TLS_KEY_FILE', { skip: !process.env.PATH?.split(':').some((p) => { try { return statSync(path.join(p, 'openssl')).isFile(); } catch { return false; } }) && 'openssl is not installed' }, async () => {
-    const dir = tempDir();
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-    await serveOnce({ DATA_DIR: dir, TLS_CERT_FILE: path.join(dir, 'cert.pem'), TLS_KEY_FILE: path.join(dir, 'key.pem') }, async (url) => {
-      const status = await new Promise<number>((resolve, reject) => {
-        https.get(`${url}/health`, { rejectUnauthorized: false }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        }).on('error', reject);
+  it(
+    'serves HTTPS with TLS_CERT_FILE and TLS_KEY_FILE',
+    {
+      skip:
+        !process.env.PATH?.split(':').some((p) => {
+          try {
+            return statSync(path.join(p, 'openssl')).isFile();
+          } catch {
+            return false;
+          }
+        }) && 'openssl is not installed',
+    },
+    async () => {
+      const dir = tempDir();
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-keyout',
+          path.join(dir, 'key.pem'),
+          '-out',
+          path.join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
+      await serveOnce({ DATA_DIR: dir, TLS_CERT_FILE: path.join(dir, 'cert.pem'), TLS_KEY_FILE: path.join(dir, 'key.pem') }, async (url) => {
+        const status = await new Promise<number>((resolve, reject) => {
+          https
+            .get(`${url}/health`, { rejectUnauthorized: false }, (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            })
+            .on('error', reject);
+        });
+        assert.equal(status, 200);
       });
-      assert.equal(status, 200);
-    });
-  });
+    },
+  );
 
   for (const command of ['serve', 'migrate', 'agent']) {
     it(`${command} --help prints its usage and exits 0 without doing anything`, async () => {

@@ -114,15 +114,23 @@ for (const engine of testEngines()) {
       const nodeId = nodeIds[2]!;
       assert.equal(await agent.stop('SIGTERM'), 0);
       const later = await runCommand({ command_text: 'echo back', targeting: { type: 'nodes', node_ids: [nodeId] } });
-      const doomed = await runCommand({ command_text: 'echo never', expired_at: new Date(Date.now() + 1500).toISOString(), targeting: { type: 'nodes', node_ids: [nodeId] } });
+      const doomed = await runCommand({
+        command_text: 'echo never',
+        expired_at: new Date(Date.now() + 1500).toISOString(),
+        targeting: { type: 'nodes', node_ids: [nodeId] },
+      });
       await until(async () => (await executionsOf(doomed.body.data.id))[0]?.status === 'expired', 'the missed command expires');
       assert.equal((await executionsOf(later.body.data.id))[0].status, 'pending');
 
       agent.start();
-      const back = await until(async () => {
-        const [e] = await executionsOf(later.body.data.id);
-        return e?.status === 'completed' && e;
-      }, `delivered after the agent returned\n${agent.output}`, 30_000);
+      const back = await until(
+        async () => {
+          const [e] = await executionsOf(later.body.data.id);
+          return e?.status === 'completed' && e;
+        },
+        `delivered after the agent returned\n${agent.output}`,
+        30_000,
+      );
       assert.equal(back.output.trim(), 'back');
       assert.equal((await executionsOf(doomed.body.data.id))[0].status, 'expired', 'an expired execution never runs');
     });
@@ -135,10 +143,14 @@ for (const engine of testEngines()) {
       await until(async () => existsSync(marker), 'the command started');
       await agent.stop('SIGKILL');
       agent.start();
-      const finished = await until(async () => {
-        const [e] = await executionsOf(res.body.data.id);
-        return e && terminal(e) && e;
-      }, `the interrupted execution is reported\n${agent.output}`, 30_000);
+      const finished = await until(
+        async () => {
+          const [e] = await executionsOf(res.body.data.id);
+          return e && terminal(e) && e;
+        },
+        `the interrupted execution is reported\n${agent.output}`,
+        30_000,
+      );
       await sleep(1500);
       assert.equal(readFileSync(marker, 'utf8'), 'run\n', 'the command ran exactly once');
       assert.equal(finished.status, 'completed');

@@ -194,7 +194,10 @@ for (const engine of testEngines()) {
         await server.stop();
         await server.start();
         await verify();
-        await until(async () => ours(subscriber, new Set([...ids, ...(await database.db.selectFrom('events').select('id').execute()).map((e) => e.id)])).length >= 2, 'the next event');
+        await until(
+          async () => ours(subscriber, new Set([...ids, ...(await database.db.selectFrom('events').select('id').execute()).map((e) => e.id)])).length >= 2,
+          'the next event',
+        );
         await new Promise((r) => setTimeout(r, 500));
         const published = subscriber.received.map((m) => JSON.parse(m.payload.toString('utf8')).id as string);
         for (const old of events.slice(0, 3)) assert.ok(!published.includes(old.id), 'history was published');

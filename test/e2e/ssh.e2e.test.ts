@@ -148,12 +148,22 @@ for (const engine of testEngines()) {
       assert.ok(events.length >= 1);
       assert.deepEqual(
         { ...events.at(-1), verified_at: undefined },
-        { ssh_username_id: events.at(-1)!.ssh_username_id, node_id: nodeId, cluster_name: 'edge', username: 'alice', auth_method: 'public_key', result: 'success', verified_at: undefined },
+        {
+          ssh_username_id: events.at(-1)!.ssh_username_id,
+          node_id: nodeId,
+          cluster_name: 'edge',
+          username: 'alice',
+          auth_method: 'public_key',
+          result: 'success',
+          verified_at: undefined,
+        },
       );
     });
 
     it('runs the command with /bin/sh as the agent user and names the Nodeplane identity', async () => {
-      const res = await runSsh(port, [...keyLogin(alice.file), 'alice@127.0.0.1', 'echo "$NODEPLANE_SSH_USER $(id -un) $0"; read line; echo "got $line"'], { input: 'from stdin\n' });
+      const res = await runSsh(port, [...keyLogin(alice.file), 'alice@127.0.0.1', 'echo "$NODEPLANE_SSH_USER $(id -un) $0"; read line; echo "got $line"'], {
+        input: 'from stdin\n',
+      });
       assert.equal(res.code, 0, res.stderr);
       assert.equal(res.stdout, `alice ${execFileSync('id', ['-un']).toString().trim()} /bin/sh\ngot from stdin\n`);
     });
@@ -193,7 +203,10 @@ for (const engine of testEngines()) {
       assert.equal(byPassword.code, 255);
       assert.match(byPassword.stderr, /Permission denied/);
       const last = (await verifiedEvents(server)).at(-1)!;
-      assert.deepEqual({ ...last, verified_at: undefined }, { ssh_username_id: null, node_id: null, cluster_name: null, username: 'bob', auth_method: 'unknown', result: 'failure', verified_at: undefined });
+      assert.deepEqual(
+        { ...last, verified_at: undefined },
+        { ssh_username_id: null, node_id: null, cluster_name: null, username: 'bob', auth_method: 'unknown', result: 'failure', verified_at: undefined },
+      );
     });
 
     it("refuses alice's key for another username on the same node, and keyboard-interactive", async () => {
@@ -245,7 +258,11 @@ for (const engine of testEngines()) {
       });
       assert.equal(created.status, 201, created.text);
       port = await freePort();
-      const config = loadAgentConfig([], { NODEPLANE_AGENT_DATA_DIR: dataDir, NODEPLANE_AGENT_SSH_PORT: String(port), NODEPLANE_AGENT_SSH_HOST: '127.0.0.1' }, '/') as AgentConfig;
+      const config = loadAgentConfig(
+        [],
+        { NODEPLANE_AGENT_DATA_DIR: dataDir, NODEPLANE_AGENT_SSH_PORT: String(port), NODEPLANE_AGENT_SSH_HOST: '127.0.0.1' },
+        '/',
+      ) as AgentConfig;
       const log = pino({ level: 'silent' });
       const api = new AgentApiClient({ baseUrl: server.url, token: node.apiToken });
       runtime = {
@@ -316,10 +333,17 @@ for (const engine of testEngines()) {
 
     it('accepts RSA (rsa-sha2-512 signatures) and ECDSA keys made by ssh-keygen', async () => {
       const ops = (await server.api.get('/api/v1/ssh_usernames?username=ops')).body.data[0];
-      for (const [name, type] of [['rsa', ['-t', 'rsa', '-b', '3072']], ['p256', ['-t', 'ecdsa', '-b', '256']], ['p521', ['-t', 'ecdsa', '-b', '521']]] as const) {
+      for (const [name, type] of [
+        ['rsa', ['-t', 'rsa', '-b', '3072']],
+        ['p256', ['-t', 'ecdsa', '-b', '256']],
+        ['p521', ['-t', 'ecdsa', '-b', '521']],
+      ] as const) {
         const file = path.join(dataDir, `key-${name}`);
         execFileSync(SSH_KEYGEN, ['-q', ...type, '-N', '', '-C', name, '-f', file]);
-        const added = await server.api.post(`/api/v1/ssh_usernames/${ops.id}/ssh_public_keys`, { key_name: name, public_key: readFileSync(`${file}.pub`, 'utf8') });
+        const added = await server.api.post(`/api/v1/ssh_usernames/${ops.id}/ssh_public_keys`, {
+          key_name: name,
+          public_key: readFileSync(`${file}.pub`, 'utf8'),
+        });
         assert.equal(added.status, 201, added.text);
         const res = await runSsh(port, [...keyLogin(file), 'ops@127.0.0.1', `echo ${name}`]);
         assert.equal(res.code, 0, `${name}: ${res.stderr}`);
@@ -346,8 +370,7 @@ for (const engine of testEngines()) {
             let out = '';
             stream.on('data', (d: Buffer) => (out += d));
             stream.on('close', () => resolve(out));
-            const waitFor = (text: string) =>
-              until(async () => out.includes(text), `"${text}" in ${JSON.stringify(out)}`, 10_000);
+            const waitFor = (text: string) => until(async () => out.includes(text), `"${text}" in ${JSON.stringify(out)}`, 10_000);
             (async () => {
               // The pty echoes input; `$((…))` makes the command's own output differ from that echo.
               stream.write('stty size; echo mark-$((40+1))\n');
@@ -381,7 +404,11 @@ for (const engine of testEngines()) {
     it('drops a connection after too many failed attempts, and refuses when the control plane is unreachable', async () => {
       const login = passwordLogin(askpass(dataDir, 'bad', 'definitely-wrong'));
       const before = (await verifiedEvents(server)).length;
-      const res = await runSsh(port, ['-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-o', 'NumberOfPasswordPrompts=5', 'ops@127.0.0.1', 'true'], { env: login.env });
+      const res = await runSsh(
+        port,
+        ['-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-o', 'NumberOfPasswordPrompts=5', 'ops@127.0.0.1', 'true'],
+        { env: login.env },
+      );
       assert.equal(res.code, 255);
       assert.match(res.stderr, /disconnect|closed|Connection reset/i, 'the server hung up before the client ran out of prompts');
       assert.equal((await verifiedEvents(server)).length - before, 3, 'three attempts (maxAuthFailures), not five');
@@ -397,7 +424,11 @@ for (const engine of testEngines()) {
 
     it('does not listen when disabled', async () => {
       await feature.stop();
-      const disabled = loadAgentConfig([], { NODEPLANE_AGENT_DATA_DIR: dataDir, NODEPLANE_AGENT_SSH_PORT: String(port), NODEPLANE_AGENT_SSH_ENABLED: 'false' }, '/') as AgentConfig;
+      const disabled = loadAgentConfig(
+        [],
+        { NODEPLANE_AGENT_DATA_DIR: dataDir, NODEPLANE_AGENT_SSH_PORT: String(port), NODEPLANE_AGENT_SSH_ENABLED: 'false' },
+        '/',
+      ) as AgentConfig;
       await startFeature(disabled);
       assert.equal(feature.address(), null);
       const res = await runSsh(port, [...keyLogin(userKey.file), 'ops@127.0.0.1', 'true']);

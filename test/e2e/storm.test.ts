@@ -19,7 +19,10 @@ const SOCKET_DEADLINE_MS = 60_000;
 
 function openChannel(url: string, token: string, sockets: Set<WebSocket>): Promise<string> {
   return new Promise<string>((resolve) => {
-    const socket = new WebSocket(`${url.replace('http', 'ws')}/api/v1/agents/stream`, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: SOCKET_DEADLINE_MS });
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/api/v1/agents/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+      handshakeTimeout: SOCKET_DEADLINE_MS,
+    });
     sockets.add(socket);
     const deadline = setTimeout(() => settle('no welcome frame in time'), SOCKET_DEADLINE_MS);
     function settle(outcome: string) {

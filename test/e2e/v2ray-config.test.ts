@@ -57,7 +57,27 @@ function v2rayTest(file: string): { ok: boolean; output: string } {
 /** A self-signed certificate for the TLS inbound, when openssl is around. */
 function selfSigned(dir: string): { certificate: string; key: string } | null {
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=node.test', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=node.test',
+        '-keyout',
+        path.join(dir, 'k.pem'),
+        '-out',
+        path.join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { certificate: readFileSync(path.join(dir, 'c.pem'), 'utf8'), key: readFileSync(path.join(dir, 'k.pem'), 'utf8') };
   } catch {
     return null;
@@ -82,14 +102,33 @@ for (const engine of testEngines()) {
       const cert = selfSigned(dir);
       const protocols = [
         await createProtocol(server.api, node.id, { protocol: 'vmess', port: 20001 }),
-        await createProtocol(server.api, node.id, { protocol: 'vless', port: 20002, transport: 'ws', transport_settings: { path: '/vl', host: 'cdn.example.com' } }),
-        await createProtocol(server.api, node.id, cert
-          ? { protocol: 'trojan', port: 20003, security: 'tls', tls_settings: { server_name: 'node.test', alpn: ['http/1.1'], certificate: cert.certificate, key: cert.key } }
-          : { protocol: 'trojan', port: 20003 }),
+        await createProtocol(server.api, node.id, {
+          protocol: 'vless',
+          port: 20002,
+          transport: 'ws',
+          transport_settings: { path: '/vl', host: 'cdn.example.com' },
+        }),
+        await createProtocol(
+          server.api,
+          node.id,
+          cert
+            ? {
+                protocol: 'trojan',
+                port: 20003,
+                security: 'tls',
+                tls_settings: { server_name: 'node.test', alpn: ['http/1.1'], certificate: cert.certificate, key: cert.key },
+              }
+            : { protocol: 'trojan', port: 20003 },
+        ),
         await createProtocol(server.api, node.id, { protocol: 'shadowsocks', port: 20004, ss_method: 'chacha20-ietf-poly1305' }),
         await createProtocol(server.api, node.id, { protocol: 'vmess', port: 20010, transport: 'ws', transport_settings: { path: '/vm' } }),
       ];
-      const outbound = await server.api.post('/api/v1/vpn/node_outbounds', { node_id: node.id, tag: 'upstream', protocol: 'socks', settings: { servers: [{ address: '127.0.0.1', port: 1080 }] } });
+      const outbound = await server.api.post('/api/v1/vpn/node_outbounds', {
+        node_id: node.id,
+        tag: 'upstream',
+        protocol: 'socks',
+        settings: { servers: [{ address: '127.0.0.1', port: 1080 }] },
+      });
       assert.equal(outbound.status, 201);
       const rules = await server.api.patch(`/api/v1/vpn/nodes/${node.id}`, {
         routing_rules: [

@@ -106,11 +106,17 @@ for (const engine of testEngines()) {
       const clientConfig = {
         log: { loglevel: 'warning' },
         inbounds: [{ port: socksPort, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
-        outbounds: [{ protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id: sub.link_uuid, alterId: 0, security: 'auto' }] }] } }],
+        outbounds: [
+          { protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id: sub.link_uuid, alterId: 0, security: 'auto' }] }] } },
+        ],
       };
       writeFileSync(path.join(dir, 'client.json'), JSON.stringify(clientConfig));
       client = spawn(V2RAY, ['-config', path.join(dir, 'client.json')], { stdio: 'ignore' });
-      await until(async () => (await server.api.get(`/api/v1/vpn/nodes/${nodeId}`)).body.data.sync_status === 'synced', `the node applies its config\n${agent.output}`, 60_000);
+      await until(
+        async () => (await server.api.get(`/api/v1/vpn/nodes/${nodeId}`)).body.data.sync_status === 'synced',
+        `the node applies its config\n${agent.output}`,
+        60_000,
+      );
     });
 
     after(async () => {
@@ -133,7 +139,10 @@ for (const engine of testEngines()) {
     });
 
     it('carries traffic to the destination the operator opened', async () => {
-      assert.equal(await until(async () => probe(`http://127.0.0.1:${openedPort}/`, { socksPort }), `a request through the node\n${agent.output}`, 30_000), 200);
+      assert.equal(
+        await until(async () => probe(`http://127.0.0.1:${openedPort}/`, { socksPort }), `a request through the node\n${agent.output}`, 30_000),
+        200,
+      );
     });
 
     it("cannot reach the core's gRPC API on the node's loopback", async () => {

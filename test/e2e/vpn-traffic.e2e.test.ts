@@ -28,7 +28,18 @@ const PAYLOAD = 300_000;
 /** Downloads through the client core; resolves with the body size, or null when the proxy refuses. */
 async function download(socksPort: number, url: string): Promise<number | null> {
   try {
-    const { stdout } = await promisify(execFile)(CURL, ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, '-o', '/dev/null', '-w', '%{size_download}', url]);
+    const { stdout } = await promisify(execFile)(CURL, [
+      '-s',
+      '--max-time',
+      '10',
+      '--socks5-hostname',
+      `127.0.0.1:${socksPort}`,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{size_download}',
+      url,
+    ]);
     const size = Number(stdout.trim());
     return size > 0 ? size : null;
   } catch {
@@ -81,7 +92,9 @@ for (const engine of testEngines()) {
       const clientConfig = {
         log: { loglevel: 'warning' },
         inbounds: [{ port: socksPort, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
-        outbounds: [{ protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id: sub.link_uuid, alterId: 0, security: 'auto' }] }] } }],
+        outbounds: [
+          { protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id: sub.link_uuid, alterId: 0, security: 'auto' }] }] } },
+        ],
       };
       writeFileSync(path.join(dir, 'client.json'), JSON.stringify(clientConfig));
       client = spawn(V2RAY, ['-config', path.join(dir, 'client.json')], { stdio: 'ignore' });
@@ -110,10 +123,14 @@ for (const engine of testEngines()) {
     it('records the bytes a client moved through the node for its subscription', async () => {
       const got = await until(async () => download(socksPort, webUrl), 'a download through the node', 30_000);
       assert.equal(got, PAYLOAD);
-      const recorded = await until(async () => {
-        const s = await subscription();
-        return s.used_down_bytes >= PAYLOAD && s;
-      }, `usage reaches the control plane\n${agent.output}`, 30_000);
+      const recorded = await until(
+        async () => {
+          const s = await subscription();
+          return s.used_down_bytes >= PAYLOAD && s;
+        },
+        `usage reaches the control plane\n${agent.output}`,
+        30_000,
+      );
       assert.ok(recorded.used_down_bytes - PAYLOAD < 1000, `recorded ${recorded.used_down_bytes} down for ${PAYLOAD} payload bytes`);
       assert.ok(recorded.used_up_bytes > 0 && recorded.used_up_bytes < 1000, `recorded ${recorded.used_up_bytes} up for one request`);
       const usage = (await server.api.get(`/api/v1/vpn/usage?subscription_id=${subscriptionId}`)).body;
@@ -124,10 +141,14 @@ for (const engine of testEngines()) {
     it('restarts a killed core and reports it', async () => {
       const { pid } = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8'));
       process.kill(pid, 'SIGKILL');
-      await until(async () => {
-        const current = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8'));
-        return current.pid !== pid;
-      }, `the agent restarts the core\n${agent.output}`, 30_000);
+      await until(
+        async () => {
+          const current = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8'));
+          return current.pid !== pid;
+        },
+        `the agent restarts the core\n${agent.output}`,
+        30_000,
+      );
       const events = await server.ctx.database.db.selectFrom('events').select('type').where('type', '=', 'core.node.error').execute();
       assert.ok(events.length >= 1, 'the crash was reported to the control plane');
       await until(async () => (await node()).sync_status === 'synced', 'synced again after the restart', 30_000);
@@ -137,10 +158,14 @@ for (const engine of testEngines()) {
     it('cuts off a subscription pushed over its limit: its next connection fails', async () => {
       await until(async () => (await subscription()).used_down_bytes >= 2 * PAYLOAD, 'the second download is counted', 30_000);
       assert.equal(await download(socksPort, webUrl), PAYLOAD, 'still under the limit');
-      const limited = await until(async () => {
-        const s = await subscription();
-        return s.status === 'limited' && s;
-      }, `the subscription crosses its limit\n${agent.output}`, 30_000);
+      const limited = await until(
+        async () => {
+          const s = await subscription();
+          return s.status === 'limited' && s;
+        },
+        `the subscription crosses its limit\n${agent.output}`,
+        30_000,
+      );
       assert.ok(limited.used_down_bytes + limited.used_up_bytes >= limited.traffic_limit_bytes);
       await until(async () => (await node()).sync_status === 'synced' && (await download(socksPort, webUrl)) === null, 'the node drops the user', 30_000);
       assert.equal(await download(socksPort, webUrl), null, 'the next connection fails');
@@ -171,11 +196,14 @@ for (const engine of testEngines()) {
     async function clientFor(id: string): Promise<number> {
       const socks = await freePort();
       const file = path.join(dir, `client-${socks}.json`);
-      writeFileSync(file, JSON.stringify({
-        log: { loglevel: 'warning' },
-        inbounds: [{ port: socks, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
-        outbounds: [{ protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id, alterId: 0, security: 'auto' }] }] } }],
-      }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          log: { loglevel: 'warning' },
+          inbounds: [{ port: socks, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
+          outbounds: [{ protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id, alterId: 0, security: 'auto' }] }] } }],
+        }),
+      );
       clients.push(spawn(V2RAY, ['-config', file], { stdio: 'ignore' }));
       return socks;
     }
@@ -223,10 +251,14 @@ for (const engine of testEngines()) {
       const before = (await node()).revision;
       const started = performance.now();
       await change();
-      await until(async () => {
-        const n = await node();
-        return n.revision > before && n.applied_revision === n.revision && n.sync_status === 'synced';
-      }, `${what} applied\n${agent.output}`, 60_000);
+      await until(
+        async () => {
+          const n = await node();
+          return n.revision > before && n.applied_revision === n.revision && n.sync_status === 'synced';
+        },
+        `${what} applied\n${agent.output}`,
+        60_000,
+      );
       const ms = performance.now() - started;
       console.log(`[${engine}] ${what}: admin API change → applied on the node in ${Math.round(ms)} ms (heartbeat every ${HEARTBEAT_MS / 1000} s)`);
       assert.ok(ms < HEARTBEAT_MS / 2, `${what} took ${Math.round(ms)} ms: the heartbeat, not the long-poll, carried it`);
@@ -237,7 +269,9 @@ for (const engine of testEngines()) {
       const user = await createUser(server.api);
       let sub!: { id: number; link_uuid: string };
       await timedChange('new subscription', async () => {
-        sub = await createSubscription(server.api, user.id, { node_protocol_ids: [(await server.api.get(`/api/v1/vpn/node_protocols?node_id=${nodeId}`)).body.data[0].id] });
+        sub = await createSubscription(server.api, user.id, {
+          node_protocol_ids: [(await server.api.get(`/api/v1/vpn/node_protocols?node_id=${nodeId}`)).body.data[0].id],
+        });
       });
       const oldSocks = await clientFor(sub.link_uuid);
       assert.equal(await until(async () => download(oldSocks, webUrl), 'traffic with the first link', 30_000), PAYLOAD);
@@ -250,7 +284,9 @@ for (const engine of testEngines()) {
       });
       const doc = await fetch(`${server.url}/sub/${fresh}`);
       assert.equal(doc.status, 200, 'the link the API hands back serves a document');
-      const [link] = Buffer.from(await doc.text(), 'base64').toString('utf8').split('\n');
+      const [link] = Buffer.from(await doc.text(), 'base64')
+        .toString('utf8')
+        .split('\n');
       const vmess = JSON.parse(Buffer.from(link!.slice('vmess://'.length), 'base64').toString('utf8'));
       assert.equal(vmess.id, fresh, 'with the new credential');
       assert.equal((await fetch(`${server.url}/sub/${sub.link_uuid}`)).status, 404, 'the old link is gone');
@@ -267,25 +303,36 @@ for (const engine of testEngines()) {
       const ss = await createProtocol(server.api, nodeId, { protocol: 'shadowsocks', port: ssPort, ss_method: 'aes-256-gcm' });
       const subs = [];
       for (let i = 0; i < 2; i++) subs.push(await createSubscription(server.api, (await createUser(server.api)).id, { node_protocol_ids: [vmessId, ss.id] }));
-      const failed = await until(async () => {
-        const n = await node();
-        // Reported as an error rather than applied: applied_revision stays behind.
-        return n.sync_status === 'failed' && n.last_error?.code === 'CORE_INBOUNDS_NOT_SERVED' && n;
-      }, `the node reports the dropped inbound\n${agent.output}`, 60_000);
+      const failed = await until(
+        async () => {
+          const n = await node();
+          // Reported as an error rather than applied: applied_revision stays behind.
+          return n.sync_status === 'failed' && n.last_error?.code === 'CORE_INBOUNDS_NOT_SERVED' && n;
+        },
+        `the node reports the dropped inbound\n${agent.output}`,
+        60_000,
+      );
       assert.notEqual(failed.status, 'online');
       assert.equal(failed.last_error.code, 'CORE_INBOUNDS_NOT_SERVED');
       assert.match(failed.last_error.message, new RegExp(`${ss.tag} \\(.*shadowsocks serves one user`));
       const schemes = async (linkUuid: string) =>
-        Buffer.from(await (await fetch(`${server.url}/sub/${linkUuid}`)).text(), 'base64').toString('utf8').split('\n').map((l) => l.slice(0, l.indexOf('://')));
+        Buffer.from(await (await fetch(`${server.url}/sub/${linkUuid}`)).text(), 'base64')
+          .toString('utf8')
+          .split('\n')
+          .map((l) => l.slice(0, l.indexOf('://')));
       assert.deepEqual(await schemes(subs[0]!.link_uuid), ['vmess'], 'no ss:// link while the node cannot serve it');
 
       // One user left on the inbound: V2Ray serves it, the node is synced and the link is back.
       const gone = await server.api.delete(`/api/v1/vpn/subscriptions/${subs[1]!.id}/protocols/${ss.id}`);
       assert.equal(gone.status, 204);
-      await until(async () => {
-        const n = await node();
-        return n.sync_status === 'synced' && n.applied_revision === n.revision && n.last_error === null;
-      }, `synced once the inbound is served\n${agent.output}`, 60_000);
+      await until(
+        async () => {
+          const n = await node();
+          return n.sync_status === 'synced' && n.applied_revision === n.revision && n.last_error === null;
+        },
+        `synced once the inbound is served\n${agent.output}`,
+        60_000,
+      );
       assert.deepEqual((await schemes(subs[0]!.link_uuid)).sort(), ['ss', 'vmess']);
     });
   });

@@ -20,8 +20,21 @@ const secret = () => `whsec-${randomBytes(24).toString('hex')}`;
 const ALLOW = { WEBHOOK_ALLOW_PRIVATE_IPS: 'true' };
 
 const NODE_DATA_KEYS = [
-  'node_id', 'cluster_name', 'status', 'version', 'id_type', 'http_port', 'ssh_port', 'host_metrics_port', 'wireguard_metrics_port',
-  'http_proxy_port', 'socks5_proxy_port', 'self_update_enabled', 'last_seen_at', 'inserted_at', 'updated_at',
+  'node_id',
+  'cluster_name',
+  'status',
+  'version',
+  'id_type',
+  'http_port',
+  'ssh_port',
+  'host_metrics_port',
+  'wireguard_metrics_port',
+  'http_proxy_port',
+  'socks5_proxy_port',
+  'self_update_enabled',
+  'last_seen_at',
+  'inserted_at',
+  'updated_at',
 ].sort();
 const ENVELOPE_KEYS = ['specversion', 'id', 'source', 'type', 'time', 'datacontenttype', 'corename', 'data'].sort();
 
@@ -59,14 +72,26 @@ for (const engine of testEngines()) {
         const w1 = await createWebhook(server.api, `${all.url}/hook?tenant=1`, s1, types, { 'X-Tenant': 't-1', Authorization: 'Bearer xoxb-token' });
         const w2 = await createWebhook(server.api, `${registeredOnly.url}/reg`, s2, ['edge.node.registered']);
         created.push(w1, w2);
-        const seqBefore = Number((await server.ctx.database.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst())?.m ?? 0);
+        const seqBefore = Number(
+          (
+            await server.ctx.database.db
+              .selectFrom('events')
+              .select((eb) => eb.fn.max('seq').as('m'))
+              .executeTakeFirst()
+          )?.m ?? 0,
+        );
 
         const cluster = await createCluster(server.api);
         const agent = await registerAgent(server.api, { cluster: cluster.name });
         await registerAgent(server.api, { cluster: cluster.name, token: agent.apiToken, node_id: agent.nodeId });
         await verifyBogusKey(server.api);
 
-        const stored = await server.ctx.database.db.selectFrom('events').select(['id', 'type', 'envelope']).where('seq', '>', seqBefore).orderBy('seq').execute();
+        const stored = await server.ctx.database.db
+          .selectFrom('events')
+          .select(['id', 'type', 'envelope'])
+          .where('seq', '>', seqBefore)
+          .orderBy('seq')
+          .execute();
         const expected = stored.filter((e) => types.includes(e.type));
         assert.deepEqual([...new Set(expected.map((e) => e.type))].sort(), [...types].sort());
         await until(async () => all.requests.length >= expected.length && registeredOnly.requests.length >= 1, 'deliveries');
@@ -103,8 +128,14 @@ for (const engine of testEngines()) {
         }
 
         const registered = expected.filter((e) => e.type === 'edge.node.registered');
-        assert.deepEqual(registeredOnly.requests.map((r) => r.event?.id), registered.map((e) => e.id));
-        assert.ok(registeredOnly.requests.every((r) => r.signatureValid), 'signed with its own webhook secret');
+        assert.deepEqual(
+          registeredOnly.requests.map((r) => r.event?.id),
+          registered.map((e) => e.id),
+        );
+        assert.ok(
+          registeredOnly.requests.every((r) => r.signatureValid),
+          'signed with its own webhook secret',
+        );
         assert.equal(registeredOnly.requests[0]!.headers['x-tenant'], undefined);
         assert.deepEqual(await jobsOf(server, w1), [], 'delivered jobs are gone');
       } finally {
@@ -165,7 +196,12 @@ for (const engine of testEngines()) {
         assert.equal(always[0]!.attempts, 3);
         assert.equal(always[0]!.last_error, 'receiver answered 503');
 
-        for (const [p, status] of [['/r500', 500], ['/r404', 404], ['/redirect', 302], ['/moved', 307]] as const) {
+        for (const [p, status] of [
+          ['/r500', 500],
+          ['/r404', 404],
+          ['/redirect', 302],
+          ['/moved', 307],
+        ] as const) {
           assert.equal(count(p), 1, `${p} is not retried`);
           const [job] = await jobsOf(server, ids.get(p)!);
           assert.equal(job!.state, 'dead');
@@ -282,7 +318,10 @@ for (const engine of testEngines()) {
             assert.ok(request.body.equals(Buffer.from(event.envelope, 'utf8')));
             assert.ok(request.signatureValid);
           }
-          await until(async () => (await database.db.selectFrom('jobs').select('id').where('dedupe_key', '=', `${id}:${event.id}`).execute()).length === 0, 'job done');
+          await until(
+            async () => (await database.db.selectFrom('jobs').select('id').where('dedupe_key', '=', `${id}:${event.id}`).execute()).length === 0,
+            'job done',
+          );
         } finally {
           await receiver.stop();
         }

@@ -60,7 +60,15 @@ export class ServerProcess {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'nodeplane-e2e-'));
     const scratch = await scratchDatabaseUrl(engine, dataDir);
     const port = await freePort();
-    const fullEnv = { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: scratch.url, MASTER_KEY: randomBytes(12).toString('hex'), LOG_LEVEL: 'warn', ...env };
+    const fullEnv = {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      DATABASE_URL: scratch.url,
+      MASTER_KEY: randomBytes(12).toString('hex'),
+      LOG_LEVEL: 'warn',
+      ...env,
+    };
     const server = new ServerProcess(`http://127.0.0.1:${port}`, fullEnv, async () => {
       await scratch.drop();
       rmSync(dataDir, { recursive: true, force: true });

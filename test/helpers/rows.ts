@@ -49,27 +49,47 @@ export function rowFactory(db: Kysely<Database>) {
     async edgeNode(overrides: { cluster_id?: string | null; name?: string; status?: string } = {}): Promise<string> {
       const id = randomUUID();
       const now = nowIso();
-      await inventoryRepo.insert(db, { id, kind: EDGE_AGENT_KIND, name: uniqueName('node'), cluster_id: null, status: 'healthy', last_seen_at: now, version: '1.0.0', inserted_at: now, updated_at: now, ...overrides });
+      await inventoryRepo.insert(db, {
+        id,
+        kind: EDGE_AGENT_KIND,
+        name: uniqueName('node'),
+        cluster_id: null,
+        status: 'healthy',
+        last_seen_at: now,
+        version: '1.0.0',
+        inserted_at: now,
+        updated_at: now,
+        ...overrides,
+      });
       await nodeRepo.insertEdge(db, {
-          node_id: id,
-          id_type: 'machine_id',
-          http_port: 8080,
-          ssh_port: 22,
-          host_metrics_port: 9100,
-          wireguard_metrics_port: 9586,
-          http_proxy_port: 3128,
-          socks5_proxy_port: 1080,
-          self_update_enabled: 1,
-          api_token_hash: randomBytes(16).toString('hex'),
-          api_token_enc: 'sealed',
-          proxy_password_enc: 'sealed',
+        node_id: id,
+        id_type: 'machine_id',
+        http_port: 8080,
+        ssh_port: 22,
+        host_metrics_port: 9100,
+        wireguard_metrics_port: 9586,
+        http_proxy_port: 3128,
+        socks5_proxy_port: 1080,
+        self_update_enabled: 1,
+        api_token_hash: randomBytes(16).toString('hex'),
+        api_token_enc: 'sealed',
+        proxy_password_enc: 'sealed',
       });
       return id;
     },
 
     async command(overrides: Partial<CommandRow> = {}): Promise<string> {
       const now = nowIso();
-      const row: CommandRow = { id: uuidv7(), command_text: 'uptime', timeout: null, expired_at: null, targeting: '{"type":"all"}', inserted_at: now, updated_at: now, ...overrides };
+      const row: CommandRow = {
+        id: uuidv7(),
+        command_text: 'uptime',
+        timeout: null,
+        expired_at: null,
+        targeting: '{"type":"all"}',
+        inserted_at: now,
+        updated_at: now,
+        ...overrides,
+      };
       await commandRepo.insert(db, row);
       return row.id;
     },
@@ -114,7 +134,16 @@ export function rowFactory(db: Kysely<Database>) {
       return (await users.create({ username: uniqueName('user'), ...overrides })).id;
     },
 
-    async subscription(userId: number, overrides: { node_protocol_ids?: number[]; traffic_limit_bytes?: number; expires_at?: string | null; reset_strategy?: 'no_reset' | 'day' | 'week' | 'month'; status?: 'active' | 'disabled' } = {}): Promise<number> {
+    async subscription(
+      userId: number,
+      overrides: {
+        node_protocol_ids?: number[];
+        traffic_limit_bytes?: number;
+        expires_at?: string | null;
+        reset_strategy?: 'no_reset' | 'day' | 'week' | 'month';
+        status?: 'active' | 'disabled';
+      } = {},
+    ): Promise<number> {
       return (await subscriptions.create({ user_id: userId, ...overrides })).id;
     },
   };

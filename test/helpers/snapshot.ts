@@ -6,7 +6,10 @@ import type { TestServer } from './server.ts';
 export async function databaseSnapshot(server: TestServer): Promise<string> {
   const db = server.ctx.database.db;
   // `instances` holds this process's own heartbeat, which moves on its own.
-  const tables = (await db.introspection.getTables()).map((t) => t.name).filter((n) => !n.startsWith('kysely_') && n !== 'instances').sort();
+  const tables = (await db.introspection.getTables())
+    .map((t) => t.name)
+    .filter((n) => !n.startsWith('kysely_') && n !== 'instances')
+    .sort();
   const hash = createHash('sha256');
   for (const table of tables) {
     const rows = await sql<Record<string, unknown>>`select * from ${sql.table(table)}`.execute(db);

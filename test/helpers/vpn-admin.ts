@@ -31,7 +31,10 @@ export const createProtocol = (api: ApiClient, nodeId: string, body: Record<stri
   expect201<{ id: number; tag: string; node_id: string }>(api.post('/api/v1/vpn/node_protocols', { node_id: nodeId, ...body }), 'createProtocol');
 
 export const createSubscription = (api: ApiClient, userId: number, overrides: Record<string, unknown> = {}) =>
-  expect201<{ id: number; link_uuid: string; status: string; node_protocol_ids: number[] }>(api.post('/api/v1/vpn/subscriptions', { user_id: userId, ...overrides }), 'createSubscription');
+  expect201<{ id: number; link_uuid: string; status: string; node_protocol_ids: number[] }>(
+    api.post('/api/v1/vpn/subscriptions', { user_id: userId, ...overrides }),
+    'createSubscription',
+  );
 
 /** The Core node face as an agent sees it. */
 export class NodeClient {

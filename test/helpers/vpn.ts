@@ -84,8 +84,25 @@ export async function createCoreNode(f: VpnFixtures, overrides: { name?: string;
   const name = overrides.name ?? `core-${suffix()}`;
   const host = overrides.host ?? `${name}.vpn.example.com`;
   const authKey = randomToken(32);
-  await f.db.insertInto('nodes').values({ id: nodeId, kind: 'core', name, cluster_id: null, status: overrides.status ?? 'online', last_seen_at: now, version: null, labels: '{}', inserted_at: now, updated_at: now }).execute();
-  const max = await f.db.selectFrom('core_nodes').select((eb) => eb.fn.max('core_id').as('max')).executeTakeFirst();
+  await f.db
+    .insertInto('nodes')
+    .values({
+      id: nodeId,
+      kind: 'core',
+      name,
+      cluster_id: null,
+      status: overrides.status ?? 'online',
+      last_seen_at: now,
+      version: null,
+      labels: '{}',
+      inserted_at: now,
+      updated_at: now,
+    })
+    .execute();
+  const max = await f.db
+    .selectFrom('core_nodes')
+    .select((eb) => eb.fn.max('core_id').as('max'))
+    .executeTakeFirst();
   const coreId = Number(max?.max ?? 0) + 1;
   await f.db
     .insertInto('core_nodes')
@@ -164,7 +181,17 @@ export async function createOutbound(f: VpnFixtures, nodeId: string, tag: string
   const now = nowIso();
   const row = await f.db
     .insertInto('node_outbounds')
-    .values({ node_id: nodeId, tag, protocol, settings: '{}', stream_settings: '{}', traffic_bytes_up: 0, traffic_bytes_down: 0, inserted_at: now, updated_at: now })
+    .values({
+      node_id: nodeId,
+      tag,
+      protocol,
+      settings: '{}',
+      stream_settings: '{}',
+      traffic_bytes_up: 0,
+      traffic_bytes_down: 0,
+      inserted_at: now,
+      updated_at: now,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
   return { ...row, id: Number(row.id) };
@@ -200,11 +227,21 @@ export function decodeShareLink(link: string): DecodedLink {
     return { scheme, credential: decodeURIComponent(url.username), host, port: Number(url.port), params: Object.fromEntries(url.searchParams), remark };
   }
   if (scheme === 'ss') {
-    if (url.password !== '') return { scheme, method: decodeURIComponent(url.username), password: decodeURIComponent(url.password), encoding: 'percent', host, port: Number(url.port), remark };
+    if (url.password !== '')
+      return {
+        scheme,
+        method: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        encoding: 'percent',
+        host,
+        port: Number(url.port),
+        remark,
+      };
     const plain = Buffer.from(url.username, 'base64url').toString('utf8');
     const colon = plain.indexOf(':');
     return { scheme, method: plain.slice(0, colon), password: plain.slice(colon + 1), encoding: 'base64url', host, port: Number(url.port), remark };
   }
-  if (scheme === 'tg') return { scheme, server: url.searchParams.get('server')!, port: Number(url.searchParams.get('port')), secret: url.searchParams.get('secret')! };
+  if (scheme === 'tg')
+    return { scheme, server: url.searchParams.get('server')!, port: Number(url.searchParams.get('port')), secret: url.searchParams.get('secret')! };
   throw new Error(`unknown share link scheme in ${link}`);
 }

@@ -10,8 +10,20 @@ import { ProxyCoreController } from '../proxy-core/controller.ts';
 import type { StatCounter, StatsClient } from '../proxy-core/grpc-api.ts';
 import { type JournalItem, PushJournal } from './journal.ts';
 import {
-  type ByteServer, clientConfig, type CountingRelay, countingRelay, curlThroughSocks, freePort, HAVE_CURL, SKIP_NO_V2RAY,
-  socksHttp, startByteServer, startV2ray, V2RAY_BINARY, type V2rayProcess, vmessOutbound,
+  type ByteServer,
+  clientConfig,
+  type CountingRelay,
+  countingRelay,
+  curlThroughSocks,
+  freePort,
+  HAVE_CURL,
+  SKIP_NO_V2RAY,
+  socksHttp,
+  startByteServer,
+  startV2ray,
+  V2RAY_BINARY,
+  type V2rayProcess,
+  vmessOutbound,
 } from '../testing/test-support.ts';
 import type { SessionEventEntry, UsageEntry } from '../../contract/core-node/ingest.ts';
 import type { XrayConfig } from '../proxy-core/xray-config.ts';
@@ -31,7 +43,9 @@ async function drain(journal: PushJournal) {
   const items: JournalItem[] = [];
   await journal.flush(async (item) => void items.push(item));
   const usage = items.filter((i) => i.route === '/node/usage').flatMap((i) => (i.body as { entries: UsageEntry[] }).entries);
-  const outbound = items.filter((i) => i.route === '/node/outbound-usage').flatMap((i) => (i.body as { items: { tag: string; bytesUp: number; bytesDown: number }[] }).items);
+  const outbound = items
+    .filter((i) => i.route === '/node/outbound-usage')
+    .flatMap((i) => (i.body as { items: { tag: string; bytesUp: number; bytesDown: number }[] }).items);
   const events = items.filter((i) => i.route === '/node/session-events').flatMap((i) => (i.body as { events: SessionEventEntry[] }).events);
   return { usage, outbound, events, items };
 }
@@ -85,13 +99,23 @@ describe('UsageAccountant (attribution, minutes, sessions)', () => {
     const now = { t: Date.parse('2030-01-01T10:00:30Z') };
     const { journal, stats, accountant } = await setup(now);
     accountant.setAttribution({ [A]: { userId: 1, subscriptionId: 10 }, 'legacy-b': { userId: 2, subscriptionId: null } }, xray);
-    stats.push({ [up(`${A}@np-7`)]: 100, [down(`${A}@np-7`)]: 1000, [up('legacy-b')]: 5, [down('LEGACY-B')]: 50, 'outbound>>>direct>>>traffic>>>downlink': 1050, 'outbound>>>np-api>>>traffic>>>downlink': 9 });
+    stats.push({
+      [up(`${A}@np-7`)]: 100,
+      [down(`${A}@np-7`)]: 1000,
+      [up('legacy-b')]: 5,
+      [down('LEGACY-B')]: 50,
+      'outbound>>>direct>>>traffic>>>downlink': 1050,
+      'outbound>>>np-api>>>traffic>>>downlink': 9,
+    });
     await accountant.poll();
     const { usage, outbound } = await drain(journal);
-    assert.deepEqual(usage.sort((x, y) => x.userId - y.userId), [
-      { userId: 1, subscriptionId: 10, nodeProtocolId: 7, bytesUp: 100, bytesDown: 1000, recordedAt: '2030-01-01T10:00:00.000Z' },
-      { userId: 2, subscriptionId: null, nodeProtocolId: 8, bytesUp: 5, bytesDown: 50, recordedAt: '2030-01-01T10:00:00.000Z' },
-    ]);
+    assert.deepEqual(
+      usage.sort((x, y) => x.userId - y.userId),
+      [
+        { userId: 1, subscriptionId: 10, nodeProtocolId: 7, bytesUp: 100, bytesDown: 1000, recordedAt: '2030-01-01T10:00:00.000Z' },
+        { userId: 2, subscriptionId: null, nodeProtocolId: 8, bytesUp: 5, bytesDown: 50, recordedAt: '2030-01-01T10:00:00.000Z' },
+      ],
+    );
     // The agent's own API outbound is not node traffic.
     assert.deepEqual(outbound, [{ tag: 'direct', bytesUp: 0, bytesDown: 1050 }]);
   });
@@ -100,19 +124,32 @@ describe('UsageAccountant (attribution, minutes, sessions)', () => {
     const now = { t: Date.parse('2030-01-01T10:00:10Z') };
     const { journal, stats, accountant } = await setup(now);
     accountant.setAttribution({ [A]: { userId: 1, subscriptionId: 10 } }, xray);
-    for (const [t, bytes] of [['10:00:10', 1], ['10:00:40', 2], ['10:01:05', 4]] as const) {
+    for (const [t, bytes] of [
+      ['10:00:10', 1],
+      ['10:00:40', 2],
+      ['10:01:05', 4],
+    ] as const) {
       now.t = Date.parse(`2030-01-01T${t}Z`);
       stats.push({ [down(`${A}@np-7`)]: bytes });
       await accountant.poll();
     }
     const { usage } = await drain(journal);
-    assert.deepEqual(usage.map((u) => [u.recordedAt, u.bytesDown]), [['2030-01-01T10:00:00.000Z', 3], ['2030-01-01T10:01:00.000Z', 4]]);
+    assert.deepEqual(
+      usage.map((u) => [u.recordedAt, u.bytesDown]),
+      [
+        ['2030-01-01T10:00:00.000Z', 3],
+        ['2030-01-01T10:01:00.000Z', 4],
+      ],
+    );
   });
 
   it('keeps the previous clientMap for traffic read after a link left the config', async () => {
     const { journal, stats, accountant } = await setup({ t: Date.now() });
     accountant.setAttribution({ [A]: { userId: 1, subscriptionId: 10 } }, xray);
-    accountant.setAttribution({ [B]: { userId: 3, subscriptionId: 30 } }, { inbounds: [{ tag: 'np-7', protocol: 'vless', settings: { clients: [{ id: B, email: `${B}@np-7` }] } }] });
+    accountant.setAttribution(
+      { [B]: { userId: 3, subscriptionId: 30 } },
+      { inbounds: [{ tag: 'np-7', protocol: 'vless', settings: { clients: [{ id: B, email: `${B}@np-7` }] } }] },
+    );
     stats.push({ [down(`${A}@np-7`)]: 70, [down(`${B}@np-7`)]: 80, [down('stranger@np-7')]: 90 });
     await accountant.poll();
     const byUser = totals((await drain(journal)).usage);
@@ -134,7 +171,13 @@ describe('UsageAccountant (attribution, minutes, sessions)', () => {
     // A new agent process on the same journal remembers who is online.
     const journal2 = new PushJournal({ dir: (journal as unknown as { options: { dir: string } }).options.dir, logger });
     await journal2.open();
-    const accountant2 = new UsageAccountant({ journal: journal2, logger, stats: () => stats as unknown as StatsClient, now: () => now.t, offlineAfterMs: 120_000 });
+    const accountant2 = new UsageAccountant({
+      journal: journal2,
+      logger,
+      stats: () => stats as unknown as StatsClient,
+      now: () => now.t,
+      offlineAfterMs: 120_000,
+    });
     accountant2.setAttribution({ [A]: { userId: 1, subscriptionId: 10 } }, xray);
     now.t += 60_000;
     stats.push({ [down(`${A}@np-7`)]: 1 });
@@ -197,50 +240,56 @@ describe('UsageAccountant with real traffic through real v2ray cores', { skip: S
     await relay?.close();
   });
 
-  it('records per user exactly the bytes curl moved, across polls, a core restart and an agent restart', { skip: !HAVE_CURL && '/usr/bin/curl missing' }, async () => {
-    accountant.start();
-    const sent = { alice: { up: 0, down: 0 }, bob: { up: 0, down: 0 } };
-    const add = (who: 'alice' | 'bob', r: { sent: number; received: number }) => {
-      sent[who].up += r.sent;
-      sent[who].down += r.received;
-    };
-    const url = (p: string) => `http://127.0.0.1:${bytes.port}${p}`;
-    add('alice', await curlThroughSocks(aliceSocks, url('/bytes/300000')));
-    add('alice', await curlThroughSocks(aliceSocks, url('/upload'), 200_000));
-    add('bob', await curlThroughSocks(bobSocks, url('/bytes/120000')));
+  it(
+    'records per user exactly the bytes curl moved, across polls, a core restart and an agent restart',
+    { skip: !HAVE_CURL && '/usr/bin/curl missing' },
+    async () => {
+      accountant.start();
+      const sent = { alice: { up: 0, down: 0 }, bob: { up: 0, down: 0 } };
+      const add = (who: 'alice' | 'bob', r: { sent: number; received: number }) => {
+        sent[who].up += r.sent;
+        sent[who].down += r.received;
+      };
+      const url = (p: string) => `http://127.0.0.1:${bytes.port}${p}`;
+      add('alice', await curlThroughSocks(aliceSocks, url('/bytes/300000')));
+      add('alice', await curlThroughSocks(aliceSocks, url('/upload'), 200_000));
+      add('bob', await curlThroughSocks(bobSocks, url('/bytes/120000')));
 
-    // A planned core restart: the controller reads the counters before stopping it.
-    await ctl.apply(nodeConfig(vmessPort, { routing: { rules: [{ type: 'field', port: '1-2', outboundTag: 'direct' }] } }));
-    add('alice', await curlThroughSocks(aliceSocks, url('/bytes/50000')));
+      // A planned core restart: the controller reads the counters before stopping it.
+      await ctl.apply(nodeConfig(vmessPort, { routing: { rules: [{ type: 'field', port: '1-2', outboundTag: 'direct' }] } }));
+      add('alice', await curlThroughSocks(aliceSocks, url('/bytes/50000')));
 
-    // The agent restarts (new accountant and journal objects; the running core is adopted).
-    await accountant.stop();
-    const adoptedBy = new ProxyCoreController({ flavour: 'v2ray', binary: V2RAY_BINARY, dir, logger });
-    (ctl as unknown as { core: null }).core = null;
-    const journal2 = new PushJournal({ dir: path.join(dir, 'journal'), logger });
-    await journal2.open();
-    const accountant2 = new UsageAccountant({ journal: journal2, logger, stats: () => adoptedBy.stats, intervalMs: 150 });
-    accountant2.setAttribution(clientMap, nodeConfig(vmessPort));
-    await adoptedBy.start(nodeConfig(vmessPort, { routing: { rules: [{ type: 'field', port: '1-2', outboundTag: 'direct' }] } }));
-    ctl = adoptedBy;
-    add('bob', await socksHttp(bobSocks, bytes.port, 'GET', '/bytes/77777'));
-    await accountant2.poll();
-    accountant = accountant2;
+      // The agent restarts (new accountant and journal objects; the running core is adopted).
+      await accountant.stop();
+      const adoptedBy = new ProxyCoreController({ flavour: 'v2ray', binary: V2RAY_BINARY, dir, logger });
+      (ctl as unknown as { core: null }).core = null;
+      const journal2 = new PushJournal({ dir: path.join(dir, 'journal'), logger });
+      await journal2.open();
+      const accountant2 = new UsageAccountant({ journal: journal2, logger, stats: () => adoptedBy.stats, intervalMs: 150 });
+      accountant2.setAttribution(clientMap, nodeConfig(vmessPort));
+      await adoptedBy.start(nodeConfig(vmessPort, { routing: { rules: [{ type: 'field', port: '1-2', outboundTag: 'direct' }] } }));
+      ctl = adoptedBy;
+      add('bob', await socksHttp(bobSocks, bytes.port, 'GET', '/bytes/77777'));
+      await accountant2.poll();
+      accountant = accountant2;
 
-    const { usage, outbound } = await drain(journal2);
-    const byUser = totals(usage);
-    assert.deepEqual(byUser.get(1), sent.alice, 'alice: recorded = bytes curl sent/received');
-    assert.deepEqual(byUser.get(2), sent.bob, 'bob: recorded = bytes sent/received');
-    assert.ok(usage.every((u) => u.nodeProtocolId === 1 && u.subscriptionId === (u.userId === 1 ? 11 : 22) && u.recordedAt.endsWith(':00.000Z')));
-    const direct = outbound.find((o) => o.tag === 'direct')!;
-    assert.equal(direct.bytesDown, sent.alice.down + sent.bob.down);
-    assert.equal(direct.bytesUp, sent.alice.up + sent.bob.up);
+      const { usage, outbound } = await drain(journal2);
+      const byUser = totals(usage);
+      assert.deepEqual(byUser.get(1), sent.alice, 'alice: recorded = bytes curl sent/received');
+      assert.deepEqual(byUser.get(2), sent.bob, 'bob: recorded = bytes sent/received');
+      assert.ok(usage.every((u) => u.nodeProtocolId === 1 && u.subscriptionId === (u.userId === 1 ? 11 : 22) && u.recordedAt.endsWith(':00.000Z')));
+      const direct = outbound.find((o) => o.tag === 'direct')!;
+      assert.equal(direct.bytesDown, sent.alice.down + sent.bob.down);
+      assert.equal(direct.bytesUp, sent.alice.up + sent.bob.up);
 
-    // The wire carries VMess framing on top; state how much.
-    const payload = sent.alice.up + sent.alice.down;
-    const wire = relay.up() + relay.down();
-    const overhead = (wire - payload) / payload;
-    console.log(`  alice: payload ${payload} B, VMess wire ${wire} B (client→node ${relay.up()}, node→client ${relay.down()}), overhead ${(overhead * 100).toFixed(2)} %`);
-    assert.ok(wire > payload && overhead < 0.05, `overhead ${overhead}`);
-  });
+      // The wire carries VMess framing on top; state how much.
+      const payload = sent.alice.up + sent.alice.down;
+      const wire = relay.up() + relay.down();
+      const overhead = (wire - payload) / payload;
+      console.log(
+        `  alice: payload ${payload} B, VMess wire ${wire} B (client→node ${relay.up()}, node→client ${relay.down()}), overhead ${(overhead * 100).toFixed(2)} %`,
+      );
+      assert.ok(wire > payload && overhead < 0.05, `overhead ${overhead}`);
+    },
+  );
 });

@@ -80,7 +80,10 @@ export class UsageAccountant {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.poll().catch((error) => this.log.warn({ err: (error as Error).message }, 'stats poll failed')), this.options.intervalMs ?? 10_000);
+    this.timer = setInterval(
+      () => void this.poll().catch((error) => this.log.warn({ err: (error as Error).message }, 'stats poll failed')),
+      this.options.intervalMs ?? 10_000,
+    );
   }
 
   async stop(): Promise<void> {
@@ -126,7 +129,14 @@ export class UsageAccountant {
         continue;
       }
       const key = `${who.nodeProtocolId}|${who.userId}|${who.subscriptionId ?? ''}`;
-      const entry = usage.get(key) ?? { userId: who.userId, subscriptionId: who.subscriptionId, nodeProtocolId: who.nodeProtocolId, bytesUp: 0, bytesDown: 0, recordedAt };
+      const entry = usage.get(key) ?? {
+        userId: who.userId,
+        subscriptionId: who.subscriptionId,
+        nodeProtocolId: who.nodeProtocolId,
+        bytesUp: 0,
+        bytesDown: 0,
+        recordedAt,
+      };
       if (m[2] === 'uplink') entry.bytesUp += value;
       else entry.bytesDown += value;
       usage.set(key, entry);
@@ -184,7 +194,7 @@ export class UsageAccountant {
       const entry = attribution.links.get(link);
       if (!entry) continue;
       const fromConfig = attribution.emails.get(lower);
-      const nodeProtocolId = m ? Number(m[2]) : fromConfig?.nodeProtocolId ?? null;
+      const nodeProtocolId = m ? Number(m[2]) : (fromConfig?.nodeProtocolId ?? null);
       if (nodeProtocolId === null) continue;
       const protocol = fromConfig?.protocol ?? attribution.protocols.get(nodeProtocolId) ?? this.current.protocols.get(nodeProtocolId);
       return { ...entry, nodeProtocolId, protocol: protocol && VPN_PROTOCOLS.has(protocol) ? (protocol as VpnProtocol) : null };

@@ -9,8 +9,17 @@ import type { CoreRoleConfig } from '../shared/config.ts';
 import { AgentFatalError, CoreAgent } from './core-agent.ts';
 import { FakeCoreServer } from '../testing/fake-core-server.ts';
 import {
-  type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY,
-  type V2rayProcess, vmessOutbound, waitFor,
+  type ByteServer,
+  clientConfig,
+  freePort,
+  SKIP_NO_V2RAY,
+  socksHttp,
+  startByteServer,
+  startV2ray,
+  V2RAY_BINARY,
+  type V2rayProcess,
+  vmessOutbound,
+  waitFor,
 } from '../testing/test-support.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -51,8 +60,20 @@ describe('Core role against a fake Core server and a real v2ray', { skip: SKIP_N
 
   const services = (users: string[]) => ({
     xray: {
-      inbounds: [{ tag: 'np-1', listen: '127.0.0.1', port: vmessPort, protocol: 'vmess', settings: { clients: users.map((id) => ({ id, email: `${id}@np-1` })) }, sniffing: { enabled: true, destOverride: ['http', 'tls', 'quic'] } }],
-      outbounds: [{ tag: 'direct', protocol: 'freedom' }, { tag: 'block', protocol: 'blackhole' }],
+      inbounds: [
+        {
+          tag: 'np-1',
+          listen: '127.0.0.1',
+          port: vmessPort,
+          protocol: 'vmess',
+          settings: { clients: users.map((id) => ({ id, email: `${id}@np-1` })) },
+          sniffing: { enabled: true, destOverride: ['http', 'tls', 'quic'] },
+        },
+      ],
+      outbounds: [
+        { tag: 'direct', protocol: 'freedom' },
+        { tag: 'block', protocol: 'blackhole' },
+      ],
       routing: { domainStrategy: 'AsIs', rules: [{ type: 'field', protocol: ['bittorrent'], outboundTag: 'block' }] },
     },
   });
@@ -76,7 +97,11 @@ describe('Core role against a fake Core server and a real v2ray', { skip: SKIP_N
   });
 
   async function startAgent(server: FakeCoreServer, dir: string, over: Partial<CoreRoleConfig> = {}) {
-    const agent = new CoreAgent(roleConfig(server, over), dir, { logger, coreBackoff: { initialMs: 200, maxMs: 1_000 }, pushBackoff: { initialMs: 100, maxMs: 300 } });
+    const agent = new CoreAgent(roleConfig(server, over), dir, {
+      logger,
+      coreBackoff: { initialMs: 200, maxMs: 1_000 },
+      pushBackoff: { initialMs: 100, maxMs: 300 },
+    });
     agents.push(agent);
     const running = agent.run();
     running.catch(() => {});
@@ -105,11 +130,17 @@ describe('Core role against a fake Core server and a real v2ray', { skip: SKIP_N
     await waitFor(() => server.on('/node/config/applied').some((r) => r.body.revision === revision), 'config/applied');
 
     const register = server.on('/node/register');
-    assert.deepEqual(register.map((r) => r.body), [{ code: 'node-code', name: 'node-a', host: 'node-a.example', ip: '192.0.2.10', region: 'eu' }]);
+    assert.deepEqual(
+      register.map((r) => r.body),
+      [{ code: 'node-code', name: 'node-a', host: 'node-a.example', ip: '192.0.2.10', region: 'eu' }],
+    );
     const state = JSON.parse(await readFile(path.join(dir, 'core', 'state.json'), 'utf8'));
     assert.ok(server.keys.has(state.authKey));
     assert.equal((await stat(path.join(dir, 'core', 'state.json'))).mode & 0o777, 0o600);
-    assert.ok(server.received.filter((r) => r.route !== '/node/register').every((r) => r.key === state.authKey), 'x-node-auth-key on every other route');
+    assert.ok(
+      server.received.filter((r) => r.route !== '/node/register').every((r) => r.key === state.authKey),
+      'x-node-auth-key on every other route',
+    );
     assert.deepEqual(server.on('/node/heartbeat')[0]!.body, { ip: '192.0.2.10' }, 'no revision before anything is applied');
     assert.equal(await connects(aliceSocks), true);
     await waitFor(() => server.on('/node/heartbeat').some((r) => r.body.revision === revision), 'a heartbeat with the applied revision');
@@ -153,7 +184,11 @@ describe('Core role against a fake Core server and a real v2ray', { skip: SKIP_N
     assert.equal(agent.controller.pid, pid);
 
     const bad = services([alice]);
-    (bad.xray.inbounds[0] as Record<string, unknown>).streamSettings = { network: 'tcp', security: 'tls', tlsSettings: { certificates: [{ certificateFile: '/missing/cert.pem', keyFile: '/missing/key.pem' }] } };
+    (bad.xray.inbounds[0] as Record<string, unknown>).streamSettings = {
+      network: 'tcp',
+      security: 'tls',
+      tlsSettings: { certificates: [{ certificateFile: '/missing/cert.pem', keyFile: '/missing/key.pem' }] },
+    };
     const r3 = server.setConfig({ clientMap, services: bad });
     await waitFor(() => server.on('/node/error').length === 1, '/node/error');
     const report = server.on('/node/error')[0]!.body;
@@ -163,7 +198,10 @@ describe('Core role against a fake Core server and a real v2ray', { skip: SKIP_N
     const fetches = server.on('/node/config/latest').length;
     await waitFor(() => server.on('/node/config/latest').length >= fetches + 3, 'more syncs');
     const later = server.on('/node/config/latest').slice(fetches);
-    assert.ok(later.every((r) => r.ifNoneMatch !== null && r.status === 304), 'later syncs revalidate with the ETag and get 304');
+    assert.ok(
+      later.every((r) => r.ifNoneMatch !== null && r.status === 304),
+      'later syncs revalidate with the ETag and get 304',
+    );
     assert.equal(server.on('/node/error').length, 1, 'a refused revision is reported once, not at every heartbeat');
     assert.equal(agent.appliedRevision, r2b, 'the running config stays');
     assert.equal(await connects(bobSocks), true);
@@ -205,7 +243,16 @@ describe('Core role against a fake Core server and a real v2ray', { skip: SKIP_N
     assert.ok(pushes.every((r) => typeof r.idempotencyKey === 'string' && r.idempotencyKey.length >= 32));
     await waitFor(() => server.on('/node/session-events').length > 0, 'session events');
     const events = server.on('/node/session-events').flatMap((r) => r.body.events);
-    assert.deepEqual(events.filter((e: { eventType: string }) => e.eventType === 'online').map((e: { userId: number; protocol: string }) => [e.userId, e.protocol]).sort(), [[1, 'vmess'], [2, 'vmess']]);
+    assert.deepEqual(
+      events
+        .filter((e: { eventType: string }) => e.eventType === 'online')
+        .map((e: { userId: number; protocol: string }) => [e.userId, e.protocol])
+        .sort(),
+      [
+        [1, 'vmess'],
+        [2, 'vmess'],
+      ],
+    );
     assert.ok(server.on('/node/outbound-usage').some((r) => r.body.items.some((i: { tag: string }) => i.tag === 'direct')));
     await agent.stop();
     await server.close();

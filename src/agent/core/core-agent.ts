@@ -110,7 +110,12 @@ export class CoreAgent {
   ) {
     this.log = deps.logger;
     this.dir = path.join(dataDir, 'core');
-    this.client = new NodeClient({ baseUrl: config.serverUrl, fetch: deps.fetch, signal: this.abort.signal, userAgent: `nodeplane-agent/${deps.version ?? '0'}` });
+    this.client = new NodeClient({
+      baseUrl: config.serverUrl,
+      fetch: deps.fetch,
+      signal: this.abort.signal,
+      userAgent: `nodeplane-agent/${deps.version ?? '0'}`,
+    });
     this.controller = new ProxyCoreController({ flavour: config.flavour, binary: config.binary, dir: this.dir, logger: this.log, backoff: deps.coreBackoff });
     this.journal = new PushJournal({ dir: path.join(this.dir, 'journal'), logger: this.log });
     this.accountant = new UsageAccountant({
@@ -158,13 +163,18 @@ export class CoreAgent {
       this.client.authKey = saved.authKey;
       this.log.info({ nodeId: saved.nodeId, server: saved.serverUrl }, 'core role: using the saved auth key');
     } else {
-      if (saved) this.log.warn({ saved: saved.serverUrl, server: this.config.serverUrl }, 'core role: the saved key belongs to another server; registering again');
+      if (saved)
+        this.log.warn({ saved: saved.serverUrl, server: this.config.serverUrl }, 'core role: the saved key belongs to another server; registering again');
       await this.register('first start');
     }
 
     await this.journal.open();
     this.applied = ((await readJsonFile(path.join(this.dir, 'applied.json'))) as AppliedState | undefined) ?? null;
-    if (this.applied) this.fetched = { config: { revision: this.applied.revision, clientMap: this.applied.clientMap, services: this.applied.services }, etag: this.applied.etag };
+    if (this.applied)
+      this.fetched = {
+        config: { revision: this.applied.revision, clientMap: this.applied.clientMap, services: this.applied.services },
+        etag: this.applied.etag,
+      };
     this.accountant.setAttribution(this.applied?.clientMap ?? {}, this.applied?.services.xray ?? null);
     this.controller.setBeforeStop((stats) => this.accountant.poll(stats));
     this.controller.on('exited', (e) => {
@@ -178,7 +188,10 @@ export class CoreAgent {
       });
     });
     this.controller.on('restart-failed', (e) => {
-      this.report({ kind: 'error', body: { message: `the core could not be restarted: ${e.error}`, code: 'CORE_RESTART_FAILED', details: { attempt: e.attempt, retryInMs: e.retryInMs } } });
+      this.report({
+        kind: 'error',
+        body: { message: `the core could not be restarted: ${e.error}`, code: 'CORE_RESTART_FAILED', details: { attempt: e.attempt, retryInMs: e.retryInMs } },
+      });
     });
     this.controller.on('started', (e) => {
       if (e.reason === 'crash-restart' && this.applied) {
@@ -345,7 +358,12 @@ export class CoreAgent {
       await this.sendPendingReport();
       return;
     }
-    if (this.failed && this.failed.revision === config.revision && this.failed.hash === hash && Date.now() - this.failed.at < (this.deps.retryFailedAfterMs ?? 300_000)) {
+    if (
+      this.failed &&
+      this.failed.revision === config.revision &&
+      this.failed.hash === hash &&
+      Date.now() - this.failed.at < (this.deps.retryFailedAfterMs ?? 300_000)
+    ) {
       return;
     }
     await this.apply(config, etag, hash);
@@ -387,19 +405,34 @@ export class CoreAgent {
     const list = this.unserved.map((u) => `${u.tag} (${u.reason})`).join('; ');
     this.report({
       kind: 'error',
-      body: { message: `revision ${revision} applied, but not every inbound is served: ${list}`.slice(0, 3900), code: 'CORE_INBOUNDS_NOT_SERVED', details: { revision, flavour: this.controller.flavour, inbounds: this.unserved } },
+      body: {
+        message: `revision ${revision} applied, but not every inbound is served: ${list}`.slice(0, 3900),
+        code: 'CORE_INBOUNDS_NOT_SERVED',
+        details: { revision, flavour: this.controller.flavour, inbounds: this.unserved },
+      },
     });
   }
 
   private reportApplyError(revision: number, error: Error): void {
     const code =
-      error instanceof CoreBinaryError ? error.code
-      : error instanceof CoreConfigError ? 'CORE_CONFIG_INVALID'
-      : error instanceof CoreStartError ? 'CORE_START_FAILED'
-      : error instanceof TelemtConfigError ? 'MTPROTO_CONFIG_INVALID'
-      : 'APPLY_FAILED';
+      error instanceof CoreBinaryError
+        ? error.code
+        : error instanceof CoreConfigError
+          ? 'CORE_CONFIG_INVALID'
+          : error instanceof CoreStartError
+            ? 'CORE_START_FAILED'
+            : error instanceof TelemtConfigError
+              ? 'MTPROTO_CONFIG_INVALID'
+              : 'APPLY_FAILED';
     const output = error instanceof CoreConfigError || error instanceof CoreStartError ? lastLines(error.output, 5) : undefined;
-    this.report({ kind: 'error', body: { message: error.message.slice(0, 3900), code, details: { revision, flavour: this.controller.flavour, binary: this.config.binary, ...(output ? { output } : {}) } } });
+    this.report({
+      kind: 'error',
+      body: {
+        message: error.message.slice(0, 3900),
+        code,
+        details: { revision, flavour: this.controller.flavour, binary: this.config.binary, ...(output ? { output } : {}) },
+      },
+    });
   }
 
   /** The newest report wins: an applied after an error clears it, and vice versa. */
@@ -509,5 +542,7 @@ export class CoreAgent {
 }
 
 function contentHash(config: { revision: number; clientMap: unknown; services: unknown }): string {
-  return createHash('sha256').update(JSON.stringify([config.revision, config.clientMap, config.services])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([config.revision, config.clientMap, config.services]))
+    .digest('hex');
 }

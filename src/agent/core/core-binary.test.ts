@@ -36,14 +36,30 @@ describe('core binary and flavour', () => {
     const id = randomUUID();
     const revision = server.setConfig({
       clientMap: { [id]: { userId: 1, subscriptionId: 1 } },
-      services: { xray: { inbounds: [{ tag: 'np-1', listen: '127.0.0.1', port, protocol: 'vmess', settings: { clients: [{ id, email: `${id}@np-1` }] } }], outbounds: [{ tag: 'direct', protocol: 'freedom' }] } },
+      services: {
+        xray: {
+          inbounds: [{ tag: 'np-1', listen: '127.0.0.1', port, protocol: 'vmess', settings: { clients: [{ id, email: `${id}@np-1` }] } }],
+          outbounds: [{ tag: 'direct', protocol: 'freedom' }],
+        },
+      },
     });
     const dir = await mkdtemp(path.join(tmpdir(), 'np-core-binary-'));
     dirs.push(dir);
     const agent = new CoreAgent(
       {
-        serverUrl: server.url, code: 'code', flavour, binary, nodeName: 'n', nodeHost: 'n.example', nodeIp: '192.0.2.1', nodeRegion: '',
-        heartbeatIntervalMs: 200, statsIntervalMs: 200, usagePushIntervalMs: 500, offlineAfterMs: 120_000, telemtBinary: null,
+        serverUrl: server.url,
+        code: 'code',
+        flavour,
+        binary,
+        nodeName: 'n',
+        nodeHost: 'n.example',
+        nodeIp: '192.0.2.1',
+        nodeRegion: '',
+        heartbeatIntervalMs: 200,
+        statsIntervalMs: 200,
+        usagePushIntervalMs: 500,
+        offlineAfterMs: 120_000,
+        telemtBinary: null,
       },
       dir,
       { logger },
@@ -54,7 +70,10 @@ describe('core binary and flavour', () => {
   }
 
   it('reads Xray and V2Ray from their -version lines', () => {
-    assert.deepEqual(parseCoreVersion('Xray 1.8.24 (Xray, Penetrates Everything.) 1ec8d6b (go1.22.5 linux/amd64)\nA unified platform'), { flavour: 'xray', version: '1.8.24' });
+    assert.deepEqual(parseCoreVersion('Xray 1.8.24 (Xray, Penetrates Everything.) 1ec8d6b (go1.22.5 linux/amd64)\nA unified platform'), {
+      flavour: 'xray',
+      version: '1.8.24',
+    });
     assert.deepEqual(parseCoreVersion('V2Ray 4.34.0 (user) 20230518-074445 (go1.19.8 linux/amd64)\n'), { flavour: 'v2ray', version: '4.34.0' });
     assert.equal(parseCoreVersion('sing-box version 1.9.0'), null);
   });
@@ -64,9 +83,16 @@ describe('core binary and flavour', () => {
   });
 
   it('says "core binary not found at <path>" for a missing binary', async () => {
-    await assert.rejects(assertCoreBinary('/nonexistent/bin/xray'), (e: Error) => e instanceof CoreBinaryError && e.message === 'core binary not found at /nonexistent/bin/xray');
+    await assert.rejects(
+      assertCoreBinary('/nonexistent/bin/xray'),
+      (e: Error) => e instanceof CoreBinaryError && e.message === 'core binary not found at /nonexistent/bin/xray',
+    );
     await assert.rejects(assertCoreBinary('no-such-core', '/nonexistent:/also-not'), /core binary not found at no-such-core/);
-    await assert.rejects(detectCoreFlavour('/bin/true'), (e: Error) => e instanceof CoreBinaryError && e.code === 'CORE_BINARY_UNKNOWN' && /set --core-flavour/.test(e.message), 'not a core');
+    await assert.rejects(
+      detectCoreFlavour('/bin/true'),
+      (e: Error) => e instanceof CoreBinaryError && e.code === 'CORE_BINARY_UNKNOWN' && /set --core-flavour/.test(e.message),
+      'not a core',
+    );
   });
 
   it('an agent told no flavour detects V2Ray and serves with it', { skip: SKIP_NO_V2RAY }, async () => {

@@ -16,8 +16,17 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FakeCoreServer } from '../testing/fake-core-server.ts';
 import {
-  type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY,
-  type V2rayProcess, vmessOutbound, waitFor,
+  type ByteServer,
+  clientConfig,
+  freePort,
+  SKIP_NO_V2RAY,
+  socksHttp,
+  startByteServer,
+  startV2ray,
+  V2RAY_BINARY,
+  type V2rayProcess,
+  vmessOutbound,
+  waitFor,
 } from '../testing/test-support.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/nodeplane.mjs', import.meta.url));
@@ -88,7 +97,12 @@ describe('nodeplane agent, Core role (process)', { skip: SKIP_NO_V2RAY }, () => 
   it('loses and doubles nothing when killed in the middle of a usage push', async () => {
     server.setConfig({
       clientMap: { [alice]: { userId: 7, subscriptionId: 70 } },
-      services: { xray: { inbounds: [{ tag: 'np-3', listen: '127.0.0.1', port: vmessPort, protocol: 'vmess', settings: { clients: [{ id: alice, email: `${alice}@np-3` }] } }], outbounds: [{ tag: 'direct', protocol: 'freedom' }] } },
+      services: {
+        xray: {
+          inbounds: [{ tag: 'np-3', listen: '127.0.0.1', port: vmessPort, protocol: 'vmess', settings: { clients: [{ id: alice, email: `${alice}@np-3` }] } }],
+          outbounds: [{ tag: 'direct', protocol: 'freedom' }],
+        },
+      },
     });
     const env = {
       NODEPLANE_AGENT_DATA_DIR: dir,

@@ -44,7 +44,12 @@ async function setup() {
 }
 
 const entry = (userId: number, bytesDown: number, minute = '2030-01-01T10:00:00.000Z'): UsageEntry => ({
-  userId, subscriptionId: userId * 10, nodeProtocolId: 1, bytesUp: 1, bytesDown, recordedAt: minute,
+  userId,
+  subscriptionId: userId * 10,
+  nodeProtocolId: 1,
+  bytesUp: 1,
+  bytesDown,
+  recordedAt: minute,
 });
 const poll = (usage: UsageEntry[]) => ({ usage, outbound: [{ tag: 'direct', bytesUp: 1, bytesDown: 2 }], events: [], online: {} });
 
@@ -59,8 +64,17 @@ describe('push journal', () => {
     const second = await open();
     await second.seal();
     assert.deepEqual(await second.flush(send), { pushed: 2, rejected: 0, remaining: 0 });
-    assert.deepEqual(server.usageByUser(), new Map([[1, { up: 2, down: 150 }], [2, { up: 1, down: 200 }]]));
-    assert.deepEqual(server.on('/node/outbound-usage').map((r) => r.body.items), [[{ tag: 'direct', bytesUp: 2, bytesDown: 4 }]]);
+    assert.deepEqual(
+      server.usageByUser(),
+      new Map([
+        [1, { up: 2, down: 150 }],
+        [2, { up: 1, down: 200 }],
+      ]),
+    );
+    assert.deepEqual(
+      server.on('/node/outbound-usage').map((r) => r.body.items),
+      [[{ tag: 'direct', bytesUp: 2, bytesDown: 4 }]],
+    );
     // Nothing left to push twice.
     const third = await open();
     await third.seal();
@@ -143,7 +157,10 @@ describe('push journal', () => {
     const rejected = await readdir(path.join(dir, 'rejected'));
     assert.equal(rejected.length, 1);
     const set = JSON.parse(await readFile(path.join(dir, 'rejected', rejected[0]!), 'utf8'));
-    assert.deepEqual(set.body.entries.map((e: UsageEntry) => e.userId), [666]);
+    assert.deepEqual(
+      set.body.entries.map((e: UsageEntry) => e.userId),
+      [666],
+    );
     assert.match(set.error, /not a protocol of this node/);
     assert.deepEqual([...server.usageByUser().keys()].sort(), [1, 2, 3]);
   });

@@ -22,8 +22,17 @@ after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))
 
 const SECRET = 'b831381d63244d53ad4f8cda48b30811';
 const instance = (users = [{ name: 'b831381d-6324-4d53-ad4f-8cda48b30811', secret: SECRET }]) => ({
-  nodeProtocolId: 9, tag: 'np-9', port: 8443, listen: '0.0.0.0', publicHost: 'mt.example', publicPort: 443,
-  tlsDomain: 'www.example.com', extraTlsDomains: ['cdn.example.com'], mask: true, useMiddleProxy: false, users,
+  nodeProtocolId: 9,
+  tag: 'np-9',
+  port: 8443,
+  listen: '0.0.0.0',
+  publicHost: 'mt.example',
+  publicPort: 443,
+  tlsDomain: 'www.example.com',
+  extraTlsDomains: ['cdn.example.com'],
+  mask: true,
+  useMiddleProxy: false,
+  users,
 });
 
 describe('telemt config', () => {

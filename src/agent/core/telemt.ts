@@ -80,9 +80,11 @@ export function telemtInstances(mtproto: unknown): TelemtInstance[] {
     if (typeof inst?.configToml === 'string' && inst.configToml.trim() !== '') return inst;
     if (!Number.isInteger(inst?.port) || inst.port < 1 || inst.port > 65535) throw new TelemtConfigError(`${where}.port must be a port number`);
     if (typeof inst.tlsDomain !== 'string' || !inst.tlsDomain) throw new TelemtConfigError(`${where}.tlsDomain is required`);
-    if (!Array.isArray(inst.users) || inst.users.length === 0) throw new TelemtConfigError(`${where}.users must list at least one user (telemt refuses an empty list)`);
+    if (!Array.isArray(inst.users) || inst.users.length === 0)
+      throw new TelemtConfigError(`${where}.users must list at least one user (telemt refuses an empty list)`);
     for (const [j, u] of inst.users.entries()) {
-      if (typeof u?.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(u.name)) throw new TelemtConfigError(`${where}.users[${j}].name must match [A-Za-z0-9_.-]{1,64}`);
+      if (typeof u?.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(u.name))
+        throw new TelemtConfigError(`${where}.users[${j}].name must match [A-Za-z0-9_.-]{1,64}`);
       if (typeof u.secret !== 'string' || !/^[0-9a-f]{32}$/i.test(u.secret)) throw new TelemtConfigError(`${where}.users[${j}].secret must be 32 hex chars`);
     }
     return inst;
@@ -115,7 +117,13 @@ export function renderTelemtToml(inst: TelemtInstance): { head: string; access: 
     head.push('');
   }
   if (inst.apiPort) head.push('[server.api]', 'enabled = true', `listen = ${toml(`127.0.0.1:${inst.apiPort}`)}`, `whitelist = ${toml(['127.0.0.1/32'])}`, '');
-  head.push('[censorship]', `tls_domain = ${toml(inst.tlsDomain)}`, `tls_domains = ${toml(inst.extraTlsDomains ?? [])}`, `mask = ${toml(inst.mask ?? true)}`, '');
+  head.push(
+    '[censorship]',
+    `tls_domain = ${toml(inst.tlsDomain)}`,
+    `tls_domains = ${toml(inst.extraTlsDomains ?? [])}`,
+    `mask = ${toml(inst.mask ?? true)}`,
+    '',
+  );
 
   const access: string[] = ['[access.users]'];
   for (const u of inst.users) access.push(`${toml(u.name)} = ${toml(u.secret.toLowerCase())}`);
@@ -145,9 +153,7 @@ export class TelemtManager {
   private readonly running = new Map<string, Running>();
   private stopped = false;
 
-  constructor(
-    private readonly options: { dir: string; binary: string | null; logger: Logger },
-  ) {}
+  constructor(private readonly options: { dir: string; binary: string | null; logger: Logger }) {}
 
   /** Writes every instance's config and (with a binary) starts, reloads or restarts it. */
   async apply(mtproto: unknown): Promise<{ instances: number; served: boolean }> {
@@ -197,7 +203,10 @@ export class TelemtManager {
       if (entry.planned || this.stopped) return;
       if (Date.now() - startedAt > 30_000) entry.backoff.reset();
       const delay = entry.backoff.next();
-      this.options.logger.error({ instance: name, code, signal, stderr: stderr.split('\n').slice(-3).join(' | '), retryInMs: delay }, 'telemt exited; restarting');
+      this.options.logger.error(
+        { instance: name, code, signal, stderr: stderr.split('\n').slice(-3).join(' | '), retryInMs: delay },
+        'telemt exited; restarting',
+      );
       entry.timer = setTimeout(() => this.startOne(name, file, head, entry), delay);
     });
     entry.child = child;

@@ -176,7 +176,12 @@ describe('agent', () => {
       const outcome = await result;
       assert.ok(!outcome.ok);
       assert.ok(outcome.error instanceof AgentFatalError);
-      assert.match(outcome.error.message, failure.status === 422 ? /422 validation_failed: Validation failed \(node_id: node not found in Netmaker network\)/ : /409 conflict: cluster has reached its node limit of 3/);
+      assert.match(
+        outcome.error.message,
+        failure.status === 422
+          ? /422 validation_failed: Validation failed \(node_id: node not found in Netmaker network\)/
+          : /409 conflict: cluster has reached its node limit of 3/,
+      );
     }
   });
 
@@ -202,7 +207,9 @@ describe('agent', () => {
     assert.match(outcome.error.message, /names no cluster .*--cluster/);
 
     const nodeId = randomUUID();
-    const { agent } = start(config(['--enrollment-key', cp.issueKey(), '--cluster', 'prod', '--data-dir', await dataDir()], { NODEPLANE_AGENT_NODE_ID: nodeId }));
+    const { agent } = start(
+      config(['--enrollment-key', cp.issueKey(), '--cluster', 'prod', '--data-dir', await dataDir()], { NODEPLANE_AGENT_NODE_ID: nodeId }),
+    );
     await waitFor(() => agent.registration?.api_token != null, 'registration');
     assert.equal(cp.nodes.get(nodeId)!.body.network_name, 'cluster-prod');
   });
@@ -211,22 +218,32 @@ describe('agent', () => {
     const cp = await controlPlane();
     cp.streamEnabled = false;
     const nodeId = randomUUID();
-    start(config(['--enrollment-key', cp.issueKey(), '--data-dir', await dataDir()], {
-      NODEPLANE_AGENT_NODE_ID: nodeId,
-      NODEPLANE_AGENT_HEALTH_INTERVAL_MS: '100',
-      NODEPLANE_AGENT_METRICS_INTERVAL_MS: '150',
-    }));
+    start(
+      config(['--enrollment-key', cp.issueKey(), '--data-dir', await dataDir()], {
+        NODEPLANE_AGENT_NODE_ID: nodeId,
+        NODEPLANE_AGENT_HEALTH_INTERVAL_MS: '100',
+        NODEPLANE_AGENT_METRICS_INTERVAL_MS: '150',
+      }),
+    );
     await waitFor(() => cp.healthReports.length >= 3 && cp.pushes.length >= 4, 'several fallback rounds');
     assert.deepEqual(cp.healthReports[0], { nodeId, status: 'healthy' });
     assert.equal(cp.streamFrames.length, 0);
     // The agent's own metrics count the HTTP reports, which is what the contract's health_check shows.
-    await waitFor(() => cp.pushes.some((p) => p.metrics_type === 'agent' && /^nodeplane_agent_health_reports_total [1-9]/m.test(p.metrics_text)), 'health report counter');
+    await waitFor(
+      () => cp.pushes.some((p) => p.metrics_type === 'agent' && /^nodeplane_agent_health_reports_total [1-9]/m.test(p.metrics_text)),
+      'health report counter',
+    );
   });
 
   it('switches health to HTTP when the stream drops, and back when it returns', async () => {
     const cp = await controlPlane();
     const nodeId = randomUUID();
-    start(config(['--enrollment-key', cp.issueKey(), '--data-dir', await dataDir()], { NODEPLANE_AGENT_NODE_ID: nodeId, NODEPLANE_AGENT_HEALTH_INTERVAL_MS: '100' }));
+    start(
+      config(['--enrollment-key', cp.issueKey(), '--data-dir', await dataDir()], {
+        NODEPLANE_AGENT_NODE_ID: nodeId,
+        NODEPLANE_AGENT_HEALTH_INTERVAL_MS: '100',
+      }),
+    );
     await waitFor(() => cp.streamFrames.length >= 1, 'stream health');
     cp.streamEnabled = false;
     for (const s of cp.sockets) s.ws.terminate();
@@ -240,7 +257,9 @@ describe('agent', () => {
     const cp = await controlPlane();
     const nodeId = randomUUID();
     const dir = await dataDir();
-    const { agent } = start(config(['--enrollment-key', cp.issueKey(), '--data-dir', dir], { NODEPLANE_AGENT_NODE_ID: nodeId, NODEPLANE_AGENT_METRICS_INTERVAL_MS: '100' }));
+    const { agent } = start(
+      config(['--enrollment-key', cp.issueKey(), '--data-dir', dir], { NODEPLANE_AGENT_NODE_ID: nodeId, NODEPLANE_AGENT_METRICS_INTERVAL_MS: '100' }),
+    );
     await waitFor(() => cp.sockets.length === 1 && cp.pushes.length >= 2, 'connected');
     cp.revokeToken(nodeId);
     await waitFor(() => cp.nodes.get(nodeId)!.registrations === 2, 're-registration');

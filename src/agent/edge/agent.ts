@@ -206,9 +206,7 @@ export class Agent {
   private async enroll(identity: Identity): Promise<AgentState> {
     const { config } = this;
     if (!config.enrollmentKey) {
-      throw new AgentFatalError(
-        `not enrolled yet (no ${statePath(config.dataDir)}): pass --enrollment-key <blob> or set NODEPLANE_ENROLLMENT_KEY`,
-      );
+      throw new AgentFatalError(`not enrolled yet (no ${statePath(config.dataDir)}): pass --enrollment-key <blob> or set NODEPLANE_ENROLLMENT_KEY`);
     }
     const key = config.enrollmentKey;
     const result = await this.retrying('enrollment key verification', () => this.api!.verifyEnrollmentKey(key)).catch((error) => {
@@ -220,9 +218,7 @@ export class Agent {
     }
     const cluster = result.cluster_name ?? config.clusterName;
     if (!cluster) {
-      throw new AgentFatalError(
-        'the server verified the key but its answer names no cluster (data.cluster_name); pass --cluster <name> for this server',
-      );
+      throw new AgentFatalError('the server verified the key but its answer names no cluster (data.cluster_name); pass --cluster <name> for this server');
     }
     if (result.cluster_name && config.clusterName && result.cluster_name !== config.clusterName) {
       this.log.warn({ server: result.cluster_name, flag: config.clusterName }, "the key's cluster differs from --cluster; using the server's");
@@ -303,7 +299,10 @@ export class Agent {
     const identity = this.identity!;
     const file = path.join(config.dataDir, IDENTITY_FILE);
     if (config.nodeIdOverride) return `Here the id ${identity.node_id} is set by NODEPLANE_AGENT_NODE_ID: set a new UUID there.`;
-    const origin = identity.id_type === 'persistent' ? `was derived from this host's machine id (${MACHINE_ID_SOURCES[0]}) and saved in ${file}` : `is a random id saved in ${file} (copied along with the data dir)`;
+    const origin =
+      identity.id_type === 'persistent'
+        ? `was derived from this host's machine id (${MACHINE_ID_SOURCES[0]}) and saved in ${file}`
+        : `is a random id saved in ${file} (copied along with the data dir)`;
     return `Here the id ${identity.node_id} ${origin}: regenerate the machine id (e.g. rm /etc/machine-id && systemd-machine-id-setup) and remove ${file} and ${statePath(config.dataDir)}, or start the agent with NODEPLANE_AGENT_NODE_ID=<new uuid>.`;
   }
 

@@ -11,7 +11,11 @@ import { agentConfig, controlPlane, delay, startAgent, tempDir, waitFor } from '
 
 const FAST: CommandRunnerOptions = { retry: { initialMs: 20, maxMs: 100 }, killGraceMs: 200, stopGraceMs: 200 };
 
-async function setup(env: Record<string, string> = {}, options: CommandRunnerOptions = {}, prepare?: (cp: FakeControlPlane, nodeId: string, dir: string) => Promise<void> | void) {
+async function setup(
+  env: Record<string, string> = {},
+  options: CommandRunnerOptions = {},
+  prepare?: (cp: FakeControlPlane, nodeId: string, dir: string) => Promise<void> | void,
+) {
   const cp = await controlPlane();
   const dir = await tempDir();
   const nodeId = randomUUID();
@@ -72,7 +76,10 @@ describe('command executions', () => {
     for (let i = 0; i < 3; i++) cp.pushExecution(e.id);
     await settled(cp, e);
     await delay(300);
-    assert.ok(cp.requests.filter((r) => r.path === '/api/v1/agents/command_executions' && r.query === 'status=pending').length >= 2, 'polled at start and on open');
+    assert.ok(
+      cp.requests.filter((r) => r.path === '/api/v1/agents/command_executions' && r.query === 'status=pending').length >= 2,
+      'polled at start and on open',
+    );
     assert.deepEqual(await lines(marker), ['run']);
     assert.equal(acks(cp, e.id).length, 1);
     assert.equal(results(cp, e.id).length, 1);
@@ -111,7 +118,10 @@ describe('command executions', () => {
     cp.cancelExecution(e.id);
     await settled(cp, e);
     assert.ok(Date.now() - started < 3_000);
-    assert.deepEqual({ exit_code: results(cp, e.id)[0]!.body.exit_code, output: results(cp, e.id)[0]!.body.output }, { exit_code: 143, output: 'Command cancelled' });
+    assert.deepEqual(
+      { exit_code: results(cp, e.id)[0]!.body.exit_code, output: results(cp, e.id)[0]!.body.output },
+      { exit_code: 143, output: 'Command cancelled' },
+    );
     assert.equal(cp.executions.get(e.id)!.status, 'cancelled');
   });
 
@@ -152,7 +162,10 @@ describe('command executions', () => {
     cp.resultFailures = [503, 503];
     const e = cp.addExecution(nodeId, { command_text: 'echo ok' });
     await settled(cp, e);
-    assert.deepEqual(results(cp, e.id).map((c) => c.answer), [503, 503, 200]);
+    assert.deepEqual(
+      results(cp, e.id).map((c) => c.answer),
+      [503, 503, 200],
+    );
     assert.equal(cp.executions.get(e.id)!.output, 'ok\n');
     // The agent counts the report once it has read the server's answer, just after the server recorded it.
     await waitFor(async () => (await value(agent.metrics.commandsReported)) === 1, 'one reported command counted');
@@ -276,7 +289,15 @@ describe('command executions', () => {
           id: e.id,
           state: 'claiming',
           updated_at: new Date().toISOString(),
-          execution: { id: e.id, command_id: e.command_id, command_text: e.command_text, timeout: null, expired_at: null, status: 'pending', inserted_at: e.inserted_at },
+          execution: {
+            id: e.id,
+            command_id: e.command_id,
+            command_text: e.command_text,
+            timeout: null,
+            expired_at: null,
+            status: 'pending',
+            inserted_at: e.inserted_at,
+          },
         });
         await writeFile(ledgerPath(dir), JSON.stringify({ version: 1, executions: [claim(sent), claim(pending), claim(gone)] }), { mode: 0o600 });
       });
@@ -297,7 +318,10 @@ describe('command executions', () => {
       const { cp } = await setup({}, {}, async (cp, nodeId, dir) => {
         e = cp.addExecution(nodeId, { command_text: 'true', status: 'sent', push: false });
         const result = { status: 'completed', exit_code: 0, output: 'from the last run\n', completed_at: '2026-01-01T00:00:00Z' };
-        await writeFile(ledgerPath(dir), JSON.stringify({ version: 1, executions: [{ id: e.id, state: 'finished', updated_at: new Date().toISOString(), result }] }));
+        await writeFile(
+          ledgerPath(dir),
+          JSON.stringify({ version: 1, executions: [{ id: e.id, state: 'finished', updated_at: new Date().toISOString(), result }] }),
+        );
       });
       await settled(cp, e);
       assert.deepEqual(results(cp, e.id)[0]!.body, { status: 'completed', exit_code: 0, output: 'from the last run\n', completed_at: '2026-01-01T00:00:00Z' });

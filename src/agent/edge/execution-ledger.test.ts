@@ -49,7 +49,10 @@ describe('execution ledger', () => {
     assert.equal(file.executions.length, 200);
     assert.equal(file.executions.find((e) => e.id === 'e7')?.state, 'reported');
     // No temp files left behind by the overlapping writes.
-    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('prunes old and surplus reported entries but never unfinished ones', async () => {
@@ -76,14 +79,23 @@ describe('execution ledger', () => {
 
   it('skips malformed entries and keeps the rest', async () => {
     const dir = await tempDir();
-    await writeFile(ledgerPath(dir), JSON.stringify({ version: 1, executions: [
-      { id: 'ok', state: 'running', updated_at: '2026-01-01T00:00:00Z' },
-      { id: 'bad-state', state: 'exploded', updated_at: '2026-01-01T00:00:00Z' },
-      { id: 'claim-without-command', state: 'claiming', updated_at: '2026-01-01T00:00:00Z' },
-    ] }));
+    await writeFile(
+      ledgerPath(dir),
+      JSON.stringify({
+        version: 1,
+        executions: [
+          { id: 'ok', state: 'running', updated_at: '2026-01-01T00:00:00Z' },
+          { id: 'bad-state', state: 'exploded', updated_at: '2026-01-01T00:00:00Z' },
+          { id: 'claim-without-command', state: 'claiming', updated_at: '2026-01-01T00:00:00Z' },
+        ],
+      }),
+    );
     const { ledger, warning } = await ExecutionLedger.open(dir);
     assert.match(warning ?? '', /2 malformed entries ignored/);
-    assert.deepEqual(ledger.list().map((e) => e.id), ['ok']);
+    assert.deepEqual(
+      ledger.list().map((e) => e.id),
+      ['ok'],
+    );
   });
 
   it('stops writing once closed', async () => {

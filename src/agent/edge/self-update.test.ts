@@ -25,8 +25,7 @@ async function setup(env: Record<string, string>, prepare?: (cp: FakeControlPlan
 const connected = (cp: FakeControlPlane, nodeId: string) =>
   waitFor(() => cp.sockets.some((s) => s.nodeId === nodeId && s.ws.readyState === s.ws.OPEN), 'stream connected');
 
-const framesOf = (cp: FakeControlPlane, type: string) =>
-  cp.streamFrames.map((f) => f.frame as Record<string, unknown>).filter((f) => f.type === type);
+const framesOf = (cp: FakeControlPlane, type: string) => cp.streamFrames.map((f) => f.frame as Record<string, unknown>).filter((f) => f.type === type);
 
 const exists = async (file: string) => (await stat(file).catch(() => null)) !== null;
 
@@ -90,7 +89,10 @@ describe('self-update', () => {
   });
 
   it('reports a failed update command and does not restart', async () => {
-    const { cp, nodeId, dir, restarts } = await setup({ NODEPLANE_AGENT_SELF_UPDATE_ENABLED: 'true', NODEPLANE_AGENT_UPDATE_COMMAND: 'echo no mirror reachable >&2; exit 4' });
+    const { cp, nodeId, dir, restarts } = await setup({
+      NODEPLANE_AGENT_SELF_UPDATE_ENABLED: 'true',
+      NODEPLANE_AGENT_UPDATE_COMMAND: 'echo no mirror reachable >&2; exit 4',
+    });
     await connected(cp, nodeId);
     cp.pushSelfUpdate(nodeId, 'req-1');
     await waitFor(() => framesOf(cp, 'self_update_result').length === 1, 'the result');
@@ -134,7 +136,10 @@ describe('self-update', () => {
       const { cp, restarts } = await setup(env(marker), async (cp, dir) => {
         cp.streamEnabled = false;
         cp.selfUpdateCheck = { including_me: true, inserted_at: '2026-03-01T10:00:00Z' };
-        await writeFile(selfUpdatePath(dir), JSON.stringify({ last_applied_inserted_at: '2026-03-01T10:00:00Z', last_request_id: 'r', applied_at: '2026-03-01T10:01:00Z' }));
+        await writeFile(
+          selfUpdatePath(dir),
+          JSON.stringify({ last_applied_inserted_at: '2026-03-01T10:00:00Z', last_request_id: 'r', applied_at: '2026-03-01T10:01:00Z' }),
+        );
       });
       await waitFor(() => checks(cp) >= 2, 'two checks');
       cp.selfUpdateCheck = { including_me: false, inserted_at: '2026-03-02T10:00:00Z' };
@@ -180,7 +185,10 @@ describe('self-update', () => {
     `;
     await writeFile(path.join(dir, 'entry.mjs'), script);
     const { INVOCATION_ID: _systemd, ...env } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(dir, 'entry.mjs'), 'agent', '--data-dir', 'x'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(dir, 'entry.mjs'), 'agent', '--data-dir', 'x'], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const [code] = (await once(child, 'exit')) as [number | null];

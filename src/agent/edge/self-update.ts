@@ -80,7 +80,10 @@ export class SelfUpdater implements AgentFeature {
     };
     stream.on('self_update', onFrame);
     stream.on('open', onOpen);
-    this.unsubscribe.push(() => stream.off('self_update', onFrame), () => stream.off('open', onOpen));
+    this.unsubscribe.push(
+      () => stream.off('self_update', onFrame),
+      () => stream.off('open', onOpen),
+    );
     if (this.refusal() === null) {
       this.checkTimer = setInterval(() => void this.check(), runtime.config.selfUpdateCheckIntervalMs);
     }

@@ -59,7 +59,8 @@ export function handleSession(session: Session, context: SessionContext): void {
   let ptyDevice: Promise<string | null> | null = null;
 
   session.on('env', (accept, reject, info) => {
-    const ok = ENV_NAME.test(info.key) && !RESERVED_ENV.has(info.key) && info.val.length <= MAX_ENV_VALUE && (info.key in env || Object.keys(env).length < MAX_ENV_VARS);
+    const ok =
+      ENV_NAME.test(info.key) && !RESERVED_ENV.has(info.key) && info.val.length <= MAX_ENV_VALUE && (info.key in env || Object.keys(env).length < MAX_ENV_VARS);
     if (!ok || child) return reject?.();
     env[info.key] = info.val;
     accept?.();

@@ -102,7 +102,15 @@ describe('stream client', () => {
 
   it('authenticates with the bearer token and delivers welcome and execution frames to handlers', async () => {
     const { server, client } = await setup();
-    const execution = { id: 'e1', command_id: 'c1', command_text: 'uptime', timeout: 5000, expired_at: null, status: 'pending', inserted_at: '2026-01-01T00:00:00Z' };
+    const execution = {
+      id: 'e1',
+      command_id: 'c1',
+      command_text: 'uptime',
+      timeout: 5000,
+      expired_at: null,
+      status: 'pending',
+      inserted_at: '2026-01-01T00:00:00Z',
+    };
     server.onConnection = (ws) => {
       ws.send(JSON.stringify({ type: 'welcome', node_id: NODE_ID, health_interval_ms: 15000 }));
       ws.send(JSON.stringify({ type: 'execution', execution }));
@@ -297,7 +305,10 @@ describe('stream client with an injected clock', () => {
     client.start();
     for (let i = 0; i < 7; i++) timers.at(-1)!.fn();
     assert.equal(attempts, 8);
-    assert.deepEqual(timers.map((t) => t.ms), [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    assert.deepEqual(
+      timers.map((t) => t.ms),
+      [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000],
+    );
   });
 
   it('keeps the connection when a frame handler throws', async () => {

@@ -198,7 +198,11 @@ export class StreamClient extends EventEmitter<StreamEvents> {
       openedAt = this.clock.now();
       this.consecutiveFailures = 0;
       this.log.info({ url }, 'stream connected');
-      this.schedulePing(socket, () => alive, (v) => (alive = v));
+      this.schedulePing(
+        socket,
+        () => alive,
+        (v) => (alive = v),
+      );
       this.emit('open');
     });
     socket.on('pong', () => (alive = true));

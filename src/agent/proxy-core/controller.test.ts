@@ -12,8 +12,17 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { CoreConfigError, type CoreExited, CoreStartError, type CoreStarted, ProxyCoreController } from './controller.ts';
 import {
-  type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, V2RAY_BINARY,
-  type V2rayProcess, vmessOutbound, waitFor,
+  type ByteServer,
+  clientConfig,
+  freePort,
+  SKIP_NO_V2RAY,
+  socksHttp,
+  startByteServer,
+  startV2ray,
+  V2RAY_BINARY,
+  type V2rayProcess,
+  vmessOutbound,
+  waitFor,
 } from '../testing/test-support.ts';
 import { API_INBOUND_TAG, type XrayConfig } from './xray-config.ts';
 
@@ -74,7 +83,10 @@ describe('ProxyCoreController against a real v2ray', { skip: SKIP_NO_V2RAY }, ()
 
   const newController = async (dir?: string) => {
     const c = new ProxyCoreController({
-      flavour: 'v2ray', binary: V2RAY_BINARY, dir: dir ?? (await tempDir()), logger,
+      flavour: 'v2ray',
+      binary: V2RAY_BINARY,
+      dir: dir ?? (await tempDir()),
+      logger,
       backoff: { initialMs: 200, maxMs: 1_000 },
     });
     controllers.push(c);
@@ -100,7 +112,10 @@ describe('ProxyCoreController against a real v2ray', { skip: SKIP_NO_V2RAY }, ()
     assert.equal(await connects(aliceSocks), false);
     // A later crash restart must come back with the current users: the file has them.
     const onDisk = JSON.parse(await readFile(ctl.configFile, 'utf8'));
-    assert.deepEqual(onDisk.inbounds[1].settings.clients.map((c: { id: string }) => c.id), [bob]);
+    assert.deepEqual(
+      onDisk.inbounds[1].settings.clients.map((c: { id: string }) => c.id),
+      [bob],
+    );
     await ctl.stop();
     assert.equal(alive(pid), false);
   });
@@ -128,7 +143,11 @@ describe('ProxyCoreController against a real v2ray', { skip: SKIP_NO_V2RAY }, ()
     await ctl.apply(nodeConfig(vmessPort, [alice]));
     const pid = ctl.pid!;
     const bad = nodeConfig(vmessPort, [alice]);
-    bad.inbounds![0]!.streamSettings = { network: 'tcp', security: 'tls', tlsSettings: { certificates: [{ certificateFile: '/nonexistent.pem', keyFile: '/nonexistent.key' }] } };
+    bad.inbounds![0]!.streamSettings = {
+      network: 'tcp',
+      security: 'tls',
+      tlsSettings: { certificates: [{ certificateFile: '/nonexistent.pem', keyFile: '/nonexistent.key' }] },
+    };
     await assert.rejects(ctl.apply(bad), (e: CoreConfigError) => e instanceof CoreConfigError && /nonexistent/.test(e.message + e.output));
     assert.equal(ctl.pid, pid);
     assert.equal(await connects(aliceSocks), true);

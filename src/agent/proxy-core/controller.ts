@@ -336,7 +336,12 @@ export class ProxyCoreController extends EventEmitter<Events> {
     try {
       const { code, output } = await runCapture(this.options.binary, this.args(file, true));
       if (code !== 0) {
-        const reason = output.split('\n').map((l) => l.trim()).filter((l) => l && !/^(V2Ray|Xray) \d|A unified platform/.test(l)).slice(-3).join(' ');
+        const reason = output
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l && !/^(V2Ray|Xray) \d|A unified platform/.test(l))
+          .slice(-3)
+          .join(' ');
         throw new CoreConfigError(`the core refused the config: ${reason || `exit ${code}`}`, output.slice(-4000));
       }
     } finally {
@@ -371,10 +376,7 @@ export class ProxyCoreController extends EventEmitter<Events> {
       watch: null,
     };
     child.once('exit', (code, signal) => void this.onExit(core, code, signal));
-    const ready = await Promise.race([
-      this.waitReady(core),
-      spawnError.then((e) => new CoreStartError(`cannot run ${this.options.binary}: ${e.message}`, '')),
-    ]);
+    const ready = await Promise.race([this.waitReady(core), spawnError.then((e) => new CoreStartError(`cannot run ${this.options.binary}: ${e.message}`, ''))]);
     if (ready instanceof Error) {
       core.planned = true;
       killQuietly(core.pid, 'SIGKILL');
@@ -400,7 +402,10 @@ export class ProxyCoreController extends EventEmitter<Events> {
     for (;;) {
       if (exited) {
         const { exitCode: code, signalCode } = core.child!;
-        return new CoreStartError(`the core exited during start (${signalCode ?? `code ${code}`}): ${lastLines(await this.output(core))}`, await this.output(core));
+        return new CoreStartError(
+          `the core exited during start (${signalCode ?? `code ${code}`}): ${lastLines(await this.output(core))}`,
+          await this.output(core),
+        );
       }
       try {
         await core.stats.getSysStats();
@@ -508,7 +513,8 @@ export class ProxyCoreController extends EventEmitter<Events> {
     this.log.info({ pid: orphan.pid }, 'a core from a previous agent is still running; reading its counters and replacing it');
     const stats = new StatsClient({ address: `127.0.0.1:${orphan.apiPort}`, flavour: this.detected! });
     try {
-      if (this.beforeStop) await this.beforeStop(stats).catch((error) => this.log.warn({ err: (error as Error).message }, 'reading the old core counters failed'));
+      if (this.beforeStop)
+        await this.beforeStop(stats).catch((error) => this.log.warn({ err: (error as Error).message }, 'reading the old core counters failed'));
     } finally {
       stats.close();
     }
@@ -522,7 +528,10 @@ export class ProxyCoreController extends EventEmitter<Events> {
 
   /** Keeps core.log bounded across starts; returns the offset this run's output starts at. */
   private async rotateLog(): Promise<number> {
-    const size = await stat(this.logFile).then((s) => s.size, () => 0);
+    const size = await stat(this.logFile).then(
+      (s) => s.size,
+      () => 0,
+    );
     if (size < LOG_ROTATE_BYTES) return size;
     await rename(this.logFile, `${this.logFile}.1`);
     return 0;
@@ -563,7 +572,13 @@ async function waitExit(core: RunningCore, ms: number): Promise<boolean> {
   if (core.child) {
     const timer = new AbortController();
     try {
-      return await Promise.race([core.exited.then(() => true), sleep(ms, undefined, { signal: timer.signal }).then(() => false, () => false)]);
+      return await Promise.race([
+        core.exited.then(() => true),
+        sleep(ms, undefined, { signal: timer.signal }).then(
+          () => false,
+          () => false,
+        ),
+      ]);
     } finally {
       timer.abort();
     }
@@ -604,7 +619,12 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
 }
 
 export function lastLines(output: string, n = 3): string {
-  return output.split('\n').map((l) => l.trim()).filter(Boolean).slice(-n).join(' | ');
+  return output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-n)
+    .join(' | ');
 }
 
 async function freePort(): Promise<number> {

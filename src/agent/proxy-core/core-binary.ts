@@ -22,7 +22,12 @@ export class CoreBinaryError extends Error {
 
 /** Throws CoreBinaryError naming the path when `binary` cannot be executed. */
 export async function assertCoreBinary(binary: string, searchPath = process.env.PATH ?? ''): Promise<void> {
-  const candidates = binary.includes('/') ? [binary] : searchPath.split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, binary));
+  const candidates = binary.includes('/')
+    ? [binary]
+    : searchPath
+        .split(path.delimiter)
+        .filter(Boolean)
+        .map((dir) => path.join(dir, binary));
   for (const file of candidates) {
     try {
       await access(file, fsConstants.X_OK);
@@ -59,7 +64,10 @@ export async function detectCoreFlavour(binary: string): Promise<{ flavour: Core
   const found = parseCoreVersion(output);
   if (!found) {
     const first = output.split('\n').find((l) => l.trim()) ?? '(no output)';
-    throw new CoreBinaryError(`cannot tell whether ${binary} is Xray or V2Ray from its -version output ("${first.trim().slice(0, 200)}"); set --core-flavour`, 'CORE_BINARY_UNKNOWN');
+    throw new CoreBinaryError(
+      `cannot tell whether ${binary} is Xray or V2Ray from its -version output ("${first.trim().slice(0, 200)}"); set --core-flavour`,
+      'CORE_BINARY_UNKNOWN',
+    );
   }
   return found;
 }

@@ -3,8 +3,17 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type CoreApiError, coreNames, HandlerClient, StatsClient } from './grpc-api.ts';
 import {
-  type ByteServer, clientConfig, freePort, SKIP_NO_V2RAY, socksHttp, startByteServer, startV2ray, trojanOutbound,
-  type V2rayProcess, vlessOutbound, vmessOutbound,
+  type ByteServer,
+  clientConfig,
+  freePort,
+  SKIP_NO_V2RAY,
+  socksHttp,
+  startByteServer,
+  startV2ray,
+  trojanOutbound,
+  type V2rayProcess,
+  vlessOutbound,
+  vmessOutbound,
 } from '../testing/test-support.ts';
 import { renderCoreConfig } from './xray-config.ts';
 
@@ -80,7 +89,10 @@ describe('core gRPC API against a real v2ray', { skip: SKIP_NO_V2RAY }, () => {
     assert.equal(counters.get(`user>>>${email}>>>traffic>>>downlink`), r.received);
     assert.equal(counters.get('outbound>>>direct>>>traffic>>>downlink'), r.received);
     const again = await stats.queryStats(`user>>>${email}`, true);
-    assert.ok(again.every((s) => s.value === 0), JSON.stringify(again));
+    assert.ok(
+      again.every((s) => s.value === 0),
+      JSON.stringify(again),
+    );
   });
 
   it('GetStats of an unknown counter is a not-found', async () => {

@@ -105,12 +105,7 @@ class CoreApiBase {
     });
   }
 
-  protected call<Res extends object>(
-    method: string,
-    reqType: protobuf.Type,
-    resType: protobuf.Type,
-    request: Record<string, unknown>,
-  ): Promise<Res> {
+  protected call<Res extends object>(method: string, reqType: protobuf.Type, resType: protobuf.Type, request: Record<string, unknown>): Promise<Res> {
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
         method,

@@ -53,7 +53,8 @@ export async function closedInbounds(config: XrayConfig | null, warnings: readon
     const settings = (inbound.settings ?? {}) as Record<string, unknown>;
     // A UDP-only inbound has no TCP socket to find.
     if (typeof settings.network === 'string' && !settings.network.split(',').includes('tcp')) continue;
-    const listen = typeof inbound.listen === 'string' && inbound.listen !== '' && inbound.listen !== '0.0.0.0' && inbound.listen !== '::' ? inbound.listen : '127.0.0.1';
+    const listen =
+      typeof inbound.listen === 'string' && inbound.listen !== '' && inbound.listen !== '0.0.0.0' && inbound.listen !== '::' ? inbound.listen : '127.0.0.1';
     candidates.push({ tag, host: listen, port });
   }
   let closed = candidates;

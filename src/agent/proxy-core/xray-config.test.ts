@@ -15,22 +15,76 @@ function coreConfig(): XrayConfig {
   return {
     inbounds: [
       {
-        tag: 'np-1', port: 20001, listen: '127.0.0.1', protocol: 'vless',
+        tag: 'np-1',
+        port: 20001,
+        listen: '127.0.0.1',
+        protocol: 'vless',
         settings: { decryption: 'none', clients: [{ id: U1, email: `${U1}@np-1`, flow: 'xtls-rprx-vision' }] },
         streamSettings: { network: 'raw', security: 'none' },
         sniffing: { enabled: true, destOverride: ['http', 'tls', 'quic'] },
       },
       {
-        tag: 'np-2', port: 20002, listen: '127.0.0.1', protocol: 'vless',
+        tag: 'np-2',
+        port: 20002,
+        listen: '127.0.0.1',
+        protocol: 'vless',
         settings: { decryption: 'none', clients: [{ id: U1, email: `${U1}@np-2`, flow: 'xtls-rprx-vision' }] },
-        streamSettings: { network: 'raw', security: 'reality', realitySettings: { target: 'example.com:443', serverNames: ['example.com'], privateKey: 'x', shortIds: [''] } },
+        streamSettings: {
+          network: 'raw',
+          security: 'reality',
+          realitySettings: { target: 'example.com:443', serverNames: ['example.com'], privateKey: 'x', shortIds: [''] },
+        },
       },
-      { tag: 'np-3', port: 20003, listen: '127.0.0.1', protocol: 'vmess', settings: { clients: [{ id: U1, email: `${U1}@np-3` }] }, streamSettings: { network: 'grpc', grpcSettings: { serviceName: 's' } } },
-      { tag: 'np-4', port: 20004, listen: '127.0.0.1', protocol: 'trojan', settings: { clients: [{ password: U1, email: `${U1}@np-4` }] }, streamSettings: { network: 'ws', wsSettings: { path: '/t' } } },
-      { tag: 'np-5', port: 20005, listen: '127.0.0.1', protocol: 'shadowsocks', settings: { network: 'tcp,udp', clients: [{ method: 'aes-256-gcm', password: 'p1', email: `${U1}@np-5` }] } },
-      { tag: 'np-6', port: 20006, listen: '127.0.0.1', protocol: 'shadowsocks', settings: { clients: [{ method: 'aes-256-gcm', password: 'p1', email: 'a' }, { method: 'aes-256-gcm', password: 'p2', email: 'b' }] } },
-      { tag: 'np-7', port: 20007, listen: '127.0.0.1', protocol: 'shadowsocks', settings: { method: '2022-blake3-aes-128-gcm', password: 'AAAAAAAAAAAAAAAAAAAAAA==', clients: [{ password: 'AAAAAAAAAAAAAAAAAAAAAA==', email: 'c' }] } },
-      { tag: 'np-8', port: 20008, listen: '127.0.0.1', protocol: 'vmess', settings: { clients: [{ id: U2, email: `${U2}@np-8`, level: 1 }] }, streamSettings: { network: 'xhttp' } },
+      {
+        tag: 'np-3',
+        port: 20003,
+        listen: '127.0.0.1',
+        protocol: 'vmess',
+        settings: { clients: [{ id: U1, email: `${U1}@np-3` }] },
+        streamSettings: { network: 'grpc', grpcSettings: { serviceName: 's' } },
+      },
+      {
+        tag: 'np-4',
+        port: 20004,
+        listen: '127.0.0.1',
+        protocol: 'trojan',
+        settings: { clients: [{ password: U1, email: `${U1}@np-4` }] },
+        streamSettings: { network: 'ws', wsSettings: { path: '/t' } },
+      },
+      {
+        tag: 'np-5',
+        port: 20005,
+        listen: '127.0.0.1',
+        protocol: 'shadowsocks',
+        settings: { network: 'tcp,udp', clients: [{ method: 'aes-256-gcm', password: 'p1', email: `${U1}@np-5` }] },
+      },
+      {
+        tag: 'np-6',
+        port: 20006,
+        listen: '127.0.0.1',
+        protocol: 'shadowsocks',
+        settings: {
+          clients: [
+            { method: 'aes-256-gcm', password: 'p1', email: 'a' },
+            { method: 'aes-256-gcm', password: 'p2', email: 'b' },
+          ],
+        },
+      },
+      {
+        tag: 'np-7',
+        port: 20007,
+        listen: '127.0.0.1',
+        protocol: 'shadowsocks',
+        settings: { method: '2022-blake3-aes-128-gcm', password: 'AAAAAAAAAAAAAAAAAAAAAA==', clients: [{ password: 'AAAAAAAAAAAAAAAAAAAAAA==', email: 'c' }] },
+      },
+      {
+        tag: 'np-8',
+        port: 20008,
+        listen: '127.0.0.1',
+        protocol: 'vmess',
+        settings: { clients: [{ id: U2, email: `${U2}@np-8`, level: 1 }] },
+        streamSettings: { network: 'xhttp' },
+      },
     ],
     outbounds: [
       { tag: 'direct', protocol: 'freedom' },
@@ -63,7 +117,10 @@ describe('v2ray compatibility rewrite (specs/core-node.md §2.7)', () => {
   });
 
   it('skips REALITY instead of letting V2Ray run it without security, and grpc/xhttp it cannot load', () => {
-    assert.ok(warnings.some((w) => /np-2 skipped.*reality/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /np-2 skipped.*reality/.test(w)),
+      warnings.join('\n'),
+    );
     assert.ok(warnings.some((w) => /np-3 skipped.*grpc/.test(w)));
     assert.ok(warnings.some((w) => /np-8 skipped.*xhttp/.test(w)));
   });
@@ -83,7 +140,10 @@ describe('v2ray compatibility rewrite (specs/core-node.md §2.7)', () => {
     assert.ok(rules.every((r) => r.type === 'field'));
     assert.equal(rules.length, 2);
     assert.ok(rules[1].ip.includes('10.0.0.0/8') && rules[1].ip.includes('1.2.3.4/32') && !rules[1].ip.includes('geoip:private'));
-    assert.deepEqual((config.outbounds ?? []).map((o) => o.tag), ['direct', 'block']);
+    assert.deepEqual(
+      (config.outbounds ?? []).map((o) => o.tag),
+      ['direct', 'block'],
+    );
   });
 
   it('leaves its input untouched', () => {
@@ -113,7 +173,13 @@ describe('rendered core config (§2.1)', () => {
   const { config } = renderCoreConfig(coreConfig(), { flavour: 'xray', apiPort: 12345 });
 
   it('puts the API inbound first and the API rule first', () => {
-    assert.deepEqual(config.inbounds![0], { tag: API_INBOUND_TAG, listen: '127.0.0.1', port: 12345, protocol: 'dokodemo-door', settings: { address: '127.0.0.1' } });
+    assert.deepEqual(config.inbounds![0], {
+      tag: API_INBOUND_TAG,
+      listen: '127.0.0.1',
+      port: 12345,
+      protocol: 'dokodemo-door',
+      settings: { address: '127.0.0.1' },
+    });
     assert.deepEqual((config.routing as any).rules[0], { type: 'field', inboundTag: [API_INBOUND_TAG], outboundTag: API_TAG });
     assert.equal((config.routing as any).domainStrategy, 'AsIs');
   });

@@ -29,8 +29,21 @@ const V2RAY_SNIFF = new Set(['http', 'tls', 'fakedns', 'fakedns+others']);
 
 /** PasarGuard's expansion of geoip:private (pasarguard-node spec §6.2); Debian ships no geoip.dat. */
 const PRIVATE_CIDRS = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
-  '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4', '::/128', '::1/128', 'fc00::/7', 'fe80::/10',
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
+  '::/128',
+  '::1/128',
+  'fc00::/7',
+  'fe80::/10',
 ];
 
 export interface Rewritten {
@@ -228,10 +241,7 @@ export function renderCoreConfig(given: XrayConfig, options: RenderOptions): Rew
   const routing = isObject(config.routing) ? config.routing : {};
   config.routing = {
     ...routing,
-    rules: [
-      { type: 'field', inboundTag: [API_INBOUND_TAG], outboundTag: API_TAG },
-      ...asArray(routing.rules).filter((r) => r.outboundTag !== API_TAG),
-    ],
+    rules: [{ type: 'field', inboundTag: [API_INBOUND_TAG], outboundTag: API_TAG }, ...asArray(routing.rules).filter((r) => r.outboundTag !== API_TAG)],
   };
   return { config, warnings };
 }
@@ -255,13 +265,13 @@ export interface UserChange {
   add: CoreUser[];
 }
 
-export type ApplyPlan =
-  | { kind: 'none' }
-  | { kind: 'users'; changes: UserChange[]; added: number; removed: number }
-  | { kind: 'restart'; reason: string };
+export type ApplyPlan = { kind: 'none' } | { kind: 'users'; changes: UserChange[]; added: number; removed: number } | { kind: 'restart'; reason: string };
 
 function withoutClients(config: XrayConfig): XrayConfig {
-  const copy = { ...config, inbounds: asArray(config.inbounds).map((i) => ({ ...i, settings: isObject(i.settings) ? { ...i.settings, clients: undefined } : i.settings })) };
+  const copy = {
+    ...config,
+    inbounds: asArray(config.inbounds).map((i) => ({ ...i, settings: isObject(i.settings) ? { ...i.settings, clients: undefined } : i.settings })),
+  };
   return JSON.parse(JSON.stringify(copy)) as XrayConfig;
 }
 

@@ -70,12 +70,22 @@ describe('agent config', () => {
       [['--server', 'http://x'], { NODEPLANE_AGENT_SELF_UPDATE_ENABLED: 'maybe' }, /true or false/],
       [['--server', 'http://x', '--cluster', 'Bad_Name'], {}, /cluster name/],
     ];
-    for (const [args, env, message] of cases) assert.throws(() => loadAgentConfig(args, env), (e: Error) => e instanceof ConfigError && message.test(e.message));
+    for (const [args, env, message] of cases)
+      assert.throws(
+        () => loadAgentConfig(args, env),
+        (e: Error) => e instanceof ConfigError && message.test(e.message),
+      );
   });
 
   it('tells command-line mistakes (exit 2) apart from bad settings (exit 1)', () => {
-    assert.throws(() => loadAgentConfig(['--ssh-port', '22'], {}), (e: Error) => e instanceof UsageError && e.exitCode === 2);
-    assert.throws(() => loadAgentConfig(['--server', 'ftp://x'], {}), (e: Error) => e instanceof ConfigError && !(e instanceof UsageError));
+    assert.throws(
+      () => loadAgentConfig(['--ssh-port', '22'], {}),
+      (e: Error) => e instanceof UsageError && e.exitCode === 2,
+    );
+    assert.throws(
+      () => loadAgentConfig(['--server', 'ftp://x'], {}),
+      (e: Error) => e instanceof ConfigError && !(e instanceof UsageError),
+    );
   });
 
   it('lists in its help only the port the agent listens on, not the ones it merely reports', () => {

@@ -225,7 +225,7 @@ export function loadAgentConfig(args: string[], env: Env = process.env, cwd = pr
   return Object.freeze({
     serverUrl,
     enrollmentKey,
-    enrollmentAdminUrls: enrollmentAdminUrls ? Object.freeze(enrollmentAdminUrls) as string[] : null,
+    enrollmentAdminUrls: enrollmentAdminUrls ? (Object.freeze(enrollmentAdminUrls) as string[]) : null,
     clusterName,
     dataDir: path.resolve(cwd, read('NODEPLANE_AGENT_DATA_DIR') ?? './agent-data'),
     nodeIdOverride,
@@ -265,7 +265,8 @@ function loadCoreRole(
   }
   if (!isHttpUrl(serverRaw)) throw new ConfigError(`--core-server / NODEPLANE_CORE_SERVER_URL must be an http(s) URL, got "${serverRaw}"`);
   const flavour = read('NODEPLANE_CORE_FLAVOUR') ?? null;
-  if (flavour !== null && flavour !== 'xray' && flavour !== 'v2ray') throw new ConfigError(`--core-flavour / NODEPLANE_CORE_FLAVOUR must be xray or v2ray, got "${flavour}"`);
+  if (flavour !== null && flavour !== 'xray' && flavour !== 'v2ray')
+    throw new ConfigError(`--core-flavour / NODEPLANE_CORE_FLAVOUR must be xray or v2ray, got "${flavour}"`);
   const ip = read('NODEPLANE_CORE_NODE_IP') ?? defaultIp();
   if (!IPV4.test(ip) && !/^[0-9a-f:.]*:[0-9a-f:.]*$/i.test(ip)) throw new ConfigError(`NODEPLANE_CORE_NODE_IP must be an IP address, got "${ip}"`);
   const host = hostname() || 'localhost';

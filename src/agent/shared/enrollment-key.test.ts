@@ -24,7 +24,15 @@ describe('enrollment key blob', () => {
   });
 
   it('rejects blobs that are not base64 JSON with an admin_urls list', () => {
-    for (const bad of ['', 'not base64!', Buffer.from('plain text').toString('base64'), blob([1, 2]), blob({ nonce: 'x' }), blob({ admin_urls: 'http://x' }), blob({ admin_urls: ['ftp://x'] })]) {
+    for (const bad of [
+      '',
+      'not base64!',
+      Buffer.from('plain text').toString('base64'),
+      blob([1, 2]),
+      blob({ nonce: 'x' }),
+      blob({ admin_urls: 'http://x' }),
+      blob({ admin_urls: ['ftp://x'] }),
+    ]) {
       assert.throws(() => decodeEnrollmentKey(bad), EnrollmentKeyError, `should reject ${JSON.stringify(bad)}`);
     }
   });

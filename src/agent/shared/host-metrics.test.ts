@@ -49,7 +49,11 @@ describe('host metrics from this machine', { skip: process.platform !== 'linux' 
     const cpu = samples.filter((s) => s.name === 'node_cpu_seconds_total');
     assert.equal(types.get('node_cpu_seconds_total'), 'counter');
     assert.equal(new Set(cpu.map((s) => s.labels.cpu)).size, os.cpus().length);
-    for (const mode of ['user', 'system', 'idle', 'iowait', 'steal']) assert.ok(cpu.some((s) => s.labels.mode === mode), mode);
+    for (const mode of ['user', 'system', 'idle', 'iowait', 'steal'])
+      assert.ok(
+        cpu.some((s) => s.labels.mode === mode),
+        mode,
+      );
     assert.ok(cpu.every((s) => s.value >= 0));
     // All CPUs together cannot have spent more time than wall clock × cores since boot.
     const boot = only(samples, 'node_boot_time_seconds').value;
@@ -112,12 +116,22 @@ describe('host metrics parsers', () => {
     assert.equal(only(samples, 'node_context_switches_total').value, 1234);
     assert.equal(only(samples, 'node_intr_total').value, 99);
     assert.equal(only(samples, 'node_forks_total').value, 55);
-    assert.equal(samples.filter((s) => s.name === 'node_cpu_guest_seconds_total' && s.labels.cpu === '0').map((s) => s.value).join(), '0.05,0.06');
+    assert.equal(
+      samples
+        .filter((s) => s.name === 'node_cpu_guest_seconds_total' && s.labels.cpu === '0')
+        .map((s) => s.value)
+        .join(),
+      '0.05,0.06',
+    );
   });
 
   it('names meminfo fields the way node_exporter does', () => {
     const { samples } = parseExposition(
-      renderFamilies(memoryFamilies('MemTotal:       16315464 kB\nMemAvailable:    8000000 kB\nActive(anon):      12 kB\nHugePages_Total:       0\nHugepagesize:       2048 kB\n')),
+      renderFamilies(
+        memoryFamilies(
+          'MemTotal:       16315464 kB\nMemAvailable:    8000000 kB\nActive(anon):      12 kB\nHugePages_Total:       0\nHugepagesize:       2048 kB\n',
+        ),
+      ),
     );
     assert.deepEqual(
       samples.map((s) => [s.name, s.value]),

@@ -199,7 +199,11 @@ export function netdevFamilies(text: string): MetricFamily[] {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const device = line.slice(0, colon).trim();
-    const values = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const values = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (!device || values.length < 16 || values.some((v) => !Number.isFinite(v))) continue;
     NETDEV_RECEIVE.forEach((field, i) => add('receive', field, device, values[i]!));
     NETDEV_TRANSMIT.forEach((field, i) => add('transmit', field, device, values[8 + i]!));
@@ -233,9 +237,12 @@ export function renderFamilies(families: MetricFamily[]): string {
   for (const family of families) {
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
     for (const sample of family.samples) {
-      const labels = sample.labels && Object.keys(sample.labels).length
-        ? `{${Object.entries(sample.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
-        : '';
+      const labels =
+        sample.labels && Object.keys(sample.labels).length
+          ? `{${Object.entries(sample.labels)
+              .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+              .join(',')}}`
+          : '';
       lines.push(`${family.name}${labels} ${formatValue(sample.value)}`);
     }
   }

@@ -43,7 +43,7 @@ export async function requestJson(request: JsonRequest): Promise<JsonResponse> {
     });
     text = await response.text();
   } catch (error) {
-    const reason = timeout.aborted ? 'timed out' : ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+    const reason = timeout.aborted ? 'timed out' : (((error as Error).cause as Error | undefined)?.message ?? (error as Error).message);
     throw new UnreachableError(`${request.method} ${url}: ${reason}`);
   }
   let json: unknown;

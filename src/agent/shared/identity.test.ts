@@ -25,7 +25,15 @@ describe('machine id normalisation', () => {
   });
 
   it('rejects what is not 32 hex digits, and firmware placeholders', () => {
-    for (const bad of ['', 'uninitialized', '4c4c4544004d3510804bb4c04f4e363', '4c4c4544004d3510804bb4c04f4e36321', 'zc4c4544004d3510804bb4c04f4e3632', '00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF']) {
+    for (const bad of [
+      '',
+      'uninitialized',
+      '4c4c4544004d3510804bb4c04f4e363',
+      '4c4c4544004d3510804bb4c04f4e36321',
+      'zc4c4544004d3510804bb4c04f4e3632',
+      '00000000-0000-0000-0000-000000000000',
+      'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF',
+    ]) {
       assert.equal(normaliseMachineId(bad), null, bad);
     }
   });

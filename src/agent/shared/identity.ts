@@ -17,11 +17,7 @@ export interface Identity {
 
 export const IDENTITY_FILE = 'identity.json';
 
-export const MACHINE_ID_SOURCES = [
-  '/etc/machine-id',
-  '/var/lib/dbus/machine-id',
-  '/sys/class/dmi/id/product_uuid',
-] as const;
+export const MACHINE_ID_SOURCES = ['/etc/machine-id', '/var/lib/dbus/machine-id', '/sys/class/dmi/id/product_uuid'] as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

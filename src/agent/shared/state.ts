@@ -83,10 +83,15 @@ export async function loadState(dataDir: string): Promise<AgentState | null> {
   if (raw === undefined) return null;
   const s = raw as Record<string, unknown>;
   if (
-    typeof raw !== 'object' || raw === null ||
-    !isString(s.node_id) || !isString(s.network_name) ||
-    !Array.isArray(s.admin_urls) || !s.admin_urls.every((u) => typeof u === 'string') ||
-    !isNullableString(s.api_token) || !isNullableString(s.proxy_password) || !isNullableString(s.derp_map_url) ||
+    typeof raw !== 'object' ||
+    raw === null ||
+    !isString(s.node_id) ||
+    !isString(s.network_name) ||
+    !Array.isArray(s.admin_urls) ||
+    !s.admin_urls.every((u) => typeof u === 'string') ||
+    !isNullableString(s.api_token) ||
+    !isNullableString(s.proxy_password) ||
+    !isNullableString(s.derp_map_url) ||
     !isNullableString(s.join_ticket)
   ) {
     throw new Error(`${file} does not hold a valid agent state; move it away to enroll again`);

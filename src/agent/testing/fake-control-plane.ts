@@ -144,7 +144,10 @@ export class FakeControlPlane {
   }
 
   /** Creates a pending execution for a node (spec §8.2) and pushes it if the node's stream is open. */
-  addExecution(nodeId: string, fields: { command_text: string; timeout?: number | null; expired_at?: string | null; status?: FakeExecution['status']; push?: boolean }): FakeExecution {
+  addExecution(
+    nodeId: string,
+    fields: { command_text: string; timeout?: number | null; expired_at?: string | null; status?: FakeExecution['status']; push?: boolean },
+  ): FakeExecution {
     const execution: FakeExecution = {
       id: randomUUID(),
       command_id: randomUUID(),
@@ -233,8 +236,10 @@ export class FakeControlPlane {
     if (route === 'POST /api/v1/agents/nodes') {
       const ports = ['http_port', 'ssh_port', 'host_metrics_port', 'wireguard_metrics_port', 'http_proxy_port', 'socks5_proxy_port'];
       const missing = ['node_id', 'network_name', 'id_type', 'version', 'self_update_enabled', ...ports].filter((k) => !(k in b));
-      if (missing.length) return this.error(res, 400, 'bad_request', 'Invalid request parameters', Object.fromEntries(missing.map((k) => [k, [`Missing field: ${k}`]])));
-      if (ports.some((p) => !Number.isInteger(b[p]) || (b[p] as number) < 1 || (b[p] as number) > 65535)) return this.error(res, 400, 'bad_request', 'Invalid request parameters');
+      if (missing.length)
+        return this.error(res, 400, 'bad_request', 'Invalid request parameters', Object.fromEntries(missing.map((k) => [k, [`Missing field: ${k}`]])));
+      if (ports.some((p) => !Number.isInteger(b[p]) || (b[p] as number) < 1 || (b[p] as number) > 65535))
+        return this.error(res, 400, 'bad_request', 'Invalid request parameters');
       if (this.registrationFailure) {
         const f = this.registrationFailure;
         return this.error(res, f.status, f.code, f.message, f.details);
@@ -254,7 +259,13 @@ export class FakeControlPlane {
       }
       const token = randomBytes(32).toString('base64').replace(/=+$/, '');
       this.nodes.set(nodeId, { body: b, token, registrations: (previous?.registrations ?? 0) + 1 });
-      return this.ok(res, 201, { node_id: nodeId, api_token: token, proxy_password: randomBytes(32).toString('base64').replace(/=+$/, ''), admin_urls: [this.url], derp_map_url: null });
+      return this.ok(res, 201, {
+        node_id: nodeId,
+        api_token: token,
+        proxy_password: randomBytes(32).toString('base64').replace(/=+$/, ''),
+        admin_urls: [this.url],
+        derp_map_url: null,
+      });
     }
     const node = this.nodeByAuth(req.headers.authorization);
     if (path.startsWith('/api/v1/agents/') && !node) return this.error(res, 401, 'unauthorized', 'Unauthorized');
@@ -283,7 +294,8 @@ export class FakeControlPlane {
     const unknown = [...query.keys()].find((k) => !['status', 'page', 'page_size'].includes(k));
     if (unknown) return this.error(res, 400, 'bad_request', 'Invalid request parameters', { [unknown]: ['Unexpected field: ' + unknown] });
     const status = query.get('status');
-    if (!status || !EXECUTION_STATUSES.includes(status)) return this.error(res, 400, 'bad_request', 'Invalid request parameters', { status: ['Invalid value for enum'] });
+    if (!status || !EXECUTION_STATUSES.includes(status))
+      return this.error(res, 400, 'bad_request', 'Invalid request parameters', { status: ['Invalid value for enum'] });
     const page = Number(query.get('page') ?? 1);
     const pageSize = Number(query.get('page_size') ?? 100);
     if (!Number.isInteger(page) || page < 1 || !Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) {
@@ -372,5 +384,13 @@ export class FakeControlPlane {
 
 /** The agent-facing item shape of spec §6.5. */
 function agentItem(e: FakeExecution) {
-  return { id: e.id, command_id: e.command_id, command_text: e.command_text, timeout: e.timeout, expired_at: e.expired_at, status: e.status, inserted_at: e.inserted_at };
+  return {
+    id: e.id,
+    command_id: e.command_id,
+    command_text: e.command_text,
+    timeout: e.timeout,
+    expired_at: e.expired_at,
+    status: e.status,
+    inserted_at: e.inserted_at,
+  };
 }

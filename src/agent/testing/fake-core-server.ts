@@ -164,7 +164,14 @@ export class FakeCoreServer {
   }
 
   private error(res: http.ServerResponse, status: number, message: string | string[]): void {
-    const reason: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+    const reason: Record<number, string> = {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      404: 'Not Found',
+      409: 'Conflict',
+      500: 'Internal Server Error',
+      503: 'Service Unavailable',
+    };
     this.json(res, status, { statusCode: status, message, error: reason[status] ?? 'Error' });
   }
 }

@@ -36,11 +36,15 @@ export async function tempDir(prefix = 'np-agent-feature-'): Promise<string> {
 }
 
 export function agentConfig(cp: FakeControlPlane, dataDir: string, nodeId: string, env: Record<string, string> = {}): AgentConfig {
-  const c = loadAgentConfig(['--server', cp.url, '--enrollment-key', cp.issueKey('prod', null), '--data-dir', dataDir], {
-    NODEPLANE_AGENT_VERSION: '1.2.3',
-    NODEPLANE_AGENT_NODE_ID: nodeId,
-    ...env,
-  }, '/');
+  const c = loadAgentConfig(
+    ['--server', cp.url, '--enrollment-key', cp.issueKey('prod', null), '--data-dir', dataDir],
+    {
+      NODEPLANE_AGENT_VERSION: '1.2.3',
+      NODEPLANE_AGENT_NODE_ID: nodeId,
+      ...env,
+    },
+    '/',
+  );
   assert.notEqual(c, 'help');
   return c as AgentConfig;
 }

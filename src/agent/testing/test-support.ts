@@ -215,7 +215,17 @@ export const HAVE_CURL = existsSync(CURL);
  */
 export function curlThroughSocks(socksPort: number, url: string, uploadBytes = 0): Promise<{ sent: number; received: number; status: number }> {
   return new Promise((resolve, reject) => {
-    const args = ['-sS', '-o', '/dev/null', '--max-time', '20', '--socks5-hostname', `127.0.0.1:${socksPort}`, '-w', '%{http_code} %{size_request} %{size_upload} %{size_header} %{size_download}'];
+    const args = [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '--max-time',
+      '20',
+      '--socks5-hostname',
+      `127.0.0.1:${socksPort}`,
+      '-w',
+      '%{http_code} %{size_request} %{size_upload} %{size_header} %{size_download}',
+    ];
     if (uploadBytes) args.push('--data-binary', '@-', '-H', 'content-type: application/octet-stream');
     args.push(url);
     const child = spawn(CURL, args, { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -34,10 +34,7 @@ export const ClusterCreateRequest = Type.Object(
 );
 export type ClusterCreateRequest = Static<typeof ClusterCreateRequest>;
 
-export const ClusterUpdateRequest = Type.Object(
-  { node_limit: Type.Optional(Nullable(Type.Integer({ minimum: 1 }))) },
-  { additionalProperties: false },
-);
+export const ClusterUpdateRequest = Type.Object({ node_limit: Type.Optional(Nullable(Type.Integer({ minimum: 1 }))) }, { additionalProperties: false });
 export type ClusterUpdateRequest = Static<typeof ClusterUpdateRequest>;
 
 export const ClusterNameParams = Type.Object({ name: ClusterName }, { additionalProperties: false });

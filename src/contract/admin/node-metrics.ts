@@ -50,8 +50,7 @@ const Subject = {
 export const HostMetrics = Type.Object({ ...Subject, ...HostSections.properties });
 export type HostMetrics = Static<typeof HostMetrics>;
 
-const Counts = <K extends string>(keys: readonly K[]) =>
-  Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])) as Record<K, TInteger>);
+const Counts = <K extends string>(keys: readonly K[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])) as Record<K, TInteger>);
 
 export const AgentApplication = Type.Object({
   memory_total_bytes: Type.Integer(),

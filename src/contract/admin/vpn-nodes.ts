@@ -38,7 +38,10 @@ export const RoutingRules = Type.Array(RoutingRule, { maxItems: 200 });
  * Destinations VPN users may reach although they are private, loopback, link-local or CGNAT
  * (blocked by default): `ip`, `ip/prefix`, `ip:port`, `ip/prefix:port`; IPv6 with a port as `[ip]:port`.
  */
-export const AllowedDestinations = Type.Array(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f.:/\\[\\]]+$' }), { maxItems: 100, uniqueItems: true });
+export const AllowedDestinations = Type.Array(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f.:/\\[\\]]+$' }), {
+  maxItems: 100,
+  uniqueItems: true,
+});
 
 export const NodeLastError = Type.Object({
   message: Type.String(),

@@ -17,7 +17,14 @@ export const Flow = StringEnum(['xtls-rprx-vision']);
  * Shadowsocks ciphers with per-user passwords. `2022-blake3-chacha20-poly1305` is left out: it
  * cannot tell users apart (§2.4).
  */
-export const SS_METHODS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-ietf-poly1305', 'xchacha20-ietf-poly1305', '2022-blake3-aes-128-gcm', '2022-blake3-aes-256-gcm'] as const;
+export const SS_METHODS = [
+  'aes-128-gcm',
+  'aes-256-gcm',
+  'chacha20-ietf-poly1305',
+  'xchacha20-ietf-poly1305',
+  '2022-blake3-aes-128-gcm',
+  '2022-blake3-aes-256-gcm',
+] as const;
 export const SsMethod = StringEnum(SS_METHODS);
 export type SsMethod = (typeof SS_METHODS)[number];
 
@@ -154,20 +161,14 @@ const settingsFields = {
   enabled: Type.Optional(Type.Boolean()),
 };
 
-export const NodeProtocolCreateRequest = Type.Object(
-  { node_id: Uuid, protocol: VpnProtocol, ...settingsFields },
-  { additionalProperties: false },
-);
+export const NodeProtocolCreateRequest = Type.Object({ node_id: Uuid, protocol: VpnProtocol, ...settingsFields }, { additionalProperties: false });
 export type NodeProtocolCreateRequest = Static<typeof NodeProtocolCreateRequest>;
 
 /**
  * Absent = unchanged. A settings object replaces the stored one, except that a secret it leaves
  * out (TLS key, REALITY private key) is kept. The protocol and node of an inbound never change.
  */
-export const NodeProtocolUpdateRequest = Type.Object(
-  { ...settingsFields, port: Type.Optional(Port) },
-  { additionalProperties: false },
-);
+export const NodeProtocolUpdateRequest = Type.Object({ ...settingsFields, port: Type.Optional(Port) }, { additionalProperties: false });
 export type NodeProtocolUpdateRequest = Static<typeof NodeProtocolUpdateRequest>;
 
 const StringFilter = Type.String({ maxLength: 500 });

@@ -37,9 +37,14 @@ export const NodeHeartbeatDto = Nullable(
 export type NodeHeartbeatDto = Static<typeof NodeHeartbeatDto>;
 
 /** Nodeplane's addition to `GET /node/config/latest`: hold a 304 up to `wait` seconds for a change. */
-export const ConfigLatestQuery = Type.Object({
-  wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'seconds to hold a 304 (If-None-Match naming the current ETag) until the config changes' })),
-}, { additionalProperties: false });
+export const ConfigLatestQuery = Type.Object(
+  {
+    wait: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 60, description: 'seconds to hold a 304 (If-None-Match naming the current ETag) until the config changes' }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const NodeHeartbeatResponse = Type.Object({ ok: Type.Boolean(), needSync: Type.Boolean() });
 

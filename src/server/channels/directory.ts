@@ -62,7 +62,10 @@ export class ChannelDirectory {
   /** Deletes the rows of instances not in `live` (crashed ones: their sockets are gone). */
   async prune(live: readonly string[]): Promise<void> {
     if (live.length === 0) return;
-    await this.db.deleteFrom('node_channels').where('instance_id', 'not in', [...live]).execute();
+    await this.db
+      .deleteFrom('node_channels')
+      .where('instance_id', 'not in', [...live])
+      .execute();
   }
 
   private inOrder(nodeId: string, write: () => Promise<void>): Promise<void> {

@@ -166,7 +166,9 @@ export class NodeChannels {
   /** The node's credential stopped being valid: close its channel wherever it is. */
   revoke(nodeId: string, keep: string | null = null): void {
     this.revokeHere(nodeId, keep, false);
-    this.o.bus.publish(TOPIC.revoke, { node: nodeId, keep } satisfies RoutedRevoke).catch((error) => this.o.log.error({ err: error, nodeId }, 'signalling a revocation failed'));
+    this.o.bus
+      .publish(TOPIC.revoke, { node: nodeId, keep } satisfies RoutedRevoke)
+      .catch((error) => this.o.log.error({ err: error, nodeId }, 'signalling a revocation failed'));
   }
 
   /** A revocation signalled by another instance (e.g. to drop cached credentials). */
@@ -274,9 +276,12 @@ export class NodeChannels {
       clearTimeout(previous.timer);
       this.answer(previous.requester, previous.rid, { error: 'closed' });
     }
-    const timer = setTimeout(() => {
-      if (this.forwarded.get(key)?.rid === rid) this.forwarded.delete(key);
-    }, Math.max(0, ttlMs));
+    const timer = setTimeout(
+      () => {
+        if (this.forwarded.get(key)?.rid === rid) this.forwarded.delete(key);
+      },
+      Math.max(0, ttlMs),
+    );
     timer.unref();
     this.forwarded.set(key, { requester, rid, timer });
     if (!transport.send(nodeId, frame)) {
@@ -291,14 +296,17 @@ export class NodeChannels {
       this.waiting.get(rid)?.(outcome);
       return;
     }
-    this.o.bus.publish(TOPIC.reply, { rid, ...outcome } satisfies RoutedReply, requester).catch((error) => this.o.log.error({ err: error }, 'routing a node reply failed'));
+    this.o.bus
+      .publish(TOPIC.reply, { rid, ...outcome } satisfies RoutedReply, requester)
+      .catch((error) => this.o.log.error({ err: error }, 'routing a node reply failed'));
   }
 
   private routedFrame(data: RoutedFrame, from: string): void {
     if (typeof data?.node !== 'string' || typeof data.frame?.type !== 'string') return;
     if (typeof data.rid === 'string') return this.forward(from, data.rid, data.node, data.frame, Number(data.ttl) || 0);
     const transport = this.local(data.node);
-    if (!transport?.send(data.node, data.frame)) this.o.log.debug({ nodeId: data.node, type: data.frame.type }, 'routed frame for a channel no longer here dropped');
+    if (!transport?.send(data.node, data.frame))
+      this.o.log.debug({ nodeId: data.node, type: data.frame.type }, 'routed frame for a channel no longer here dropped');
   }
 
   private routedReply(data: RoutedReply): void {

@@ -88,7 +88,9 @@ export class PostgresSignalBus implements SignalBus {
     const body = Buffer.from(text).toString('base64');
     const n = Math.ceil(body.length / CHUNK_CHARS);
     const k = randomUUID();
-    return Array.from({ length: n }, (_, i) => JSON.stringify({ k, i, n, f: whole.f, o: whole.o, p: body.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS) } satisfies Part));
+    return Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ k, i, n, f: whole.f, o: whole.o, p: body.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS) } satisfies Part),
+    );
   }
 
   private async connect(): Promise<void> {

@@ -71,7 +71,9 @@ if (testEngines().includes('postgres')) {
     it('re-listens after its connection is killed and announces a resync (signals meanwhile may be lost)', async () => {
       let resyncs = 0;
       b.onResync(() => resyncs++);
-      await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query = 'LISTEN nodeplane_signals' and pid <> pg_backend_pid()`.execute(database.db);
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query = 'LISTEN nodeplane_signals' and pid <> pg_backend_pid()`.execute(
+        database.db,
+      );
       await waitUntil(() => resyncs > 0);
       const onB = listen(b, 'after');
       // Both listeners were killed; publish until the re-established ones hear it.

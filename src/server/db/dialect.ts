@@ -6,15 +6,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
-import {
-  type ColumnDefinitionBuilder,
-  type CreateTableBuilder,
-  Kysely,
-  PostgresAdapter,
-  PostgresDialect,
-  SqliteDialect,
-  sql,
-} from 'kysely';
+import { type ColumnDefinitionBuilder, type CreateTableBuilder, Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Database } from './schema.ts';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -59,11 +51,7 @@ function engineOf(db: Kysely<any>): Engine {
 }
 
 /** A monotonically increasing integer primary key (outbox and job ordering). */
-export function addSerialPrimaryKey<T extends string>(
-  db: Kysely<any>,
-  table: CreateTableBuilder<T, any>,
-  column: string,
-): CreateTableBuilder<T, any> {
+export function addSerialPrimaryKey<T extends string>(db: Kysely<any>, table: CreateTableBuilder<T, any>, column: string): CreateTableBuilder<T, any> {
   return engineOf(db) === 'postgres'
     ? table.addColumn(column, 'bigint', (c: ColumnDefinitionBuilder) => c.primaryKey().generatedByDefaultAsIdentity())
     : table.addColumn(column, 'integer', (c: ColumnDefinitionBuilder) => c.primaryKey().autoIncrement());

@@ -47,7 +47,11 @@ export const textFilter =
   (eb, value: string) => {
     if (value.includes(',')) {
       if (options.inList === false) return sql<SqlBool>`1 = 1`;
-      return eb(eb.ref(column), 'in', value.split(',').map((v) => v.trim()));
+      return eb(
+        eb.ref(column),
+        'in',
+        value.split(',').map((v) => v.trim()),
+      );
     }
     if (value.includes('*')) return sql<SqlBool>`lower(${sql.ref(column)}) like lower(${value.replaceAll('*', '%')})`;
     return eb(eb.ref(column), '=', value);

@@ -16,7 +16,19 @@ import type { SshTables } from './tables/ssh.ts';
 import type { VpnTables } from './tables/vpn.ts';
 import type { WebhookTables } from './tables/webhooks.ts';
 
-export interface Database extends InstanceTables, ClusterTables, NodeTables, EventTables, JobTables, CommandTables, SshTables, SelfUpdateTables, WebhookTables, VpnTables, ChannelTables {}
+export interface Database
+  extends
+    InstanceTables,
+    ClusterTables,
+    NodeTables,
+    EventTables,
+    JobTables,
+    CommandTables,
+    SshTables,
+    SelfUpdateTables,
+    WebhookTables,
+    VpnTables,
+    ChannelTables {}
 
 export type ClusterRow = Selectable<ClustersTable>;
 export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;

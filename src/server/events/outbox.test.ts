@@ -35,12 +35,18 @@ for (const engine of testEngines()) {
 
     it('writes events with the change and publishes nothing when the change rolls back', async () => {
       await outbox.run(async (trx, emit) => {
-        await trx.insertInto('clusters').values({ id: 'c1', name: 'one', ipv4_range: '100.64.0.0/24', node_limit: null, inserted_at: 'x', updated_at: 'x' }).execute();
+        await trx
+          .insertInto('clusters')
+          .values({ id: 'c1', name: 'one', ipv4_range: '100.64.0.0/24', node_limit: null, inserted_at: 'x', updated_at: 'x' })
+          .execute();
         emit('edge.enrollment_key.verified', verified('one'));
       });
       await assert.rejects(
         outbox.run(async (trx, emit) => {
-          await trx.insertInto('clusters').values({ id: 'c2', name: 'two', ipv4_range: '100.64.1.0/24', node_limit: null, inserted_at: 'x', updated_at: 'x' }).execute();
+          await trx
+            .insertInto('clusters')
+            .values({ id: 'c2', name: 'two', ipv4_range: '100.64.1.0/24', node_limit: null, inserted_at: 'x', updated_at: 'x' })
+            .execute();
           emit('edge.enrollment_key.verified', verified('two'));
           throw new Error('boom');
         }),
@@ -55,7 +61,10 @@ for (const engine of testEngines()) {
       assert.equal(envelope.data.cluster_name, 'one');
       assert.match(envelope.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
       const clusters = await database.db.selectFrom('clusters').select('name').execute();
-      assert.deepEqual(clusters.map((c) => c.name), ['one']);
+      assert.deepEqual(
+        clusters.map((c) => c.name),
+        ['one'],
+      );
     });
 
     it('relays to durable subscribers exactly once, in order, across relay restarts', async () => {
@@ -68,7 +77,10 @@ for (const engine of testEngines()) {
         await outbox.run(async (_trx, emit) => emit('edge.enrollment_key.verified', verified(`n${i}`)));
       }
       await relay.flush();
-      assert.deepEqual(seen.map((e) => (e.envelope.data as { cluster_name: string }).cluster_name), ['one', 'n0', 'n1', 'n2', 'n3', 'n4']);
+      assert.deepEqual(
+        seen.map((e) => (e.envelope.data as { cluster_name: string }).cluster_name),
+        ['one', 'n0', 'n1', 'n2', 'n3', 'n4'],
+      );
       await relay.stop();
 
       // A second relay (a restarted process) resumes after the stored cursor: nothing twice.
@@ -81,7 +93,10 @@ for (const engine of testEngines()) {
       await outbox.run(async (_trx, emit) => emit('edge.enrollment_key.verified', verified('after-restart')));
       await restarted.flush();
       await restarted.stop();
-      assert.deepEqual(again.map((e) => (e.envelope.data as { cluster_name: string }).cluster_name), ['after-restart']);
+      assert.deepEqual(
+        again.map((e) => (e.envelope.data as { cluster_name: string }).cluster_name),
+        ['after-restart'],
+      );
       assert.deepEqual(errors, []);
     });
 
@@ -99,7 +114,10 @@ for (const engine of testEngines()) {
       fail = false;
       await flaky.flush();
       await flaky.stop();
-      const total = await database.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const total = await database.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       assert.equal(delivered.length, Number(total.n));
     });
 

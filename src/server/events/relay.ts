@@ -52,7 +52,10 @@ export class EventRelay {
   }
 
   async start(): Promise<void> {
-    const last = await this.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('max')).executeTakeFirst();
+    const last = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('seq').as('max'))
+      .executeTakeFirst();
     this.liveCursor = Number(last?.max ?? 0);
     for (const name of this.durable.keys()) {
       await this.db
@@ -114,7 +117,10 @@ export class EventRelay {
 
   private async drainLive(): Promise<void> {
     if (this.live.length === 0) {
-      const last = await this.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('max')).executeTakeFirst();
+      const last = await this.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.max('seq').as('max'))
+        .executeTakeFirst();
       this.liveCursor = Math.max(this.liveCursor, Number(last?.max ?? 0));
       return;
     }
@@ -137,14 +143,15 @@ export class EventRelay {
   private async drainDurable(name: string, subscriber: DurableSubscriber): Promise<void> {
     for (;;) {
       const more = await this.db.transaction().execute(async (trx) => {
-        const cursor = await forUpdate(
-          trx,
-          trx.selectFrom('event_consumers').select('last_seq').where('name', '=', name),
-        ).executeTakeFirstOrThrow();
+        const cursor = await forUpdate(trx, trx.selectFrom('event_consumers').select('last_seq').where('name', '=', name)).executeTakeFirstOrThrow();
         const batch = await this.read(trx, Number(cursor.last_seq));
         if (batch.length === 0) return false;
         await subscriber(batch, trx);
-        await trx.updateTable('event_consumers').set({ last_seq: batch.at(-1)!.seq }).where('name', '=', name).execute();
+        await trx
+          .updateTable('event_consumers')
+          .set({ last_seq: batch.at(-1)!.seq })
+          .where('name', '=', name)
+          .execute();
         return batch.length === BATCH ? 'more' : 'done';
       });
       if (more !== false) this.afterDurableCommit();
@@ -153,13 +160,7 @@ export class EventRelay {
   }
 
   private async read(db: Kysely<Database>, after: number): Promise<StoredEvent[]> {
-    const rows = await db
-      .selectFrom('events')
-      .select(['seq', 'envelope'])
-      .where('seq', '>', after)
-      .orderBy('seq')
-      .limit(BATCH)
-      .execute();
+    const rows = await db.selectFrom('events').select(['seq', 'envelope']).where('seq', '>', after).orderBy('seq').limit(BATCH).execute();
     return rows.map((row) => ({ seq: Number(row.seq), raw: row.envelope, envelope: JSON.parse(row.envelope) }));
   }
 }

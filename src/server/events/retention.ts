@@ -24,7 +24,10 @@ export class EventRetention {
   async prune(now = Date.now()): Promise<number> {
     if (this.retentionDays === 0) return 0;
     const cutoff = microsecondTimestamp(new Date(now - this.retentionDays * DAY_MS));
-    const slowest = await this.db.selectFrom('event_consumers').select((eb) => eb.fn.min('last_seq').as('seq')).executeTakeFirst();
+    const slowest = await this.db
+      .selectFrom('event_consumers')
+      .select((eb) => eb.fn.min('last_seq').as('seq'))
+      .executeTakeFirst();
     // No durable subscriber has ever started: nothing is owed to anyone yet, so keep everything.
     if (slowest?.seq === null || slowest?.seq === undefined) return 0;
     const consumed = Number(slowest.seq);
@@ -32,9 +35,7 @@ export class EventRetention {
     for (;;) {
       const result = await this.db
         .deleteFrom('events')
-        .where('seq', 'in', (eb) =>
-          eb.selectFrom('events').select('seq').where('seq', '<=', consumed).where('time', '<', cutoff).orderBy('seq').limit(BATCH),
-        )
+        .where('seq', 'in', (eb) => eb.selectFrom('events').select('seq').where('seq', '<=', consumed).where('time', '<', cutoff).orderBy('seq').limit(BATCH))
         .executeTakeFirst();
       const deleted = Number(result.numDeletedRows);
       total += deleted;

@@ -40,15 +40,30 @@ describe('face kit: classify', () => {
   });
 
   it('sorts the framework errors once', () => {
-    const validation = Object.assign(new Error('x'), { statusCode: 400, validation: [{ keyword: 'required', instancePath: '', schemaPath: '', params: { missingProperty: 'name' } }] });
-    assert.deepEqual(classify(validation, status), { kind: 'validation', status: 400, details: Object.assign(Object.create(null), { name: ['Missing field: name'] }) });
+    const validation = Object.assign(new Error('x'), {
+      statusCode: 400,
+      validation: [{ keyword: 'required', instancePath: '', schemaPath: '', params: { missingProperty: 'name' } }],
+    });
+    assert.deepEqual(classify(validation, status), {
+      kind: 'validation',
+      status: 400,
+      details: Object.assign(Object.create(null), { name: ['Missing field: name'] }),
+    });
     assert.equal(classify(Object.assign(new Error('x'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }), status).kind, 'invalid_json');
     assert.equal(classify(Object.assign(new Error('x'), { code: 'FST_ERR_CTP_EMPTY_JSON_BODY', statusCode: 400 }), status).kind, 'invalid_json');
     assert.equal(classify(new SyntaxError('Unexpected token'), status).kind, 'invalid_json');
     assert.equal(classify(Object.assign(new Error('x'), { statusCode: 413 }), status).kind, 'too_large');
-    assert.deepEqual(classify(Object.assign(new Error('Unsupported Media Type: text/csv'), { statusCode: 415 }), status), { kind: 'unsupported_media_type', status: 415, message: 'Unsupported Media Type: text/csv' });
+    assert.deepEqual(classify(Object.assign(new Error('Unsupported Media Type: text/csv'), { statusCode: 415 }), status), {
+      kind: 'unsupported_media_type',
+      status: 415,
+      message: 'Unsupported Media Type: text/csv',
+    });
     assert.equal(classify(new RateLimitedError('slow down'), status).kind, 'rate_limited');
-    assert.deepEqual(classify(Object.assign(new Error('Method Not Allowed'), { statusCode: 405 }), status), { kind: 'client', status: 405, message: 'Method Not Allowed' });
+    assert.deepEqual(classify(Object.assign(new Error('Method Not Allowed'), { statusCode: 405 }), status), {
+      kind: 'client',
+      status: 405,
+      message: 'Method Not Allowed',
+    });
     assert.deepEqual(classify(new Error('boom'), status), { kind: 'internal', status: 500 });
     assert.deepEqual(classify(Object.assign(new Error('db down'), { statusCode: 503 }), status), { kind: 'internal', status: 500 });
   });
@@ -58,7 +73,10 @@ describe('face kit: classify', () => {
 const plain = (name: string): FaceErrors => ({
   status: DEFAULT_STATUS,
   render: (failure, _request, reply) =>
-    reply.code(failure.status).type('text/plain').send(`${name} ${failure.kind}${failure.kind === 'app' ? ` ${failure.error.code}` : ''}`),
+    reply
+      .code(failure.status)
+      .type('text/plain')
+      .send(`${name} ${failure.kind}${failure.kind === 'app' ? ` ${failure.error.code}` : ''}`),
 });
 
 describe('face kit: faces, authenticators and principals', () => {
@@ -72,7 +90,11 @@ describe('face kit: faces, authenticators and principals', () => {
     await app.register(
       async (face) => {
         installFace(face, plain('keys'));
-        installAuthenticator(face, async (req, need) => (readToken(req) === `${need}-key` ? { type: 'api-key', key: need } : null), () => new AppError('unauthorized', 'no'));
+        installAuthenticator(
+          face,
+          async (req, need) => (readToken(req) === `${need}-key` ? { type: 'api-key', key: need } : null),
+          () => new AppError('unauthorized', 'no'),
+        );
         face.get('/who', async (req) => req.principal);
         face.get('/metrics', { config: { auth: 'metrics' } }, async (req) => req.principal);
         face.get('/public', { config: { auth: 'public' } }, async (req) => req.principal);
@@ -84,7 +106,11 @@ describe('face kit: faces, authenticators and principals', () => {
     await app.register(
       async (face) => {
         installFace(face, plain('nodes'));
-        installAuthenticator(face, async (req) => (readToken(req) === 'node-token' ? { type: 'node', id: 'n1', kind: 'edge-agent' } : null), () => new AppError('unauthorized', 'no'));
+        installAuthenticator(
+          face,
+          async (req) => (readToken(req) === 'node-token' ? { type: 'node', id: 'n1', kind: 'edge-agent' } : null),
+          () => new AppError('unauthorized', 'no'),
+        );
         face.get('/me', async (req) => nodeOf(req));
       },
       { prefix: '/nodes' },
@@ -106,7 +132,12 @@ describe('face kit: faces, authenticators and principals', () => {
   });
 
   it("refuses a missing or wrong credential in the face's own format", async () => {
-    for (const [url, token] of [['/keys/who', undefined], ['/keys/who', 'metrics-key'], ['/keys/metrics', 'api-key'], ['/nodes/me', 'api-key']] as const) {
+    for (const [url, token] of [
+      ['/keys/who', undefined],
+      ['/keys/who', 'metrics-key'],
+      ['/keys/metrics', 'api-key'],
+      ['/nodes/me', 'api-key'],
+    ] as const) {
       const res = await get(url, token);
       assert.equal(res.statusCode, 401, url);
       assert.equal(res.body, `${url.split('/')[1]} app unauthorized`);

@@ -34,7 +34,10 @@ export function redactingLogger(logger: boolean | Record<string, unknown>): bool
     serializers: { ...(options.serializers as object | undefined), req },
     hooks: {
       logMethod(this: unknown, args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? redactUrl(a) : a)));
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? redactUrl(a) : a)),
+        );
       },
     },
   };

@@ -187,7 +187,10 @@ export function validationDetails(errors: ErrorObject[]): Record<string, string[
   for (const error of errors) {
     // anyOf/oneOf wrappers repeat what their branches already said.
     if (error.keyword === 'anyOf' || error.keyword === 'oneOf' || error.keyword === 'if') continue;
-    const segments = error.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const segments = error.instancePath
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     const p = error.params as Record<string, any>;
     if (error.keyword === 'required') segments.push(p.missingProperty);
     if (error.keyword === 'additionalProperties') segments.push(p.additionalProperty);

@@ -28,10 +28,14 @@ for (const engine of testEngines()) {
     it('retries failures with backoff, then keeps the job as dead with its last error', async () => {
       const attempts: number[] = [];
       const runner = new JobRunner(database.db, 20, () => {}, 'instance-a');
-      runner.register('flaky', { concurrency: 1, backoffMs: () => 30, handler: async (job: Job) => {
-        attempts.push(job.attempts);
-        throw new Error(`failure ${job.attempts}`);
-      } });
+      runner.register('flaky', {
+        concurrency: 1,
+        backoffMs: () => 30,
+        handler: async (job: Job) => {
+          attempts.push(job.attempts);
+          throw new Error(`failure ${job.attempts}`);
+        },
+      });
       await enqueue(database.db, 'flaky', {}, { maxAttempts: 3 });
       await runner.start();
       await runner.drain();
@@ -45,10 +49,14 @@ for (const engine of testEngines()) {
     it('gives up at once on a permanent failure', async () => {
       let calls = 0;
       const runner = new JobRunner(database.db, 20, () => {}, 'instance-a');
-      runner.register('terminal', { concurrency: 1, backoffMs: () => 10, handler: async () => {
-        calls++;
-        throw new PermanentJobError('410 gone');
-      } });
+      runner.register('terminal', {
+        concurrency: 1,
+        backoffMs: () => 10,
+        handler: async () => {
+          calls++;
+          throw new PermanentJobError('410 gone');
+        },
+      });
       await enqueue(database.db, 'terminal', {}, { maxAttempts: 5 });
       await runner.start();
       await runner.drain();
@@ -68,10 +76,14 @@ for (const engine of testEngines()) {
       });
       // The crashed life: it claimed the job (60 s lease) and never finished it.
       const crashed = new JobRunner(database.db, 20, () => {}, 'instance-x');
-      crashed.register('after-crash', { concurrency: 1, backoffMs: () => 10, handler: async () => {
-        hung();
-        await stuck;
-      } });
+      crashed.register('after-crash', {
+        concurrency: 1,
+        backoffMs: () => 10,
+        handler: async () => {
+          hung();
+          await stuck;
+        },
+      });
       await enqueue(database.db, 'after-crash', { n: 1 });
       await crashed.start();
       await started;
@@ -91,7 +103,11 @@ for (const engine of testEngines()) {
       // ...the same identity restarting releases it, and the job runs now, not after the lease.
       const restarted = new JobRunner(database.db, 20, () => {}, 'instance-x');
       const runs: Array<{ payload: unknown; attempts: number }> = [];
-      restarted.register('after-crash', { concurrency: 1, backoffMs: () => 10, handler: async (job) => void runs.push({ payload: job.payload, attempts: job.attempts }) });
+      restarted.register('after-crash', {
+        concurrency: 1,
+        backoffMs: () => 10,
+        handler: async (job) => void runs.push({ payload: job.payload, attempts: job.attempts }),
+      });
       await restarted.start();
       await restarted.drain(5_000);
       await restarted.stop();
@@ -118,7 +134,10 @@ for (const engine of testEngines()) {
       const b = new JobRunner(database.db, 10, () => {}, 'instance-b');
       a.register('shared', { concurrency: 4, backoffMs: () => 10, handler });
       b.register('shared', { concurrency: 4, backoffMs: () => 10, handler });
-      await enqueueMany(database.db, Array.from({ length: 200 }, (_, n) => ({ queue: 'shared', payload: { n } })));
+      await enqueueMany(
+        database.db,
+        Array.from({ length: 200 }, (_, n) => ({ queue: 'shared', payload: { n } })),
+      );
       await a.start();
       await b.start();
       await a.drain(20_000);
@@ -126,7 +145,10 @@ for (const engine of testEngines()) {
       await a.stop();
       await b.stop();
       assert.equal(runs.size, 200);
-      assert.ok([...runs.values()].every((count) => count === 1), 'no job ran twice');
+      assert.ok(
+        [...runs.values()].every((count) => count === 1),
+        'no job ran twice',
+      );
     });
   });
 }

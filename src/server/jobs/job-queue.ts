@@ -226,7 +226,11 @@ export class JobRunner {
       await trx
         .updateTable('jobs')
         .set((eb) => ({ lease_until: new Date(now.getTime() + leaseMs).toISOString(), lease_owner: this.owner, attempts: eb('attempts', '+', 1) }))
-        .where('id', 'in', due.map((j) => j.id))
+        .where(
+          'id',
+          'in',
+          due.map((j) => j.id),
+        )
         .execute();
       return due.map((row) => ({
         id: row.id,

@@ -46,10 +46,15 @@ for (const engine of testEngines()) {
       const s = scheduler();
       const { release, released } = gate();
       let runs = 0;
-      s.add({ name: 'slow', scope: 'every-instance', everyMs: HOUR, run: async () => {
-        runs++;
-        await released;
-      } });
+      s.add({
+        name: 'slow',
+        scope: 'every-instance',
+        everyMs: HOUR,
+        run: async () => {
+          runs++;
+          await released;
+        },
+      });
       const first = s.tick('slow');
       const second = s.tick('slow');
       release();
@@ -65,14 +70,19 @@ for (const engine of testEngines()) {
       let runs = 0;
       let finished = false;
       const { release, released } = gate();
-      s.add({ name: 'flaky', scope: 'every-instance', everyMs: 5, run: async () => {
-        runs++;
-        if (runs === 1) throw new Error('first pass fails');
-        if (runs === 3) {
-          await released;
-          finished = true;
-        }
-      } });
+      s.add({
+        name: 'flaky',
+        scope: 'every-instance',
+        everyMs: 5,
+        run: async () => {
+          runs++;
+          if (runs === 1) throw new Error('first pass fails');
+          if (runs === 3) {
+            await released;
+            finished = true;
+          }
+        },
+      });
       s.start();
       while (runs < 3) await new Promise((r) => setTimeout(r, 5));
       const stopping = s.stop();
@@ -110,10 +120,7 @@ for (const engine of testEngines()) {
     it('runs a once-in-fleet pass on exactly one of two instances per tick', async () => {
       let clock = 10 * HOUR;
       const ran: string[] = [];
-      const instances = [
-        scheduler({ owner: 'instance-a', now: () => clock }),
-        scheduler({ db: b.db, owner: 'instance-b', now: () => clock }),
-      ];
+      const instances = [scheduler({ owner: 'instance-a', now: () => clock }), scheduler({ db: b.db, owner: 'instance-b', now: () => clock })];
       instances.forEach((s, i) => s.add({ name: 'prune', scope: 'once-in-fleet', everyMs: HOUR, run: async () => void ran.push(`${clock / HOUR}:${i}`) }));
 
       for (let tick = 0; tick < 5; tick++) {

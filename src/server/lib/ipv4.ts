@@ -19,15 +19,13 @@ export function parseCidr(text: string): Cidr | null {
 
 export const size = (prefix: number): number => 2 ** (32 - prefix);
 
-export const formatIp = (value: number): string =>
-  [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
+export const formatIp = (value: number): string => [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
 
 export const formatCidr = (cidr: Cidr): string => `${formatIp(cidr.network)}/${cidr.prefix}`;
 
 export const firstOctet = (cidr: Cidr): number => Math.floor(cidr.network / 2 ** 24);
 
-const contains = (outer: Cidr, address: number): boolean =>
-  address >= outer.network && address < outer.network + size(outer.prefix);
+const contains = (outer: Cidr, address: number): boolean => address >= outer.network && address < outer.network + size(outer.prefix);
 
 /** Either network address lies inside the other range. */
 export const overlaps = (a: Cidr, b: Cidr): boolean => contains(a, b.network) || contains(b, a.network);

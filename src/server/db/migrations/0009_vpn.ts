@@ -141,7 +141,17 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['ingest_batches', 'session_events', 'usage_records', 'node_outbounds', 'subscription_protocols', 'node_protocols', 'core_nodes', 'vpn_subscriptions', 'vpn_users']) {
+  for (const table of [
+    'ingest_batches',
+    'session_events',
+    'usage_records',
+    'node_outbounds',
+    'subscription_protocols',
+    'node_protocols',
+    'core_nodes',
+    'vpn_subscriptions',
+    'vpn_users',
+  ]) {
     await db.schema.dropTable(table).execute();
   }
 }

@@ -18,9 +18,15 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('revoked_grants_node').on('revoked_grants').columns(['node_id', 'last_revision']).execute();
 
   /** JSON list of `ip[/prefix][:port]` destinations users may reach although they are private. */
-  await db.schema.alterTable('core_nodes').addColumn('allowed_destinations', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+  await db.schema
+    .alterTable('core_nodes')
+    .addColumn('allowed_destinations', 'text', (c) => c.notNull().defaultTo('[]'))
+    .execute();
   // Every node's config now blocks private destinations: a new revision makes running agents fetch it.
-  await db.updateTable('core_nodes').set((eb) => ({ revision: eb('revision', '+', 1), sync_status: 'pending' })).execute();
+  await db
+    .updateTable('core_nodes')
+    .set((eb) => ({ revision: eb('revision', '+', 1), sync_status: 'pending' }))
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -33,8 +33,7 @@ interface BrokerPayload {
 const MAX_ATTEMPTS = 2_000_000_000;
 
 /** 0.5 s, 1 s, 2 s … capped at 30 s, with up to 10 % jitter. */
-export const brokerRetryDelayMs = (attempt: number): number =>
-  Math.round(Math.min(500 * 2 ** (attempt - 1), 30_000) * (1 + Math.random() * 0.1));
+export const brokerRetryDelayMs = (attempt: number): number => Math.round(Math.min(500 * 2 ** (attempt - 1), 30_000) * (1 + Math.random() * 0.1));
 
 /** The counters it moves (registered with the webhook metrics, modules/webhooks/metrics.ts). */
 export interface BrokerMetrics {
@@ -60,7 +59,9 @@ export class EventBrokerRelay {
     const history = await this.historyMark(trx);
     const events = all.filter((e) => e.seq > history);
     if (events.length === 0) return;
-    await enqueue(trx, BROKER_QUEUE, { events: events.map((e) => ({ type: e.envelope.type, raw: e.raw })) } satisfies BrokerPayload, { maxAttempts: MAX_ATTEMPTS });
+    await enqueue(trx, BROKER_QUEUE, { events: events.map((e) => ({ type: e.envelope.type, raw: e.raw })) } satisfies BrokerPayload, {
+      maxAttempts: MAX_ATTEMPTS,
+    });
     this.metrics.brokerEnqueues.inc(events.length);
   }
 

@@ -36,4 +36,3 @@ export function createBrokerClient(url: string, log: Logger): BrokerClient {
 }
 
 export const mqttTopic = (type: string): string => type.replaceAll('.', '/');
-

@@ -16,25 +16,33 @@ const config = { auth: 'metrics' as const };
 export const adminMetricsRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/admins/me/metrics', {
-      schema: { tags, summary: "This admin instance's own metrics", response: { 200: Single(AdminMetrics) } },
-      config,
-    }, async (req) => {
-      try {
-        return ok(req, await ctx.adminMetrics.collect());
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        req.log.error({ err: error }, 'collecting admin metrics failed');
-        throw new UnavailableError('Downstream dependency unreachable');
-      }
-    });
-
-    app.get('/admins/me/metrics/raw', {
-      schema: {
-        tags,
-        summary: "This admin instance's own metrics as Prometheus text",
-        response: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { [PROMETHEUS_TEXT]: { schema: { type: 'string' } } } } },
+    app.get(
+      '/admins/me/metrics',
+      {
+        schema: { tags, summary: "This admin instance's own metrics", response: { 200: Single(AdminMetrics) } },
+        config,
       },
-      config,
-    }, async (_req, reply) => reply.type(`${PROMETHEUS_TEXT}; charset=utf-8`).send(await ctx.nodeMetrics.registry.metrics()));
+      async (req) => {
+        try {
+          return ok(req, await ctx.adminMetrics.collect());
+        } catch (error) {
+          if (error instanceof AppError) throw error;
+          req.log.error({ err: error }, 'collecting admin metrics failed');
+          throw new UnavailableError('Downstream dependency unreachable');
+        }
+      },
+    );
+
+    app.get(
+      '/admins/me/metrics/raw',
+      {
+        schema: {
+          tags,
+          summary: "This admin instance's own metrics as Prometheus text",
+          response: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { [PROMETHEUS_TEXT]: { schema: { type: 'string' } } } } },
+        },
+        config,
+      },
+      async (_req, reply) => reply.type(`${PROMETHEUS_TEXT}; charset=utf-8`).send(await ctx.nodeMetrics.registry.metrics()),
+    );
   };

@@ -10,32 +10,52 @@ const tags = ['Clusters'];
 export const clusterRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.post('/clusters', {
-      schema: { tags, summary: 'Create a cluster', body: ClusterCreateRequest, response: { 201: Single(Cluster) } },
-      config: { degradedGate: true },
-    }, async (req, reply) => {
-      const cluster = await ctx.clusters.create(req.body);
-      return created(req, reply, cluster, `/api/v1/clusters/${cluster.name}`);
-    });
+    app.post(
+      '/clusters',
+      {
+        schema: { tags, summary: 'Create a cluster', body: ClusterCreateRequest, response: { 201: Single(Cluster) } },
+        config: { degradedGate: true },
+      },
+      async (req, reply) => {
+        const cluster = await ctx.clusters.create(req.body);
+        return created(req, reply, cluster, `/api/v1/clusters/${cluster.name}`);
+      },
+    );
 
-    app.get('/clusters', {
-      schema: { tags, summary: 'List clusters', querystring: ClusterListQuery, response: { 200: Paged(Cluster) } },
-    }, async (req) => paged(req, await ctx.clusters.list(req.query)));
+    app.get(
+      '/clusters',
+      {
+        schema: { tags, summary: 'List clusters', querystring: ClusterListQuery, response: { 200: Paged(Cluster) } },
+      },
+      async (req) => paged(req, await ctx.clusters.list(req.query)),
+    );
 
-    app.get('/clusters/:name', {
-      schema: { tags, summary: 'Get a cluster', params: ClusterNameParams, response: { 200: Single(Cluster) } },
-    }, async (req) => ok(req, await ctx.clusters.get(req.params.name)));
+    app.get(
+      '/clusters/:name',
+      {
+        schema: { tags, summary: 'Get a cluster', params: ClusterNameParams, response: { 200: Single(Cluster) } },
+      },
+      async (req) => ok(req, await ctx.clusters.get(req.params.name)),
+    );
 
-    app.patch('/clusters/:name', {
-      schema: { tags, summary: 'Update a cluster', params: ClusterNameParams, body: ClusterUpdateRequest, response: { 200: Single(Cluster) } },
-      config: { degradedGate: true },
-    }, async (req) => ok(req, await ctx.clusters.update(req.params.name, req.body)));
+    app.patch(
+      '/clusters/:name',
+      {
+        schema: { tags, summary: 'Update a cluster', params: ClusterNameParams, body: ClusterUpdateRequest, response: { 200: Single(Cluster) } },
+        config: { degradedGate: true },
+      },
+      async (req) => ok(req, await ctx.clusters.update(req.params.name, req.body)),
+    );
 
-    app.delete('/clusters/:name', {
-      schema: { tags, summary: 'Delete an empty cluster', params: ClusterNameParams, response: { 204: Type.Null() } },
-      config: { degradedGate: true },
-    }, async (req, reply) => {
-      await ctx.clusters.delete(req.params.name);
-      return noContent(reply);
-    });
+    app.delete(
+      '/clusters/:name',
+      {
+        schema: { tags, summary: 'Delete an empty cluster', params: ClusterNameParams, response: { 204: Type.Null() } },
+        config: { degradedGate: true },
+      },
+      async (req, reply) => {
+        await ctx.clusters.delete(req.params.name);
+        return noContent(reply);
+      },
+    );
   };

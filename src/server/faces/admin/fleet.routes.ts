@@ -10,24 +10,46 @@ const tags = ['Fleet'];
 export const fleetRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/fleet', {
-      schema: { tags, summary: 'List nodes of every kind with shared statuses', querystring: FleetListQuery, response: { 200: Paged(FleetNode) } },
-    }, async (req) => paged(req, await ctx.fleet.list(req.query)));
+    app.get(
+      '/fleet',
+      {
+        schema: { tags, summary: 'List nodes of every kind with shared statuses', querystring: FleetListQuery, response: { 200: Paged(FleetNode) } },
+      },
+      async (req) => paged(req, await ctx.fleet.list(req.query)),
+    );
 
-    app.get('/fleet/:id', {
-      schema: { tags, summary: 'Get a node of any kind', params: FleetNodeParams, response: { 200: Single(FleetNode) } },
-    }, async (req) => ok(req, await ctx.fleet.get(req.params.id)));
+    app.get(
+      '/fleet/:id',
+      {
+        schema: { tags, summary: 'Get a node of any kind', params: FleetNodeParams, response: { 200: Single(FleetNode) } },
+      },
+      async (req) => ok(req, await ctx.fleet.get(req.params.id)),
+    );
 
-    app.patch('/fleet/:id', {
-      schema: { tags, summary: "Rename a node or replace its labels", params: FleetNodeParams, body: FleetNodeUpdateRequest, response: { 200: Single(FleetNode) } },
-      config: { degradedGate: true },
-    }, async (req) => ok(req, await ctx.fleet.update(req.params.id, req.body)));
+    app.patch(
+      '/fleet/:id',
+      {
+        schema: {
+          tags,
+          summary: 'Rename a node or replace its labels',
+          params: FleetNodeParams,
+          body: FleetNodeUpdateRequest,
+          response: { 200: Single(FleetNode) },
+        },
+        config: { degradedGate: true },
+      },
+      async (req) => ok(req, await ctx.fleet.update(req.params.id, req.body)),
+    );
 
-    app.delete('/fleet/:id', {
-      schema: { tags, summary: "Delete a node by its kind's rules", params: FleetNodeParams, response: { 204: Type.Null() } },
-      config: { degradedGate: true },
-    }, async (req, reply) => {
-      await ctx.fleet.delete(req.params.id);
-      return noContent(reply);
-    });
+    app.delete(
+      '/fleet/:id',
+      {
+        schema: { tags, summary: "Delete a node by its kind's rules", params: FleetNodeParams, response: { 204: Type.Null() } },
+        config: { degradedGate: true },
+      },
+      async (req, reply) => {
+        await ctx.fleet.delete(req.params.id);
+        return noContent(reply);
+      },
+    );
   };

@@ -39,7 +39,10 @@ export function noContent(reply: FastifyReply) {
 export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string, details?: unknown) {
   const error: Record<string, unknown> = { code, message };
   if (details !== undefined) error.details = details;
-  return reply.code(status).type('application/json').send({ error, meta: meta(request) });
+  return reply
+    .code(status)
+    .type('application/json')
+    .send({ error, meta: meta(request) });
 }
 
 /** The Admin API's error envelope; the agents face speaks it too (edge-admin spec §6). */
@@ -85,7 +88,10 @@ export interface AdminKeys {
  */
 function apiKeyPrincipal(token: string | null, need: 'api' | 'metrics', keys: AdminKeys): ApiKeyPrincipal | null {
   if (token === null) return null;
-  const candidates: Array<[ApiKeyPrincipal['key'], string]> = [['master', keys.masterKey], need === 'metrics' ? ['metrics', keys.metricsKey] : ['api', keys.apiKey]];
+  const candidates: Array<[ApiKeyPrincipal['key'], string]> = [
+    ['master', keys.masterKey],
+    need === 'metrics' ? ['metrics', keys.metricsKey] : ['api', keys.apiKey],
+  ];
   const matched = candidates.map(([name, key]) => (constantTimeEqual(token, key) ? name : null));
   const key = matched.find((name) => name !== null);
   return key ? { type: 'api-key', key } : null;
@@ -93,7 +99,11 @@ function apiKeyPrincipal(token: string | null, need: 'api' | 'metrics', keys: Ad
 
 /** Boot-key auth for a scope of Admin API routes (and the root /metrics). */
 export function installAdminAuth(scope: FastifyInstance, keys: AdminKeys) {
-  installAuthenticator(scope, async (request, need) => apiKeyPrincipal(readToken(request), need, keys), () => new AppError('unauthorized', 'Unauthorized'));
+  installAuthenticator(
+    scope,
+    async (request, need) => apiKeyPrincipal(readToken(request), need, keys),
+    () => new AppError('unauthorized', 'Unauthorized'),
+  );
 }
 
 /** Routes marked `degradedGate` are refused with 503 while the admin cluster is over capacity (after validation). */

@@ -21,36 +21,52 @@ const prometheusText = (description: string) => ({
 export const nodeMetricsRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/nodes/:node_id/metrics', {
-      schema: {
-        tags,
-        summary: 'Get unified metrics for a node (each source marked available or not)',
-        params: NodeMetricsParams,
-        response: { 200: Single(UnifiedMetrics) },
-      },
-      config,
-    }, async (req) => ok(req, await ctx.nodeMetrics.unified(req.params.node_id)));
-
-    app.get('/nodes/:node_id/metrics/host', {
-      schema: { tags, summary: 'Get host metrics for a node', params: NodeMetricsParams, response: { 200: Single(HostMetrics) } },
-      config,
-    }, async (req) => ok(req, await ctx.nodeMetrics.host(req.params.node_id)));
-
-    app.get('/nodes/:node_id/metrics/agent', {
-      schema: { tags, summary: 'Get agent metrics for a node', params: NodeMetricsParams, response: { 200: Single(AgentMetrics) } },
-      config,
-    }, async (req) => ok(req, await ctx.nodeMetrics.agent(req.params.node_id)));
-
-    for (const type of METRICS_TYPES) {
-      app.get(`/nodes/:node_id/metrics/${type}/raw`, {
+    app.get(
+      '/nodes/:node_id/metrics',
+      {
         schema: {
           tags,
-          summary: `Get a node's latest ${type} metrics as Prometheus text`,
+          summary: 'Get unified metrics for a node (each source marked available or not)',
           params: NodeMetricsParams,
-          response: { 200: prometheusText(`The ${type} snapshot exactly as the node pushed it`) },
+          response: { 200: Single(UnifiedMetrics) },
         },
         config,
-      }, async (req, reply) => reply.type(PROMETHEUS_TEXT).send(await ctx.nodeMetrics.raw(req.params.node_id, type)));
+      },
+      async (req) => ok(req, await ctx.nodeMetrics.unified(req.params.node_id)),
+    );
+
+    app.get(
+      '/nodes/:node_id/metrics/host',
+      {
+        schema: { tags, summary: 'Get host metrics for a node', params: NodeMetricsParams, response: { 200: Single(HostMetrics) } },
+        config,
+      },
+      async (req) => ok(req, await ctx.nodeMetrics.host(req.params.node_id)),
+    );
+
+    app.get(
+      '/nodes/:node_id/metrics/agent',
+      {
+        schema: { tags, summary: 'Get agent metrics for a node', params: NodeMetricsParams, response: { 200: Single(AgentMetrics) } },
+        config,
+      },
+      async (req) => ok(req, await ctx.nodeMetrics.agent(req.params.node_id)),
+    );
+
+    for (const type of METRICS_TYPES) {
+      app.get(
+        `/nodes/:node_id/metrics/${type}/raw`,
+        {
+          schema: {
+            tags,
+            summary: `Get a node's latest ${type} metrics as Prometheus text`,
+            params: NodeMetricsParams,
+            response: { 200: prometheusText(`The ${type} snapshot exactly as the node pushed it`) },
+          },
+          config,
+        },
+        async (req, reply) => reply.type(PROMETHEUS_TEXT).send(await ctx.nodeMetrics.raw(req.params.node_id, type)),
+      );
     }
   };
 
@@ -63,15 +79,19 @@ export const rootMetricsRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     installAdminAuth(app, ctx.keys);
-    app.get('/metrics', {
-      schema: {
-        tags: ['Metrics'],
-        summary: "The control plane's own Prometheus metrics",
-        response: { 200: prometheusText('Prometheus text exposition format 0.0.4') },
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          tags: ['Metrics'],
+          summary: "The control plane's own Prometheus metrics",
+          response: { 200: prometheusText('Prometheus text exposition format 0.0.4') },
+        },
+        config,
       },
-      config,
-    }, async (_req, reply) => {
-      const registry = ctx.nodeMetrics.registry;
-      return reply.type(registry.contentType).send(await registry.metrics());
-    });
+      async (_req, reply) => {
+        const registry = ctx.nodeMetrics.registry;
+        return reply.type(registry.contentType).send(await registry.metrics());
+      },
+    );
   };

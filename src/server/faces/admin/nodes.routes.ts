@@ -10,24 +10,46 @@ const tags = ['Nodes'];
 export const nodesRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/nodes', {
-      schema: { tags, summary: 'List edge nodes', querystring: NodeListQuery, response: { 200: Paged(Node) } },
-    }, async (req) => paged(req, await ctx.nodes.list(req.query)));
+    app.get(
+      '/nodes',
+      {
+        schema: { tags, summary: 'List edge nodes', querystring: NodeListQuery, response: { 200: Paged(Node) } },
+      },
+      async (req) => paged(req, await ctx.nodes.list(req.query)),
+    );
 
-    app.get('/nodes/:id', {
-      schema: { tags, summary: 'Get an edge node', params: NodeIdParams, response: { 200: Single(Node) } },
-    }, async (req) => ok(req, await ctx.nodes.get(req.params.id)));
+    app.get(
+      '/nodes/:id',
+      {
+        schema: { tags, summary: 'Get an edge node', params: NodeIdParams, response: { 200: Single(Node) } },
+      },
+      async (req) => ok(req, await ctx.nodes.get(req.params.id)),
+    );
 
-    app.delete('/nodes/:id', {
-      schema: { tags, summary: 'Delete an edge node with its aliases and address', params: NodeIdParams, response: { 204: Type.Null() } },
-      config: { degradedGate: true },
-    }, async (req, reply) => {
-      await ctx.nodes.delete(req.params.id);
-      return noContent(reply);
-    });
+    app.delete(
+      '/nodes/:id',
+      {
+        schema: { tags, summary: 'Delete an edge node with its aliases and address', params: NodeIdParams, response: { 204: Type.Null() } },
+        config: { degradedGate: true },
+      },
+      async (req, reply) => {
+        await ctx.nodes.delete(req.params.id);
+        return noContent(reply);
+      },
+    );
 
-    app.patch('/nodes/:id/change_cluster', {
-      schema: { tags, summary: "Move a node to another cluster (drops its aliases)", params: NodeIdParams, body: ChangeClusterRequest, response: { 200: Single(Node) } },
-      config: { degradedGate: true },
-    }, async (req) => ok(req, await ctx.nodes.changeCluster(req.params.id, req.body)));
+    app.patch(
+      '/nodes/:id/change_cluster',
+      {
+        schema: {
+          tags,
+          summary: 'Move a node to another cluster (drops its aliases)',
+          params: NodeIdParams,
+          body: ChangeClusterRequest,
+          response: { 200: Single(Node) },
+        },
+        config: { degradedGate: true },
+      },
+      async (req) => ok(req, await ctx.nodes.changeCluster(req.params.id, req.body)),
+    );
   };

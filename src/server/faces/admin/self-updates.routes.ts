@@ -16,32 +16,49 @@ const tags = ['Self-updates'];
 export const selfUpdateRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.post('/self_update_requests', {
-      schema: {
-        tags,
-        summary: 'Request a self-update of the targeted nodes (processed in the background)',
-        description: 'Only healthy nodes with self_update_enabled=true are triggered, whatever the node filters say. The summary is set when the request completes.',
-        body: SelfUpdateRequestCreateRequest,
-        response: { 201: Single(SelfUpdateRequest) },
+    app.post(
+      '/self_update_requests',
+      {
+        schema: {
+          tags,
+          summary: 'Request a self-update of the targeted nodes (processed in the background)',
+          description:
+            'Only healthy nodes with self_update_enabled=true are triggered, whatever the node filters say. The summary is set when the request completes.',
+          body: SelfUpdateRequestCreateRequest,
+          response: { 201: Single(SelfUpdateRequest) },
+        },
+        config: { degradedGate: true },
       },
-      config: { degradedGate: true },
-    }, async (req, reply) => {
-      const request = await ctx.selfUpdates.create(req.body);
-      return created(req, reply, request, `/api/v1/self_update_requests/${request.id}`);
-    });
+      async (req, reply) => {
+        const request = await ctx.selfUpdates.create(req.body);
+        return created(req, reply, request, `/api/v1/self_update_requests/${request.id}`);
+      },
+    );
 
-    app.get('/self_update_requests', {
-      schema: { tags, summary: 'List self-update requests', querystring: SelfUpdateRequestListQuery, response: { 200: Paged(SelfUpdateRequest) } },
-    }, async (req) => paged(req, await ctx.selfUpdates.list(req.query)));
+    app.get(
+      '/self_update_requests',
+      {
+        schema: { tags, summary: 'List self-update requests', querystring: SelfUpdateRequestListQuery, response: { 200: Paged(SelfUpdateRequest) } },
+      },
+      async (req) => paged(req, await ctx.selfUpdates.list(req.query)),
+    );
 
-    app.get('/self_update_requests/:id', {
-      schema: { tags, summary: 'Get a self-update request', params: SelfUpdateRequestIdParams, response: { 200: Single(SelfUpdateRequest) } },
-    }, async (req) => ok(req, await ctx.selfUpdates.get(req.params.id)));
+    app.get(
+      '/self_update_requests/:id',
+      {
+        schema: { tags, summary: 'Get a self-update request', params: SelfUpdateRequestIdParams, response: { 200: Single(SelfUpdateRequest) } },
+      },
+      async (req) => ok(req, await ctx.selfUpdates.get(req.params.id)),
+    );
 
-    app.delete('/self_update_requests/:id', {
-      schema: { tags, summary: 'Delete a completed self-update request', params: SelfUpdateRequestIdParams, response: { 204: Type.Null() } },
-    }, async (req, reply) => {
-      await ctx.selfUpdates.delete(req.params.id);
-      return noContent(reply);
-    });
+    app.delete(
+      '/self_update_requests/:id',
+      {
+        schema: { tags, summary: 'Delete a completed self-update request', params: SelfUpdateRequestIdParams, response: { 204: Type.Null() } },
+      },
+      async (req, reply) => {
+        await ctx.selfUpdates.delete(req.params.id);
+        return noContent(reply);
+      },
+    );
   };

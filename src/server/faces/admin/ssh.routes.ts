@@ -22,59 +22,91 @@ const keyTags = ['Ssh.SshPublicKey'];
 export const sshRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.post('/nodes/:node_id/ssh_usernames', {
-      schema: {
-        tags: usernameTags,
-        summary: 'Create an SSH username for a node, optionally with a password and public keys (all or nothing)',
-        params: SshNodeParams,
-        body: SshUsernameCreateRequest,
-        response: { 201: Single(SshUsername) },
+    app.post(
+      '/nodes/:node_id/ssh_usernames',
+      {
+        schema: {
+          tags: usernameTags,
+          summary: 'Create an SSH username for a node, optionally with a password and public keys (all or nothing)',
+          params: SshNodeParams,
+          body: SshUsernameCreateRequest,
+          response: { 201: Single(SshUsername) },
+        },
       },
-    }, async (req, reply) => {
-      const username = await ctx.ssh.createUsername(req.params.node_id, req.body);
-      return created(req, reply, username, `/api/v1/ssh_usernames/${username.id}`);
-    });
-
-    app.get('/ssh_usernames', {
-      schema: { tags: usernameTags, summary: 'List SSH usernames', querystring: SshUsernameListQuery, response: { 200: Paged(SshUsername) } },
-    }, async (req) => paged(req, await ctx.ssh.listUsernames(req.query)));
-
-    app.get('/ssh_usernames/:id', {
-      schema: { tags: usernameTags, summary: 'Get an SSH username with its public keys', params: SshIdParams, response: { 200: Single(SshUsername) } },
-    }, async (req) => ok(req, await ctx.ssh.getUsername(req.params.id)));
-
-    app.delete('/ssh_usernames/:id', {
-      schema: { tags: usernameTags, summary: 'Delete an SSH username and its public keys', params: SshIdParams, response: { 204: Type.Null() } },
-    }, async (req, reply) => {
-      await ctx.ssh.deleteUsername(req.params.id);
-      return noContent(reply);
-    });
-
-    app.post('/ssh_usernames/:ssh_username_id/ssh_public_keys', {
-      schema: {
-        tags: keyTags,
-        summary: 'Add an OpenSSH public key to an SSH username',
-        params: SshUsernameParams,
-        body: SshPublicKeyCreateRequest,
-        response: { 201: Single(SshPublicKey) },
+      async (req, reply) => {
+        const username = await ctx.ssh.createUsername(req.params.node_id, req.body);
+        return created(req, reply, username, `/api/v1/ssh_usernames/${username.id}`);
       },
-    }, async (req, reply) => {
-      const key = await ctx.ssh.createKey(req.params.ssh_username_id, req.body);
-      return created(req, reply, key, `/api/v1/ssh_public_keys/${key.id}`);
-    });
+    );
 
-    app.get('/ssh_public_keys', {
-      schema: { tags: keyTags, summary: 'List SSH public keys', querystring: SshPublicKeyListQuery, response: { 200: Paged(SshPublicKey) } },
-    }, async (req) => paged(req, await ctx.ssh.listKeys(req.query)));
+    app.get(
+      '/ssh_usernames',
+      {
+        schema: { tags: usernameTags, summary: 'List SSH usernames', querystring: SshUsernameListQuery, response: { 200: Paged(SshUsername) } },
+      },
+      async (req) => paged(req, await ctx.ssh.listUsernames(req.query)),
+    );
 
-    app.get('/ssh_public_keys/:id', {
-      schema: { tags: keyTags, summary: 'Get an SSH public key', params: SshIdParams, response: { 200: Single(SshPublicKey) } },
-    }, async (req) => ok(req, await ctx.ssh.getKey(req.params.id)));
+    app.get(
+      '/ssh_usernames/:id',
+      {
+        schema: { tags: usernameTags, summary: 'Get an SSH username with its public keys', params: SshIdParams, response: { 200: Single(SshUsername) } },
+      },
+      async (req) => ok(req, await ctx.ssh.getUsername(req.params.id)),
+    );
 
-    app.delete('/ssh_public_keys/:id', {
-      schema: { tags: keyTags, summary: 'Delete an SSH public key', params: SshIdParams, response: { 204: Type.Null() } },
-    }, async (req, reply) => {
-      await ctx.ssh.deleteKey(req.params.id);
-      return noContent(reply);
-    });
+    app.delete(
+      '/ssh_usernames/:id',
+      {
+        schema: { tags: usernameTags, summary: 'Delete an SSH username and its public keys', params: SshIdParams, response: { 204: Type.Null() } },
+      },
+      async (req, reply) => {
+        await ctx.ssh.deleteUsername(req.params.id);
+        return noContent(reply);
+      },
+    );
+
+    app.post(
+      '/ssh_usernames/:ssh_username_id/ssh_public_keys',
+      {
+        schema: {
+          tags: keyTags,
+          summary: 'Add an OpenSSH public key to an SSH username',
+          params: SshUsernameParams,
+          body: SshPublicKeyCreateRequest,
+          response: { 201: Single(SshPublicKey) },
+        },
+      },
+      async (req, reply) => {
+        const key = await ctx.ssh.createKey(req.params.ssh_username_id, req.body);
+        return created(req, reply, key, `/api/v1/ssh_public_keys/${key.id}`);
+      },
+    );
+
+    app.get(
+      '/ssh_public_keys',
+      {
+        schema: { tags: keyTags, summary: 'List SSH public keys', querystring: SshPublicKeyListQuery, response: { 200: Paged(SshPublicKey) } },
+      },
+      async (req) => paged(req, await ctx.ssh.listKeys(req.query)),
+    );
+
+    app.get(
+      '/ssh_public_keys/:id',
+      {
+        schema: { tags: keyTags, summary: 'Get an SSH public key', params: SshIdParams, response: { 200: Single(SshPublicKey) } },
+      },
+      async (req) => ok(req, await ctx.ssh.getKey(req.params.id)),
+    );
+
+    app.delete(
+      '/ssh_public_keys/:id',
+      {
+        schema: { tags: keyTags, summary: 'Delete an SSH public key', params: SshIdParams, response: { 204: Type.Null() } },
+      },
+      async (req, reply) => {
+        await ctx.ssh.deleteKey(req.params.id);
+        return noContent(reply);
+      },
+    );
   };

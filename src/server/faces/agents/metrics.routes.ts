@@ -10,12 +10,16 @@ const tags = ['Agents'];
 export const agentMetricsRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.post('/metrics/push', {
-      schema: {
-        tags,
-        summary: "Store the node's latest metrics snapshot of one type (replaces the previous one)",
-        body: MetricsPushRequest,
-        response: { 200: Single(MetricsPushResult) },
+    app.post(
+      '/metrics/push',
+      {
+        schema: {
+          tags,
+          summary: "Store the node's latest metrics snapshot of one type (replaces the previous one)",
+          body: MetricsPushRequest,
+          response: { 200: Single(MetricsPushResult) },
+        },
       },
-    }, async (req) => ok(req, await ctx.nodeMetrics.push(nodeOf(req), req.body.metrics_type, req.body.metrics_text)));
+      async (req) => ok(req, await ctx.nodeMetrics.push(nodeOf(req), req.body.metrics_type, req.body.metrics_text)),
+    );
   };

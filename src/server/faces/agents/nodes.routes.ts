@@ -13,20 +13,37 @@ const tags = ['Agents'];
 export const agentNodesRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.post('/nodes', {
-      schema: { tags, summary: 'Register (or re-register) an edge agent with a join ticket or its current api_token', body: RegistrationRequest, response: { 201: Single(Registration) } },
-      bodyLimit: ctx.config.publicBodyLimitBytes,
-      config: { auth: 'public', degradedGate: true, rateLimit: publicRateLimit(ctx.config) },
-    }, async (req, reply) => created(req, reply, await ctx.nodes.register(req.body, readToken(req))));
+    app.post(
+      '/nodes',
+      {
+        schema: {
+          tags,
+          summary: 'Register (or re-register) an edge agent with a join ticket or its current api_token',
+          body: RegistrationRequest,
+          response: { 201: Single(Registration) },
+        },
+        bodyLimit: ctx.config.publicBodyLimitBytes,
+        config: { auth: 'public', degradedGate: true, rateLimit: publicRateLimit(ctx.config) },
+      },
+      async (req, reply) => created(req, reply, await ctx.nodes.register(req.body, readToken(req))),
+    );
 
-    app.patch('/nodes/me/health_check', {
-      schema: { tags, summary: "Report the calling node's health", body: HealthCheckRequest, response: { 200: Single(Registration) } },
-    }, async (req) => ok(req, await ctx.nodes.reportHealth(nodeOf(req).id, req.body.status)));
+    app.patch(
+      '/nodes/me/health_check',
+      {
+        schema: { tags, summary: "Report the calling node's health", body: HealthCheckRequest, response: { 200: Single(Registration) } },
+      },
+      async (req) => ok(req, await ctx.nodes.reportHealth(nodeOf(req).id, req.body.status)),
+    );
 
-    app.post('/aliases', {
-      schema: { tags, summary: 'Create an alias for the calling node', body: AgentAliasRequest, response: { 201: Single(AgentAlias) } },
-    }, async (req, reply) => {
-      const alias = await ctx.aliases.create(nodeOf(req).id, req.body.name);
-      return created(req, reply, { id: alias.id, name: alias.name, node_id: alias.node_id });
-    });
+    app.post(
+      '/aliases',
+      {
+        schema: { tags, summary: 'Create an alias for the calling node', body: AgentAliasRequest, response: { 201: Single(AgentAlias) } },
+      },
+      async (req, reply) => {
+        const alias = await ctx.aliases.create(nodeOf(req).id, req.body.name);
+        return created(req, reply, { id: alias.id, name: alias.name, node_id: alias.node_id });
+      },
+    );
   };

@@ -9,11 +9,15 @@ import { nodeOf } from '../face-kit.ts';
 export const agentSelfUpdateRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.get('/self_updates/check', {
-      schema: {
-        tags: ['Agents'],
-        summary: 'Whether the newest self-update request includes the calling node',
-        response: { 200: Single(SelfUpdateCheck) },
+    app.get(
+      '/self_updates/check',
+      {
+        schema: {
+          tags: ['Agents'],
+          summary: 'Whether the newest self-update request includes the calling node',
+          response: { 200: Single(SelfUpdateCheck) },
+        },
       },
-    }, async (req) => ok(req, await ctx.selfUpdates.check(nodeOf(req))));
+      async (req) => ok(req, await ctx.selfUpdates.check(nodeOf(req))),
+    );
   };

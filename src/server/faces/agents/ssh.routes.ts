@@ -11,12 +11,16 @@ const tags = ['Agents'];
 export const agentSshRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    app.post('/ssh_usernames/verify_credentials', {
-      schema: {
-        tags,
-        summary: "Check an SSH login (username with a password or a public key) against the calling node's usernames",
-        body: VerifyCredentialsRequest,
-        response: { 200: Single(VerifyCredentialsResult) },
+    app.post(
+      '/ssh_usernames/verify_credentials',
+      {
+        schema: {
+          tags,
+          summary: "Check an SSH login (username with a password or a public key) against the calling node's usernames",
+          body: VerifyCredentialsRequest,
+          response: { 200: Single(VerifyCredentialsResult) },
+        },
       },
-    }, async (req) => ok(req, await ctx.ssh.verifyCredentials(nodeOf(req), req.body)));
+      async (req) => ok(req, await ctx.ssh.verifyCredentials(nodeOf(req), req.body)),
+    );
   };

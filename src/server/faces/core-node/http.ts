@@ -22,7 +22,10 @@ const REASON: Record<number, string> = {
 };
 
 function sendCoreError(reply: FastifyReply, status: number, message: string | string[]) {
-  return reply.code(status).type('application/json').send({ statusCode: status, message, error: REASON[status] ?? 'Error' });
+  return reply
+    .code(status)
+    .type('application/json')
+    .send({ statusCode: status, message, error: REASON[status] ?? 'Error' });
 }
 
 function flatten(details: Record<string, unknown>, prefix = ''): string[] {
@@ -43,7 +46,11 @@ export const coreErrors: FaceErrors = {
       case 'app':
         return sendCoreError(reply, failure.status, failure.error.details ? flatten(failure.error.details) : failure.error.message);
       case 'validation':
-        return sendCoreError(reply, 400, flatten(failure.details).map((m) => m.replace(/^\//, '')));
+        return sendCoreError(
+          reply,
+          400,
+          flatten(failure.details).map((m) => m.replace(/^\//, '')),
+        );
       case 'invalid_json':
         return sendCoreError(reply, 400, 'Invalid JSON body');
       case 'too_large':

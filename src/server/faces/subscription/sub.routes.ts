@@ -33,28 +33,32 @@ export const subscriptionLinkRoutes =
   async (app) => {
     installFace(app, subscriptionErrors);
 
-    app.get('/sub/:linkUuid', {
-      schema: {
-        tags: ['Subscription'],
-        summary: 'Subscription document: share links, base64',
-        description:
-          'The share links of every enabled node protocol the subscription is granted (vless://, vmess://, trojan://, ss://, tg://proxy), one per line, base64-encoded. Headers: subscription-userinfo (upload, download, total = limit or 0, expire = unix seconds or 0), profile-update-interval, profile-title, content-disposition. Served until the subscription is revoked, also while it is limited or expired.',
-        security: [],
-        params: Type.Object({ linkUuid: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
-        response: { 200: PlainText('base64 of the share links joined by \\n'), 404: PlainText('Not Found') },
+    app.get(
+      '/sub/:linkUuid',
+      {
+        schema: {
+          tags: ['Subscription'],
+          summary: 'Subscription document: share links, base64',
+          description:
+            'The share links of every enabled node protocol the subscription is granted (vless://, vmess://, trojan://, ss://, tg://proxy), one per line, base64-encoded. Headers: subscription-userinfo (upload, download, total = limit or 0, expire = unix seconds or 0), profile-update-interval, profile-title, content-disposition. Served until the subscription is revoked, also while it is limited or expired.',
+          security: [],
+          params: Type.Object({ linkUuid: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+          response: { 200: PlainText('base64 of the share links joined by \\n'), 404: PlainText('Not Found') },
+        },
+        config: { auth: 'public', rateLimit: subscriptionRateLimit(ctx.config) },
       },
-      config: { auth: 'public', rateLimit: subscriptionRateLimit(ctx.config) },
-    }, async (req, reply) => {
-      const doc = await ctx.usage.links.document(req.params.linkUuid);
-      if (!doc) return reply.code(404).type('text/plain; charset=utf-8').send('Not Found');
-      const filename = filenameOf(doc.username);
-      return reply
-        .type('text/plain; charset=utf-8')
-        .header('subscription-userinfo', `upload=${doc.upload}; download=${doc.download}; total=${doc.total}; expire=${doc.expire}`)
-        .header('profile-update-interval', String(UPDATE_INTERVAL_HOURS))
-        .header('profile-title', `base64:${Buffer.from(doc.username, 'utf8').toString('base64')}`)
-        .header('content-disposition', `attachment; filename="${filename}"`)
-        .header('cache-control', 'no-store')
-        .send(subscriptionBody(doc.links));
-    });
+      async (req, reply) => {
+        const doc = await ctx.usage.links.document(req.params.linkUuid);
+        if (!doc) return reply.code(404).type('text/plain; charset=utf-8').send('Not Found');
+        const filename = filenameOf(doc.username);
+        return reply
+          .type('text/plain; charset=utf-8')
+          .header('subscription-userinfo', `upload=${doc.upload}; download=${doc.download}; total=${doc.total}; expire=${doc.expire}`)
+          .header('profile-update-interval', String(UPDATE_INTERVAL_HOURS))
+          .header('profile-title', `base64:${Buffer.from(doc.username, 'utf8').toString('base64')}`)
+          .header('content-disposition', `attachment; filename="${filename}"`)
+          .header('cache-control', 'no-store')
+          .send(subscriptionBody(doc.links));
+      },
+    );
   };

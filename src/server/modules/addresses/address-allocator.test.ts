@@ -23,7 +23,20 @@ for (const engine of testEngines()) {
       const ids = Array.from({ length: count }, () => randomUUID());
       await database.db
         .insertInto('nodes')
-        .values(ids.map((id) => ({ id, kind: 'mesh', name: id, cluster_id: null, status: 'healthy', last_seen_at: null, version: null, labels: '{}', inserted_at: now, updated_at: now })))
+        .values(
+          ids.map((id) => ({
+            id,
+            kind: 'mesh',
+            name: id,
+            cluster_id: null,
+            status: 'healthy',
+            last_seen_at: null,
+            version: null,
+            labels: '{}',
+            inserted_at: now,
+            updated_at: now,
+          })),
+        )
         .execute();
       return ids;
     }
@@ -40,7 +53,10 @@ for (const engine of testEngines()) {
       const addresses = await Promise.all(ids.map((id) => database.db.transaction().execute((trx) => allocator.allocate(trx, id, c))));
       assert.equal(new Set(addresses).size, ids.length);
       const { first } = hostRange(parseCidr(c.ipv4_range)!, 10);
-      assert.deepEqual([...addresses].sort((a, b) => a - b), ids.map((_, i) => first + i));
+      assert.deepEqual(
+        [...addresses].sort((a, b) => a - b),
+        ids.map((_, i) => first + i),
+      );
     });
 
     it('keeps an address in the same cluster, moves it to another, and reuses released ones', async () => {
@@ -60,7 +76,10 @@ for (const engine of testEngines()) {
       const small = await cluster('100.93.0.0/28');
       const ids = await nodes(5);
       for (const id of ids.slice(0, 4)) await allocator.allocate(database.db, id, small);
-      await assert.rejects(allocator.allocate(database.db, ids[4]!, small), { code: 'conflict', message: `cluster ${small.name} has no free address left in 100.93.0.0/28` });
+      await assert.rejects(allocator.allocate(database.db, ids[4]!, small), {
+        code: 'conflict',
+        message: `cluster ${small.name} has no free address left in 100.93.0.0/28`,
+      });
     });
   });
 }

@@ -33,7 +33,12 @@ export const addressRepo = {
   },
 
   async isTaken(db: Db, clusterId: string, address: number): Promise<boolean> {
-    const taken = await db.selectFrom('address_allocations').select('address').where('cluster_id', '=', clusterId).where('address', '=', address).executeTakeFirst();
+    const taken = await db
+      .selectFrom('address_allocations')
+      .select('address')
+      .where('cluster_id', '=', clusterId)
+      .where('address', '=', address)
+      .executeTakeFirst();
     return taken !== undefined;
   },
 

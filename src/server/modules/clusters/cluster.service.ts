@@ -126,7 +126,10 @@ export class ClusterService {
   }
 
   private async render(rows: ClusterRow[]): Promise<Cluster[]> {
-    const summaries = await clusterRepo.nodeSummaries(this.db, rows.map((r) => r.id));
+    const summaries = await clusterRepo.nodeSummaries(
+      this.db,
+      rows.map((r) => r.id),
+    );
     const byCluster = new Map<string, NodeSummaryRow[]>();
     for (const s of summaries) byCluster.set(s.cluster_id, [...(byCluster.get(s.cluster_id) ?? []), s]);
     return rows.map((row) => {

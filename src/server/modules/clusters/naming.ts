@@ -19,6 +19,5 @@ export class Naming {
     clusterName === null ? this.suffix(`node-${nodeIdOrAlias}`) : this.suffix(`node-${nodeIdOrAlias}.cluster-${clusterName}`);
 
   /** `cluster-<name>` → `<name>`, or null when the prefix is missing. */
-  clusterFromNetwork = (networkName: string): string | null =>
-    networkName.startsWith('cluster-') ? networkName.slice('cluster-'.length) : null;
+  clusterFromNetwork = (networkName: string): string | null => (networkName.startsWith('cluster-') ? networkName.slice('cluster-'.length) : null);
 }

@@ -37,7 +37,12 @@ export function commandsModule(deps: CommandsModuleDeps): ModuleManifest<{ comma
     },
     onConnect: (nodeId) => commands.pushPending(nodeId),
     schedules: [
-      { name: 'commands.expire-executions', scope: 'owned-clusters', everyMs: config.executionExpirySweepMs, run: (clusterIds) => commands.expireOwned(clusterIds) },
+      {
+        name: 'commands.expire-executions',
+        scope: 'owned-clusters',
+        everyMs: config.executionExpirySweepMs,
+        run: (clusterIds) => commands.expireOwned(clusterIds),
+      },
       { name: 'commands.expire-orphaned-executions', scope: 'once-in-fleet', everyMs: config.executionExpirySweepMs, run: () => commands.expireOrphans() },
       ...(config.executionPruningEnabled
         ? [{ name: 'commands.prune-executions', scope: 'once-in-fleet' as const, everyMs: config.executionPruningIntervalMs, run: () => commands.prune() }]

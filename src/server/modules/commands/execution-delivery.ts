@@ -23,7 +23,9 @@ export class ExecutionDelivery {
 
   /** Hands each execution to its node's channel, if any instance holds one; returns how many went out. */
   async push(executions: ExecutionRecord[]): Promise<number> {
-    const frames = executions.flatMap((e) => (e.node_id === null ? [] : [{ nodeId: e.node_id, frame: { type: 'execution', execution: agentExecutionView(e) } satisfies ExecutionFrame }]));
+    const frames = executions.flatMap((e) =>
+      e.node_id === null ? [] : [{ nodeId: e.node_id, frame: { type: 'execution', execution: agentExecutionView(e) } satisfies ExecutionFrame }],
+    );
     try {
       return await this.channels.sendMany(frames);
     } catch (error) {

@@ -109,9 +109,13 @@ for (const engine of testEngines()) {
       const inOwned = await make.execution(overdue, await make.edgeNode({ cluster_id: owned }));
       const inOther = await make.execution(overdue, await make.edgeNode({ cluster_id: other }));
       const orphan = await make.execution(overdue, null, { status: 'sent' });
-      const notDue = await make.execution(await make.command({ expired_at: new Date(Date.now() + 3_600_000).toISOString() }), await make.edgeNode({ cluster_id: owned }));
+      const notDue = await make.execution(
+        await make.command({ expired_at: new Date(Date.now() + 3_600_000).toISOString() }),
+        await make.edgeNode({ cluster_id: owned }),
+      );
 
-      const ids = async (clusters: string[], orphans: boolean) => (await executionRepo.expiredCandidates(database.db, now(), clusters, orphans, 1000)).map((r) => r.id);
+      const ids = async (clusters: string[], orphans: boolean) =>
+        (await executionRepo.expiredCandidates(database.db, now(), clusters, orphans, 1000)).map((r) => r.id);
       const withOrphans = await ids([owned], true);
       assert.ok(withOrphans.includes(inOwned) && withOrphans.includes(orphan));
       assert.ok(!withOrphans.includes(inOther) && !withOrphans.includes(notDue));
@@ -126,9 +130,15 @@ for (const engine of testEngines()) {
       await make.execution(await make.command({ expired_at: past(500) }), node);
       await make.execution(await make.command(), node, { status: 'sent' });
       await make.execution(await make.command(), await make.edgeNode());
-      assert.deepEqual((await executionRepo.pendingForNode(database.db, node, now())).map((r) => r.id), [older, newer]);
+      assert.deepEqual(
+        (await executionRepo.pendingForNode(database.db, node, now())).map((r) => r.id),
+        [older, newer],
+      );
       const page = await executionRepo.listForNode(database.db, node, { status: 'pending', page_size: 1 });
-      assert.deepEqual(page.items.map((r) => r.id), [older]);
+      assert.deepEqual(
+        page.items.map((r) => r.id),
+        [older],
+      );
     });
 
     it('deletes finalised executions only: completed, or cancelled/expired with an exit code', async () => {

@@ -5,7 +5,19 @@
  */
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database } from '../../db/schema.ts';
-import { atLeast, atMost, dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
+import {
+  atLeast,
+  atMost,
+  dateRange,
+  equals,
+  type Filter,
+  type ListInput,
+  type Page,
+  paginate,
+  present,
+  textFilter,
+  timestampFilters,
+} from '../../db/listing.ts';
 import type { CommandExecutionsTable } from '../../db/tables/commands.ts';
 
 type Db = Kysely<Database>;
@@ -226,25 +238,33 @@ export const executionRepo = {
    * Open executions whose command's deadline has passed, of nodes in `clusterIds`, plus (for the
    * one instance that sweeps them) those whose node or its cluster is gone.
    */
-  expiredCandidates(db: Db, now: string, clusterIds: string[], orphans: boolean, limit: number): Promise<Array<{ id: string; node_id: string | null; status: ExecutionStatus }>> {
-    return db
-      .selectFrom('command_executions as e')
-      .innerJoin('commands as c', 'c.id', 'e.command_id')
-      .leftJoin('nodes as n', 'n.id', 'e.node_id')
-      .select(['e.id', 'e.node_id', 'e.status'])
-      .where('c.expired_at', 'is not', null)
-      .where('c.expired_at', '<=', now)
-      .where(isOpen('e.status'))
-      .where((eb) => {
-        const owned = clusterIds.length > 0 ? [eb('n.cluster_id', 'in', clusterIds)] : [];
-        const orphaned = orphans ? [eb('n.cluster_id', 'is', null)] : [];
-        const any = [...owned, ...orphaned];
-        return any.length > 0 ? eb.or(any) : sql<boolean>`1 = 0`;
-      })
-      // No ORDER BY: it would make SQLite walk every execution in id order instead of starting
-      // from the commands past their deadline.
-      .limit(limit)
-      .execute();
+  expiredCandidates(
+    db: Db,
+    now: string,
+    clusterIds: string[],
+    orphans: boolean,
+    limit: number,
+  ): Promise<Array<{ id: string; node_id: string | null; status: ExecutionStatus }>> {
+    return (
+      db
+        .selectFrom('command_executions as e')
+        .innerJoin('commands as c', 'c.id', 'e.command_id')
+        .leftJoin('nodes as n', 'n.id', 'e.node_id')
+        .select(['e.id', 'e.node_id', 'e.status'])
+        .where('c.expired_at', 'is not', null)
+        .where('c.expired_at', '<=', now)
+        .where(isOpen('e.status'))
+        .where((eb) => {
+          const owned = clusterIds.length > 0 ? [eb('n.cluster_id', 'in', clusterIds)] : [];
+          const orphaned = orphans ? [eb('n.cluster_id', 'is', null)] : [];
+          const any = [...owned, ...orphaned];
+          return any.length > 0 ? eb.or(any) : sql<boolean>`1 = 0`;
+        })
+        // No ORDER BY: it would make SQLite walk every execution in id order instead of starting
+        // from the commands past their deadline.
+        .limit(limit)
+        .execute()
+    );
   },
 
   /**

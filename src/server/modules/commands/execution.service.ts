@@ -165,7 +165,11 @@ export class ExecutionService {
       if (batch.length === 0) return total;
       await Promise.all(batch.map((e) => (e.status === 'sent' && e.node_id !== null ? this.delivery.cancel(e.node_id, e.id).catch(() => false) : false)));
       total += await this.outbox.run(async (trx, emit) => {
-        const expired = await executionRepo.expire(trx, batch.map((e) => e.id), now);
+        const expired = await executionRepo.expire(
+          trx,
+          batch.map((e) => e.id),
+          now,
+        );
         for (const record of await executionRepo.findMany(trx, expired)) emit('edge.command_execution.expired', executionEventData(record));
         return expired.length;
       });

@@ -1,6 +1,18 @@
 import type { Kysely } from 'kysely';
 import type { Database, EnrollmentKeyRow } from '../../db/schema.ts';
-import { atLeast, atMost, dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
+import {
+  atLeast,
+  atMost,
+  dateRange,
+  equals,
+  type Filter,
+  type ListInput,
+  type Page,
+  paginate,
+  present,
+  textFilter,
+  timestampFilters,
+} from '../../db/listing.ts';
 import { nowIso } from '../../lib/time.ts';
 
 export type Db = Kysely<Database>;
@@ -74,11 +86,7 @@ export const enrollmentKeyRepo = {
     });
   },
 
-  async update(
-    db: Db,
-    id: string,
-    changes: Partial<Pick<EnrollmentKeyRow, 'name' | 'uses_remaining' | 'expired_at'>> & { updated_at: string },
-  ): Promise<void> {
+  async update(db: Db, id: string, changes: Partial<Pick<EnrollmentKeyRow, 'name' | 'uses_remaining' | 'expired_at'>> & { updated_at: string }): Promise<void> {
     await db.updateTable('enrollment_keys').set(changes).where('id', '=', id).execute();
   },
 
@@ -88,14 +96,16 @@ export const enrollmentKeyRepo = {
    * post-consumption `uses_remaining` (null = unlimited), or undefined when nothing was left.
    */
   async consume(db: Db, id: string, now: string): Promise<{ uses_remaining: number | null } | undefined> {
-    return db
-      .updateTable('enrollment_keys')
-      // null - 1 is null on both engines, so unlimited keys stay unlimited.
-      .set((eb) => ({ uses_remaining: eb(eb.ref('uses_remaining'), '-', 1), last_used_at: now, updated_at: now }))
-      .where('id', '=', id)
-      .where((eb) => eb.or([eb('uses_remaining', 'is', null), eb('uses_remaining', '>', 0)]))
-      .returning('uses_remaining')
-      .executeTakeFirst();
+    return (
+      db
+        .updateTable('enrollment_keys')
+        // null - 1 is null on both engines, so unlimited keys stay unlimited.
+        .set((eb) => ({ uses_remaining: eb(eb.ref('uses_remaining'), '-', 1), last_used_at: now, updated_at: now }))
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('uses_remaining', 'is', null), eb('uses_remaining', '>', 0)]))
+        .returning('uses_remaining')
+        .executeTakeFirst()
+    );
   },
 
   async usesRemaining(db: Db, id: string): Promise<number | null | undefined> {

@@ -75,8 +75,7 @@ export class AdminNaming {
 
   adminName = (id: string): string => `admin-${id}`;
 
-  vpnHostname = (adminName: string): string =>
-    this.domain ? `${adminName}.${this.clusterName}.${this.domain}` : `${adminName}.${this.clusterName}`;
+  vpnHostname = (adminName: string): string => (this.domain ? `${adminName}.${this.clusterName}.${this.domain}` : `${adminName}.${this.clusterName}`);
 
   /** Kept for contract shape: the upstream admin was an Erlang node; Nodeplane has none. */
   erlangNodeName = (adminName: string): string => `admin@${this.vpnHostname(adminName)}`;

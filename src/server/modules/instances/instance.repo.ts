@@ -61,18 +61,17 @@ export const instanceRepo = {
   },
 
   async countNodes(db: Db): Promise<number> {
-    const row = await db.selectFrom('nodes').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirst();
+    const row = await db
+      .selectFrom('nodes')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirst();
     return Number(row?.count ?? 0);
   },
 
   /** Every node that belongs to a cluster, in the order the cluster views list them. */
   clusteredNodes(db: Db): Promise<{ id: string; cluster_id: string }[]> {
-    return db
-      .selectFrom('nodes')
-      .select(['id', 'cluster_id'])
-      .where('cluster_id', 'is not', null)
-      .orderBy('inserted_at')
-      .orderBy('id')
-      .execute() as Promise<{ id: string; cluster_id: string }[]>;
+    return db.selectFrom('nodes').select(['id', 'cluster_id']).where('cluster_id', 'is not', null).orderBy('inserted_at').orderBy('id').execute() as Promise<
+      { id: string; cluster_id: string }[]
+    >;
   },
 };

@@ -24,11 +24,19 @@ for (const engine of testEngines()) {
       updated_at: at(0),
       ...overrides,
     });
-    const ids = async (filters: Record<string, unknown>) => (await inventoryRepo.list(database.db, { page_size: 100, ...filters })).items.map((n) => n.id).sort();
+    const ids = async (filters: Record<string, unknown>) =>
+      (await inventoryRepo.list(database.db, { page_size: 100, ...filters })).items.map((n) => n.id).sort();
 
     before(async () => {
       database = await openTestDatabase(engine);
-      await clusterRepo.insert(database.db, { id: clusterId, name: 'repo-c', ipv4_range: '100.70.0.0/24', node_limit: null, inserted_at: at(0), updated_at: at(0) });
+      await clusterRepo.insert(database.db, {
+        id: clusterId,
+        name: 'repo-c',
+        ipv4_range: '100.70.0.0/24',
+        node_limit: null,
+        inserted_at: at(0),
+        updated_at: at(0),
+      });
     });
     after(() => database.destroy());
 

@@ -26,7 +26,8 @@ const TOUCH_CHUNK = 5000;
 
 const stored = ({ labels, ...change }: InventoryChange) => (labels === undefined ? change : { ...change, labels: JSON.stringify(labels) });
 
-const fleet = (db: Db) => db.selectFrom('nodes').leftJoin('clusters', 'clusters.id', 'nodes.cluster_id').selectAll('nodes').select('clusters.name as cluster_name');
+const fleet = (db: Db) =>
+  db.selectFrom('nodes').leftJoin('clusters', 'clusters.id', 'nodes.cluster_id').selectAll('nodes').select('clusters.name as cluster_name');
 
 const parsed = (row: NodeRow & { cluster_name: string | null }): InventoryRecord => ({ ...row, labels: JSON.parse(row.labels) as Labels });
 
@@ -67,7 +68,10 @@ const fleetFilters = (db: Db): Record<string, Filter> => ({
 
 export const inventoryRepo = {
   async insert(db: Db, node: NewInventoryNode): Promise<void> {
-    await db.insertInto('nodes').values({ ...node, labels: JSON.stringify(node.labels ?? {}) }).execute();
+    await db
+      .insertInto('nodes')
+      .values({ ...node, labels: JSON.stringify(node.labels ?? {}) })
+      .execute();
   },
 
   async find(db: Db, id: string): Promise<InventoryRecord | undefined> {
@@ -100,7 +104,13 @@ export const inventoryRepo = {
    * Compare-and-set of the status, so two reporters (or two instances sweeping) cannot both claim
    * one transition. `lastSeenBefore` also requires the node to be silent since then.
    */
-  async setStatusIf(db: Db, id: string, from: string, change: InventoryChange & { status: string }, options: { lastSeenBefore?: string } = {}): Promise<boolean> {
+  async setStatusIf(
+    db: Db,
+    id: string,
+    from: string,
+    change: InventoryChange & { status: string },
+    options: { lastSeenBefore?: string } = {},
+  ): Promise<boolean> {
     let q = db.updateTable('nodes').set(stored(change)).where('id', '=', id).where('status', '=', from);
     if (options.lastSeenBefore !== undefined) q = q.where('last_seen_at', '<', options.lastSeenBefore);
     const result = await q.executeTakeFirst();

@@ -49,7 +49,8 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 export function nameError(kind: string, id: string, name: string): string | null {
   if (name.trim() === '') return "can't be blank";
   if (kind !== EDGE_AGENT_KIND) return null;
-  if (name.length > 63 || !DNS_LABEL.test(name)) return 'must be a DNS label: 1-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit';
+  if (name.length > 63 || !DNS_LABEL.test(name))
+    return 'must be a DNS label: 1-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit';
   if (UUID_PATTERN.test(name)) return 'cannot be a node id';
   const posing = NODE_HOSTNAME.exec(name);
   if (posing && posing[1]!.toLowerCase() !== id.toLowerCase()) return "cannot be another node's default name";

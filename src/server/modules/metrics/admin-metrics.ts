@@ -159,9 +159,7 @@ export class AdminMetricsCollector {
         deliveries_total: ok + recoverable + terminal,
         fan_outs_total: await this.count(METRIC.fanOuts),
       },
-      oban_queues: await Promise.all(
-        queues.map(async (q) => ({ ...q, completed: await this.count(METRIC.jobsCompleted, { queue: q.queue }), cancelled: 0 })),
-      ),
+      oban_queues: await Promise.all(queues.map(async (q) => ({ ...q, completed: await this.count(METRIC.jobsCompleted, { queue: q.queue }), cancelled: 0 }))),
       timestamp: toSecondPrecision(new Date().toISOString()),
     };
   }

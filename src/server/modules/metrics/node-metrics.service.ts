@@ -83,7 +83,10 @@ export class NodeMetricsService {
     const host = fresh('host');
     const agent = fresh('agent');
     const unavailable = { available: false, error: 'unavailable' };
-    const times = [host, agent].filter((r) => r !== undefined).map((r) => r.updated_at).sort();
+    const times = [host, agent]
+      .filter((r) => r !== undefined)
+      .map((r) => r.updated_at)
+      .sort();
     return {
       ...this.header(subject, times.at(-1) ?? new Date(this.now()).toISOString()),
       host: host ? { available: true, ...summarizeHost(host.metrics_text, this.now()) } : unavailable,

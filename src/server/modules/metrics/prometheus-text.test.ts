@@ -35,11 +35,14 @@ describe('Prometheus text parser', () => {
   it('accepts blanks around labels, a trailing comma, empty label sets and unicode values', () => {
     const { samples, errors } = parsePrometheusText('m { a = "x" , b="ü✓", } 1\nn{} 2\no{a="x"}3');
     assert.deepEqual(errors, []);
-    assert.deepEqual(samples.map((s) => [s.name, s.labels, s.value]), [
-      ['m', { a: 'x', b: 'ü✓' }, 1],
-      ['n', {}, 2],
-      ['o', { a: 'x' }, 3],
-    ]);
+    assert.deepEqual(
+      samples.map((s) => [s.name, s.labels, s.value]),
+      [
+        ['m', { a: 'x', b: 'ü✓' }, 1],
+        ['n', {}, 2],
+        ['o', { a: 'x' }, 3],
+      ],
+    );
   });
 
   it('parses NaN, ±Inf, exponents and timestamps', () => {
@@ -83,8 +86,14 @@ describe('Prometheus text parser', () => {
       'also_good{x="y"} 2',
     ].join('\n');
     const parsed = parsePrometheusText(text);
-    assert.deepEqual(parsed.samples.map((s) => s.name), ['good', 'also_good']);
-    assert.deepEqual(parsed.errors.map((e) => e.line), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(
+      parsed.samples.map((s) => s.name),
+      ['good', 'also_good'],
+    );
+    assert.deepEqual(
+      parsed.errors.map((e) => e.line),
+      [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    );
     assert.match(parsed.errors[0]!.message, /missing sample value/);
     assert.match(parsed.errors[1]!.message, /invalid sample value "abc"/);
     assert.match(parsed.errors[2]!.message, /unterminated/);

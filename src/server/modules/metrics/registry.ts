@@ -29,22 +29,28 @@ const installed = new WeakSet<FastifyInstance>();
 export function installHttpMetrics(app: FastifyInstance, registry: Registry): void {
   if (installed.has(app)) return;
   installed.add(app);
-  const requests = metricOnce(registry, 'nodeplane_http_requests_total', () =>
-    new Counter<HttpLabels>({
-      name: 'nodeplane_http_requests_total',
-      help: 'HTTP requests answered, by method, route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      registers: [registry],
-    }),
+  const requests = metricOnce(
+    registry,
+    'nodeplane_http_requests_total',
+    () =>
+      new Counter<HttpLabels>({
+        name: 'nodeplane_http_requests_total',
+        help: 'HTTP requests answered, by method, route pattern and status code',
+        labelNames: ['method', 'route', 'status_code'],
+        registers: [registry],
+      }),
   );
-  const duration = metricOnce(registry, 'nodeplane_http_request_duration_seconds', () =>
-    new Histogram<HttpLabels>({
-      name: 'nodeplane_http_request_duration_seconds',
-      help: 'Time from receiving a request to finishing its response, by method, route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    }),
+  const duration = metricOnce(
+    registry,
+    'nodeplane_http_request_duration_seconds',
+    () =>
+      new Histogram<HttpLabels>({
+        name: 'nodeplane_http_request_duration_seconds',
+        help: 'Time from receiving a request to finishing its response, by method, route pattern and status code',
+        labelNames: ['method', 'route', 'status_code'],
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        registers: [registry],
+      }),
   );
   app.addHook('onResponse', async (request, reply) => {
     const labels = {

@@ -16,21 +16,29 @@ describe('metrics summaries', () => {
     const host = summarizeHost('node_load1 NaN\nnode_memory_MemTotal_bytes 1073741824\n');
     assert.deepEqual(host.cpu, { cores: null, load_1m: null, load_5m: null, load_15m: null, usage_percent: null });
     assert.deepEqual(host.memory, {
-      total_bytes: 1073741824, available_bytes: null, used_bytes: null, total_gb: 1, available_gb: null, used_gb: null, usage_percent: null,
+      total_bytes: 1073741824,
+      available_bytes: null,
+      used_bytes: null,
+      total_gb: 1,
+      available_gb: null,
+      used_gb: null,
+      usage_percent: null,
     });
     assert.equal(host.disk.total_bytes, null);
     assert.deepEqual(host.uptime, { seconds: null, human: null });
   });
 
   it('reads the root filesystem from one real device, skipping the rootfs pseudo-mount and other mounts', () => {
-    const host = summarizeHost([
-      'node_filesystem_size_bytes{device="rootfs",fstype="rootfs",mountpoint="/"} 1',
-      'node_filesystem_avail_bytes{device="rootfs",fstype="rootfs",mountpoint="/"} 1',
-      'node_filesystem_size_bytes{device="/dev/sda2",fstype="xfs",mountpoint="/boot"} 5e8',
-      'node_filesystem_avail_bytes{device="/dev/sda2",fstype="xfs",mountpoint="/boot"} 4e8',
-      'node_filesystem_size_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 107374182400',
-      'node_filesystem_avail_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 58249036800',
-    ].join('\n'));
+    const host = summarizeHost(
+      [
+        'node_filesystem_size_bytes{device="rootfs",fstype="rootfs",mountpoint="/"} 1',
+        'node_filesystem_avail_bytes{device="rootfs",fstype="rootfs",mountpoint="/"} 1',
+        'node_filesystem_size_bytes{device="/dev/sda2",fstype="xfs",mountpoint="/boot"} 5e8',
+        'node_filesystem_avail_bytes{device="/dev/sda2",fstype="xfs",mountpoint="/boot"} 4e8',
+        'node_filesystem_size_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 107374182400',
+        'node_filesystem_avail_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 58249036800',
+      ].join('\n'),
+    );
     assert.deepEqual(host.disk, {
       total_bytes: 107374182400,
       available_bytes: 58249036800,
@@ -69,15 +77,17 @@ describe('metrics summaries', () => {
   });
 
   it('groups the labelled jobs gauge by queue in first-seen order and sums labelled counters', () => {
-    const agent = summarizeAgent([
-      'nodeplane_agent_jobs{queue="default",state="completed"} 245',
-      'nodeplane_agent_jobs{queue="commands",state="completed"} 150',
-      'nodeplane_agent_jobs{queue="default",state="executing"} 1',
-      'nodeplane_agent_jobs{queue="default",state="mystery"} 99',
-      'nodeplane_agent_jobs{state="available"} 4',
-      'nodeplane_agent_ssh_authentications_total{method="password"} 40',
-      'nodeplane_agent_ssh_authentications_total{method="publickey"} 5',
-    ].join('\n'));
+    const agent = summarizeAgent(
+      [
+        'nodeplane_agent_jobs{queue="default",state="completed"} 245',
+        'nodeplane_agent_jobs{queue="commands",state="completed"} 150',
+        'nodeplane_agent_jobs{queue="default",state="executing"} 1',
+        'nodeplane_agent_jobs{queue="default",state="mystery"} 99',
+        'nodeplane_agent_jobs{state="available"} 4',
+        'nodeplane_agent_ssh_authentications_total{method="password"} 40',
+        'nodeplane_agent_ssh_authentications_total{method="publickey"} 5',
+      ].join('\n'),
+    );
     assert.deepEqual(agent.oban_queues, [
       { queue: 'default', available: 0, executing: 1, completed: 245, retryable: 0, discarded: 0 },
       { queue: 'commands', available: 0, executing: 0, completed: 150, retryable: 0, discarded: 0 },

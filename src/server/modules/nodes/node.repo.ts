@@ -76,7 +76,10 @@ export const nodeRepo = {
   },
 
   /** What authenticating an agent needs, by token hash. */
-  sessionByTokenHash(db: Db, hash: string): Promise<{ id: string; cluster_id: string | null; status: string; api_token_enc: string; proxy_password_enc: string } | undefined> {
+  sessionByTokenHash(
+    db: Db,
+    hash: string,
+  ): Promise<{ id: string; cluster_id: string | null; status: string; api_token_enc: string; proxy_password_enc: string } | undefined> {
     return db
       .selectFrom('edge_nodes')
       .innerJoin('nodes', 'nodes.id', 'edge_nodes.node_id')

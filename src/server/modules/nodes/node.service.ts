@@ -60,11 +60,21 @@ export class NodeService {
   ) {
     this.allocator = new AddressAllocator(policy.addressReservation);
     this.lastSeen = new LastSeenBuffer((seen) => inventoryRepo.touchMany(this.db, seen), LAST_SEEN_FLUSH_MS, policy.onError ?? (() => {}));
-    this.statuses = new StatusDebounce(policy.statusDebounceMs, (nodeId, status, seenAt) => this.markStatus(nodeId, status as NodeStatus, seenAt), policy.onError ?? (() => {}));
+    this.statuses = new StatusDebounce(
+      policy.statusDebounceMs,
+      (nodeId, status, seenAt) => this.markStatus(nodeId, status as NodeStatus, seenAt),
+      policy.onError ?? (() => {}),
+    );
     this.sessions = new AgentSessions(SESSION_TTL_MS, async (hash) => {
       const row = await nodeRepo.sessionByTokenHash(this.db, hash);
       return row
-        ? { nodeId: row.id, clusterId: row.cluster_id, status: row.status, apiToken: this.secrets.open(row.api_token_enc), proxyPassword: this.secrets.open(row.proxy_password_enc) }
+        ? {
+            nodeId: row.id,
+            clusterId: row.cluster_id,
+            status: row.status,
+            apiToken: this.secrets.open(row.api_token_enc),
+            proxyPassword: this.secrets.open(row.proxy_password_enc),
+          }
         : null;
     });
   }
@@ -255,7 +265,13 @@ export class NodeService {
     if (!session) {
       const current = await nodeRepo.heartbeatView(this.db, nodeId);
       if (!current) throw new NotFoundError('Node');
-      session = { nodeId, clusterId: null, status: current.status, apiToken: this.secrets.open(current.api_token_enc), proxyPassword: this.secrets.open(current.proxy_password_enc) };
+      session = {
+        nodeId,
+        clusterId: null,
+        status: current.status,
+        apiToken: this.secrets.open(current.api_token_enc),
+        proxyPassword: this.secrets.open(current.proxy_password_enc),
+      };
     }
     if (session.status === status && !this.statuses.holds(nodeId)) this.touch(nodeId);
     else await this.statuses.report(nodeId, status, nowIso());
@@ -345,7 +361,10 @@ export class NodeService {
   }
 
   private async render(rows: EdgeNodeRecord[]): Promise<Node[]> {
-    const aliases = await aliasRepo.forNodes(this.db, rows.map((r) => r.id));
+    const aliases = await aliasRepo.forNodes(
+      this.db,
+      rows.map((r) => r.id),
+    );
     const byNode = new Map<string, AliasRecord[]>();
     for (const a of aliases) byNode.set(a.node_id, [...(byNode.get(a.node_id) ?? []), a]);
     return rows.map((row) => ({

@@ -48,7 +48,11 @@ export function nodesModule(deps: NodesModuleDeps): ModuleManifest<{ nodes: Node
         everyMs: config.nodeSweepIntervalMs,
         run: (clusterIds) =>
           sweepUnreachable(
-            { findStale: (cutoff, ids) => nodes.findStale(cutoff, ids), markUnreachable: (nodeId) => nodes.markUnreachable(nodeId), flushLastSeen: () => nodes.flushLastSeen() },
+            {
+              findStale: (cutoff, ids) => nodes.findStale(cutoff, ids),
+              markUnreachable: (nodeId) => nodes.markUnreachable(nodeId),
+              flushLastSeen: () => nodes.flushLastSeen(),
+            },
             config.nodeUnreachableAfterMs,
             clusterIds,
           ),

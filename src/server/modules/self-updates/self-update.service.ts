@@ -54,7 +54,14 @@ export class SelfUpdateService {
     const errors = targetingErrors(input.targeting);
     if (Object.keys(errors).length > 0) throw new ValidationError(errors);
     const now = nowIso();
-    const row: SelfUpdateRequestRow = { id: uuidv7(), targeting: JSON.stringify(input.targeting), status: 'pending', summary: null, inserted_at: now, updated_at: now };
+    const row: SelfUpdateRequestRow = {
+      id: uuidv7(),
+      targeting: JSON.stringify(input.targeting),
+      status: 'pending',
+      summary: null,
+      inserted_at: now,
+      updated_at: now,
+    };
     await this.deps.outbox.run(async (trx) => {
       await selfUpdateRepo.insert(trx, row);
       await enqueue(trx, SELF_UPDATES_QUEUE, { self_update_request_id: row.id } satisfies ProcessPayload, { maxAttempts: 3 });

@@ -38,7 +38,8 @@ export class UpdateTrigger {
     try {
       const ack = (await Promise.race([this.channels.request(nodeId, frame, { timeoutMs: deadline - Date.now() }), stopped])) as SelfUpdateAckFrame | null;
       if (ack === null) return false;
-      if (!ack.accepted) this.log.info({ nodeId, selfUpdateRequestId: requestId, reason: ack.reason?.slice(0, MAX_REASON_LOGGED) }, 'agent refused a self-update');
+      if (!ack.accepted)
+        this.log.info({ nodeId, selfUpdateRequestId: requestId, reason: ack.reason?.slice(0, MAX_REASON_LOGGED) }, 'agent refused a self-update');
       return ack.accepted;
     } catch (error) {
       if (!(error instanceof ChannelError)) throw error;

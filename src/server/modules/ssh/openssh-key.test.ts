@@ -64,7 +64,11 @@ describe('OpenSSH public keys', () => {
       ['ssh-ed25519 AAAA', 'invalid ssh-ed25519 key data'],
     ];
     for (const [text, message] of cases) {
-      assert.throws(() => parseOpenSshPublicKey(text), (error: unknown) => error instanceof PublicKeyError && error.message === message, text);
+      assert.throws(
+        () => parseOpenSshPublicKey(text),
+        (error: unknown) => error instanceof PublicKeyError && error.message === message,
+        text,
+      );
     }
     assert.equal(keyDataOf('just-one-field'), null);
   });

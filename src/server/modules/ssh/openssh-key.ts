@@ -75,7 +75,8 @@ function checkBlob(algorithm: SshKeyAlgorithm, blob: Buffer): void {
     // e must be odd and at least 3 (FIPS 186-5 and OpenSSL both refuse others).
     if (e.length === 0 || (e[e.length - 1]! & 1) === 0 || (e.length === 1 && e[0]! < 3)) throw invalid();
     const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
-    if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) throw new PublicKeyError(`ssh-rsa keys must have ${RSA_MIN_BITS} to ${RSA_MAX_BITS} bits, this one has ${bits}`);
+    if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
+      throw new PublicKeyError(`ssh-rsa keys must have ${RSA_MIN_BITS} to ${RSA_MAX_BITS} bits, this one has ${bits}`);
     importJwk({ kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, invalid);
     return;
   }

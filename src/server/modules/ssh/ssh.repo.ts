@@ -96,13 +96,7 @@ export const sshRepo = {
   /** Keys of many usernames in one query, oldest first. */
   keysOf(db: Db, usernameIds: string[]): Promise<SshPublicKeyRow[]> {
     if (usernameIds.length === 0) return Promise.resolve([]);
-    return db
-      .selectFrom('ssh_public_keys')
-      .selectAll()
-      .where('ssh_username_id', 'in', usernameIds)
-      .orderBy('inserted_at')
-      .orderBy('id')
-      .execute();
+    return db.selectFrom('ssh_public_keys').selectAll().where('ssh_username_id', 'in', usernameIds).orderBy('inserted_at').orderBy('id').execute();
   },
 
   async hasKeyData(db: Db, usernameId: string, keyData: string): Promise<boolean> {

@@ -60,7 +60,9 @@ export class SshService {
       // Locked so a concurrent node delete cannot slip between this check and the insert.
       const node = await sshRepo.lockNode(trx, nodeId);
       if (!node) throw new NotFoundError('Node');
-      await sshRepo.insertUsername(trx, { id, node_id: nodeId, username: input.username, password_hash: passwordHash, inserted_at: now, updated_at: now }).catch(rethrowTaken);
+      await sshRepo
+        .insertUsername(trx, { id, node_id: nodeId, username: input.username, password_hash: passwordHash, inserted_at: now, updated_at: now })
+        .catch(rethrowTaken);
       await sshRepo.insertKeys(trx, keys).catch(rethrowTaken);
     });
     return this.getUsername(id);
@@ -97,7 +99,15 @@ export class SshService {
     }
     if (problems.length) throw new ValidationError({ key_name: problems });
     const now = nowIso();
-    const row: SshPublicKeyRow = { id: uuidv7(), ssh_username_id: usernameId, key_name: input.key_name, public_key: input.public_key.trim(), key_data: keyData, inserted_at: now, updated_at: now };
+    const row: SshPublicKeyRow = {
+      id: uuidv7(),
+      ssh_username_id: usernameId,
+      key_name: input.key_name,
+      public_key: input.public_key.trim(),
+      key_data: keyData,
+      inserted_at: now,
+      updated_at: now,
+    };
     await this.db.transaction().execute(async (trx) => {
       const parent = await sshRepo.lockUsername(trx, usernameId);
       if (!parent) throw new NotFoundError('SSH username');
@@ -175,7 +185,15 @@ export class SshService {
       seen.add(key.key_name);
       try {
         const parsed = parseOpenSshPublicKey(key.public_key);
-        rows.push({ id: ids[i]!, ssh_username_id: usernameId, key_name: key.key_name, public_key: key.public_key.trim(), key_data: parsed.keyData, inserted_at: now, updated_at: now });
+        rows.push({
+          id: ids[i]!,
+          ssh_username_id: usernameId,
+          key_name: key.key_name,
+          public_key: key.public_key.trim(),
+          key_data: parsed.keyData,
+          inserted_at: now,
+          updated_at: now,
+        });
       } catch (error) {
         if (!(error instanceof PublicKeyError)) throw error;
         problems.push(`key ${i}: public_key ${error.message}`);
@@ -191,7 +209,10 @@ export class SshService {
   }
 
   private async renderUsernames(rows: SshUsernameRecord[]): Promise<SshUsername[]> {
-    const keys = await sshRepo.keysOf(this.db, rows.map((r) => r.id));
+    const keys = await sshRepo.keysOf(
+      this.db,
+      rows.map((r) => r.id),
+    );
     const byUsername = new Map<string, SshPublicKey[]>();
     for (const key of keys) byUsername.set(key.ssh_username_id, [...(byUsername.get(key.ssh_username_id) ?? []), renderKey(key)]);
     return rows.map((row) => ({

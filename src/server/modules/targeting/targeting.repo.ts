@@ -23,7 +23,12 @@ export const targetingRepo = {
   },
 
   /** Edge nodes in insertion order, with their cluster's name. */
-  async matchingNodes(db: Db, filters: Record<string, unknown>, scope: NodeScope, onlyNodeId?: string): Promise<Array<{ id: string; clusterName: string | null }>> {
+  async matchingNodes(
+    db: Db,
+    filters: Record<string, unknown>,
+    scope: NodeScope,
+    onlyNodeId?: string,
+  ): Promise<Array<{ id: string; clusterName: string | null }>> {
     let query = db
       .selectFrom('nodes')
       .innerJoin('edge_nodes', 'edge_nodes.node_id', 'nodes.id')

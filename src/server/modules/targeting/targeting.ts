@@ -47,9 +47,15 @@ export async function resolveTargeting(db: Db, targeting: Targeting, options: Re
   const filters: Record<string, unknown> = { ...targeting.node_filters, ...options.forcedNodeFilters };
   switch (targeting.type) {
     case 'all': {
-      const clusterIds = targeting.cluster_filters && Object.keys(targeting.cluster_filters).length > 0 ? await targetingRepo.matchingClusters(db, targeting.cluster_filters) : null;
+      const clusterIds =
+        targeting.cluster_filters && Object.keys(targeting.cluster_filters).length > 0
+          ? await targetingRepo.matchingClusters(db, targeting.cluster_filters)
+          : null;
       if (clusterIds?.length === 0) return { nodes: [], clusterId: null };
-      const nodes = clusterIds === null ? await targetingRepo.matchingNodes(db, filters, null, options.onlyNodeId) : await inChunks(clusterIds, (chunk) => targetingRepo.matchingNodes(db, filters, { clusterIds: chunk }, options.onlyNodeId));
+      const nodes =
+        clusterIds === null
+          ? await targetingRepo.matchingNodes(db, filters, null, options.onlyNodeId)
+          : await inChunks(clusterIds, (chunk) => targetingRepo.matchingNodes(db, filters, { clusterIds: chunk }, options.onlyNodeId));
       return { nodes, clusterId: null };
     }
     case 'nodes': {

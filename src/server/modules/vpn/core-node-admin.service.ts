@@ -5,7 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { CoreNode, CoreNodeCreateRequest, CoreNodeListQuery, CoreNodeUpdateRequest, CoreNodeWithCode, RoutingRule } from '../../../contract/admin/vpn-nodes.ts';
+import type {
+  CoreNode,
+  CoreNodeCreateRequest,
+  CoreNodeListQuery,
+  CoreNodeUpdateRequest,
+  CoreNodeWithCode,
+  RoutingRule,
+} from '../../../contract/admin/vpn-nodes.ts';
 import { uniqueViolationColumns } from '../../db/dialect.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
@@ -49,7 +56,8 @@ async function routingRuleErrors(db: Db, nodeId: string | null, rules: RoutingRu
     for (const id of await protocolRepo.idsOfNode(db, nodeId)) protocols.add(id);
   }
   rules.forEach((rule, i) => {
-    if (!outbounds.has(rule.outbound_tag)) (errors[`routing_rules/${i}/outbound_tag`] ??= []).push(`is not an outbound of this node (${[...outbounds].join(', ')})`);
+    if (!outbounds.has(rule.outbound_tag))
+      (errors[`routing_rules/${i}/outbound_tag`] ??= []).push(`is not an outbound of this node (${[...outbounds].join(', ')})`);
     const unknown = (rule.node_protocol_ids ?? []).filter((id) => !protocols.has(id));
     if (unknown.length > 0) (errors[`routing_rules/${i}/node_protocol_ids`] ??= []).push(`unknown node protocol ids of this node: ${unknown.join(', ')}`);
     const empty = MATCHERS.every((m) => rule[m] === undefined || (Array.isArray(rule[m]) && (rule[m] as unknown[]).length === 0));
@@ -73,7 +81,12 @@ function renderCoreNode(row: CoreNodeRecord): CoreNode {
     revision: Number(row.revision),
     applied_revision: row.applied_revision === null ? null : Number(row.applied_revision),
     config_hash: row.config_hash,
-    last_error: lastError && { message: lastError.message, code: lastError.code ?? null, details: lastError.details ?? null, at: toSecondPrecision(lastError.at) },
+    last_error: lastError && {
+      message: lastError.message,
+      code: lastError.code ?? null,
+      details: lastError.details ?? null,
+      at: toSecondPrecision(lastError.at),
+    },
     registered: row.auth_key_hash !== null,
     routing_rules: JSON.parse(row.routing_rules) as RoutingRule[],
     allowed_destinations: JSON.parse(row.allowed_destinations) as string[],
@@ -103,7 +116,17 @@ export class CoreNodeAdminService {
       try {
         await this.db.transaction().execute(async (trx) => {
           const now = nowIso();
-          await inventoryRepo.insert(trx, { id, kind: CORE_KIND, name: input.name, cluster_id: null, status: 'pending', last_seen_at: null, version: null, inserted_at: now, updated_at: now });
+          await inventoryRepo.insert(trx, {
+            id,
+            kind: CORE_KIND,
+            name: input.name,
+            cluster_id: null,
+            status: 'pending',
+            last_seen_at: null,
+            version: null,
+            inserted_at: now,
+            updated_at: now,
+          });
           await coreNodeRepo.insertCore(trx, {
             node_id: id,
             core_id: await coreNodeRepo.nextCoreId(trx),

@@ -13,7 +13,13 @@ import type { CoreNodesTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 
-export type CoreNodeRecord = NodeRow & Omit<CoreNodesTable, 'node_id' | 'routing_rules' | 'allowed_destinations'> & { routing_rules: string; allowed_destinations: string; protocol_count: number; outbound_count: number };
+export type CoreNodeRecord = NodeRow &
+  Omit<CoreNodesTable, 'node_id' | 'routing_rules' | 'allowed_destinations'> & {
+    routing_rules: string;
+    allowed_destinations: string;
+    protocol_count: number;
+    outbound_count: number;
+  };
 
 const protocolCount = sql<number>`(select count(*) from node_protocols np where np.node_id = nodes.id)`;
 const outboundCount = sql<number>`(select count(*) from node_outbounds o where o.node_id = nodes.id)`;
@@ -92,7 +98,10 @@ export const coreNodeRepo = {
   },
 
   async nextCoreId(db: Db): Promise<number> {
-    const row = await db.selectFrom('core_nodes').select((eb) => eb.fn.max('core_id').as('max')).executeTakeFirst();
+    const row = await db
+      .selectFrom('core_nodes')
+      .select((eb) => eb.fn.max('core_id').as('max'))
+      .executeTakeFirst();
     return Number(row?.max ?? 0) + 1;
   },
 

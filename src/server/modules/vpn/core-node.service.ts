@@ -183,7 +183,8 @@ export class CoreNodeService {
     for (const stale of await coreNodeRepo.findStale(this.deps.db, cutoff)) {
       const changed = await this.deps.outbox.run(async (trx, emit) => {
         const before = await coreNodeRepo.find(trx, stale.id);
-        if (!before || !(await inventoryRepo.setStatusIf(trx, stale.id, stale.status, { status: 'offline', updated_at: nowIso() }, { lastSeenBefore: cutoff }))) return false;
+        if (!before || !(await inventoryRepo.setStatusIf(trx, stale.id, stale.status, { status: 'offline', updated_at: nowIso() }, { lastSeenBefore: cutoff })))
+          return false;
         this.statusEvent(emit, before, (await coreNodeRepo.find(trx, stale.id))!);
         return true;
       });

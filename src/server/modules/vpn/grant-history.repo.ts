@@ -29,7 +29,11 @@ export const grantHistoryRepo = {
     await db
       .insertInto('revoked_grants')
       .values(rows)
-      .onConflict((oc) => oc.columns(['subscription_id', 'node_protocol_id']).doUpdateSet({ node_id: sql.ref('excluded.node_id'), last_revision: sql.ref('excluded.last_revision') }))
+      .onConflict((oc) =>
+        oc
+          .columns(['subscription_id', 'node_protocol_id'])
+          .doUpdateSet({ node_id: sql.ref('excluded.node_id'), last_revision: sql.ref('excluded.last_revision') }),
+      )
       .execute();
   },
 
@@ -38,7 +42,15 @@ export const grantHistoryRepo = {
     await db
       .deleteFrom('revoked_grants')
       .where('node_id', 'in', nodeIds)
-      .where(({ eb, selectFrom }) => eb('last_revision', '<', selectFrom('core_nodes').select(sql<number>`revision - 1`.as('floor')).whereRef('core_nodes.node_id', '=', 'revoked_grants.node_id')))
+      .where(({ eb, selectFrom }) =>
+        eb(
+          'last_revision',
+          '<',
+          selectFrom('core_nodes')
+            .select(sql<number>`revision - 1`.as('floor'))
+            .whereRef('core_nodes.node_id', '=', 'revoked_grants.node_id'),
+        ),
+      )
       .execute();
   },
 

@@ -50,7 +50,7 @@ export function buildProtocol(input: Input, prev: ProtocolRow | null, secrets: S
 
   // New transport, new settings: the old ones may not apply.
   const transportChanged = prev !== null && transport !== prev.transport;
-  const transportSettings = (input.transport_settings ?? (transportChanged ? {} : parse<StoredTransport>(prev?.transport_settings) ?? {})) as StoredTransport;
+  const transportSettings = (input.transport_settings ?? (transportChanged ? {} : (parse<StoredTransport>(prev?.transport_settings) ?? {}))) as StoredTransport;
   if (transport) {
     const allowed = TRANSPORT_KEYS[transport] ?? [];
     for (const key of Object.keys(transportSettings)) if (!allowed.includes(key)) fail(`transport_settings/${key}`, `is not used by transport ${transport}`);
@@ -76,7 +76,15 @@ export function buildProtocol(input: Input, prev: ProtocolRow | null, secrets: S
       const files = Boolean(g.certificate_file && g.key_file) && !g.certificate && !g.key;
       const inline = Boolean(g.certificate && keyEnc) && !g.certificate_file && !g.key_file;
       if (!files && !inline) fail('tls_settings', 'needs certificate_file and key_file, or certificate and key');
-      tls = defined({ server_name: g.server_name, alpn: g.alpn, fingerprint: g.fingerprint, certificate_file: g.certificate_file, key_file: g.key_file, certificate: g.certificate, key_enc: keyEnc });
+      tls = defined({
+        server_name: g.server_name,
+        alpn: g.alpn,
+        fingerprint: g.fingerprint,
+        certificate_file: g.certificate_file,
+        key_file: g.key_file,
+        certificate: g.certificate,
+        key_enc: keyEnc,
+      });
     }
   } else if (input.tls_settings) fail('tls_settings', 'is only used with security tls');
 
@@ -135,7 +143,13 @@ export function buildProtocol(input: Input, prev: ProtocolRow | null, secrets: S
   if (protocol === 'mtproto') {
     const given = input.mtproto_settings !== undefined ? input.mtproto_settings : parse<StoredMtproto>(prev?.mtproto_settings);
     if (!given) fail('mtproto_settings', 'is required for mtproto');
-    else mtproto = { tls_domain: given.tls_domain, extra_tls_domains: given.extra_tls_domains ?? [], mask: given.mask ?? true, use_middle_proxy: given.use_middle_proxy ?? false };
+    else
+      mtproto = {
+        tls_domain: given.tls_domain,
+        extra_tls_domains: given.extra_tls_domains ?? [],
+        mask: given.mask ?? true,
+        use_middle_proxy: given.use_middle_proxy ?? false,
+      };
   } else if (input.mtproto_settings) fail('mtproto_settings', 'is only used with mtproto');
 
   if (Object.keys(errors).length > 0) return { errors };
@@ -174,10 +188,26 @@ export function renderProtocol(row: ProtocolRow & { subscription_count: number }
     transport_settings: parse<StoredTransport>(row.transport_settings) ?? {},
     security: row.security,
     tls_settings: tls
-      ? defined({ server_name: tls.server_name, alpn: tls.alpn, fingerprint: tls.fingerprint, certificate_file: tls.certificate_file, key_file: tls.key_file, certificate: tls.certificate, has_inline_key: Boolean(tls.key_enc) })
+      ? defined({
+          server_name: tls.server_name,
+          alpn: tls.alpn,
+          fingerprint: tls.fingerprint,
+          certificate_file: tls.certificate_file,
+          key_file: tls.key_file,
+          certificate: tls.certificate,
+          has_inline_key: Boolean(tls.key_enc),
+        })
       : null,
     reality_settings: reality
-      ? defined({ target: reality.target, server_names: reality.server_names, public_key: reality.public_key, short_ids: reality.short_ids, fingerprint: reality.fingerprint, spider_x: reality.spider_x, xver: reality.xver })
+      ? defined({
+          target: reality.target,
+          server_names: reality.server_names,
+          public_key: reality.public_key,
+          short_ids: reality.short_ids,
+          fingerprint: reality.fingerprint,
+          spider_x: reality.spider_x,
+          xver: reality.xver,
+        })
       : null,
     flow: row.flow,
     ss_method: row.ss_method,

@@ -19,7 +19,13 @@ const protocolFilters: Record<string, Filter> = {
   port: equals('node_protocols.port'),
   enabled: equals('node_protocols.enabled', (v: boolean) => (v ? 1 : 0)),
   subscription_id: (eb, v: number) =>
-    eb.exists(eb.selectFrom('subscription_protocols as sp').select('sp.node_protocol_id').whereRef('sp.node_protocol_id', '=', 'node_protocols.id').where('sp.subscription_id', '=', v)),
+    eb.exists(
+      eb
+        .selectFrom('subscription_protocols as sp')
+        .select('sp.node_protocol_id')
+        .whereRef('sp.node_protocol_id', '=', 'node_protocols.id')
+        .where('sp.subscription_id', '=', v),
+    ),
   ...timestampFilters('node_protocols'),
 };
 

@@ -74,6 +74,7 @@ export class ProtocolService {
 
   /** One telemt instance per node: its users share one port and one set of Fake-TLS domains (§3.2). */
   private async assertSingleMtproto(trx: Db, nodeId: string, exceptId: number | null): Promise<void> {
-    if (await protocolRepo.findEnabledMtproto(trx, nodeId, exceptId)) throw new ConflictError('the node already has an enabled mtproto protocol (one telemt instance per node)');
+    if (await protocolRepo.findEnabledMtproto(trx, nodeId, exceptId))
+      throw new ConflictError('the node already has an enabled mtproto protocol (one telemt instance per node)');
   }
 }

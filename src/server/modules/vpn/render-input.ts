@@ -12,7 +12,15 @@ export async function loadRenderInputs(db: Db, nodeIds: string[]): Promise<Map<s
   if (nodeIds.length === 0) return inputs;
   for (const part of chunks(nodeIds)) {
     const nodes = await revisionRepo.renderNodes(db, part);
-    for (const n of nodes) inputs.set(n.node_id, { host: n.host, routingRules: n.routing_rules, allowedDestinations: n.allowed_destinations, protocols: [], grants: new Map(), outbounds: [] });
+    for (const n of nodes)
+      inputs.set(n.node_id, {
+        host: n.host,
+        routingRules: n.routing_rules,
+        allowedDestinations: n.allowed_destinations,
+        protocols: [],
+        grants: new Map(),
+        outbounds: [],
+      });
     const protocols = await revisionRepo.enabledProtocols(db, part);
     for (const p of protocols) inputs.get(p.node_id)?.protocols.push(p);
     const outbounds = await revisionRepo.outbounds(db, part);

@@ -4,7 +4,19 @@ import { describe, it } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
 import { dataKeyFromBytes, SecretBox } from '../../lib/secrets.ts';
 import { newRealityPrivateKey, newSsSecret, realityPublicKey, ssUserPassword } from './credentials.ts';
-import { configHash, configText, containsSecrets, redact, type GrantedSubscription, type OutboundRow, type ProtocolRow, type RenderedConfig, renderNodeConfig, type RenderInput, withRevision } from './render.ts';
+import {
+  configHash,
+  configText,
+  containsSecrets,
+  redact,
+  type GrantedSubscription,
+  type OutboundRow,
+  type ProtocolRow,
+  type RenderedConfig,
+  renderNodeConfig,
+  type RenderInput,
+  withRevision,
+} from './render.ts';
 import { toToml } from './toml.ts';
 import { BLOCKED_CIDRS, destinationErrors, parseDestination } from './destinations.ts';
 
@@ -60,19 +72,48 @@ function subscription(id: number, o: Partial<GrantedSubscription> = {}): Granted
 }
 
 function input(protocols: ProtocolRow[], grants: Array<[ProtocolRow, GrantedSubscription[]]>, extra: Partial<RenderInput> = {}): RenderInput {
-  return { host: 'node.example.com', routingRules: '[]', allowedDestinations: '[]', protocols, grants: new Map(grants.map(([p, s]) => [p.id, s])), outbounds: [], ...extra };
+  return {
+    host: 'node.example.com',
+    routingRules: '[]',
+    allowedDestinations: '[]',
+    protocols,
+    grants: new Map(grants.map(([p, s]) => [p.id, s])),
+    outbounds: [],
+    ...extra,
+  };
 }
 
 const BLOCK_RULE = { type: 'field', ip: BLOCKED_CIDRS, outboundTag: 'block' };
 
 describe('NodeConfig renderer', () => {
   it('renders VLESS, VMess and Trojan clients keyed by link UUID, with per-inbound emails and np-<id> tags', () => {
-    const vless = protocol({ protocol: 'vless', port: 443, security: 'reality', flow: 'xtls-rprx-vision', reality_settings: JSON.stringify({ target: 'www.example.com:443', server_names: ['www.example.com'], private_key_enc: box.seal('PRIVATE'), public_key: 'PUB', short_ids: ['', 'ab'] }) });
+    const vless = protocol({
+      protocol: 'vless',
+      port: 443,
+      security: 'reality',
+      flow: 'xtls-rprx-vision',
+      reality_settings: JSON.stringify({
+        target: 'www.example.com:443',
+        server_names: ['www.example.com'],
+        private_key_enc: box.seal('PRIVATE'),
+        public_key: 'PUB',
+        short_ids: ['', 'ab'],
+      }),
+    });
     const vmess = protocol({ protocol: 'vmess', port: 8080, transport: 'ws', transport_settings: JSON.stringify({ path: '/vm', host: 'cdn.example.com' }) });
     const trojan = protocol({ protocol: 'trojan', port: 8443 });
     const a = subscription(1);
     const b = subscription(2);
-    const config = render(input([vless, vmess, trojan], [[vless, [a, b]], [vmess, [a]], [trojan, [b]]]));
+    const config = render(
+      input(
+        [vless, vmess, trojan],
+        [
+          [vless, [a, b]],
+          [vmess, [a]],
+          [trojan, [b]],
+        ],
+      ),
+    );
 
     assert.deepEqual(config.clientMap, { [a.link_uuid]: { userId: 101, subscriptionId: 1 }, [b.link_uuid]: { userId: 102, subscriptionId: 2 } });
     const [ib1, ib2, ib3] = config.services.xray!.inbounds;
@@ -99,7 +140,15 @@ describe('NodeConfig renderer', () => {
     const overWs = protocol({ protocol: 'vless', transport: 'ws', flow: 'xtls-rprx-vision' });
     const plain = protocol({ protocol: 'vless', transport: 'tcp', security: 'none', flow: 'xtls-rprx-vision' });
     const s = subscription(1);
-    const config = render(input([overWs, plain], [[overWs, [s]], [plain, [s]]]));
+    const config = render(
+      input(
+        [overWs, plain],
+        [
+          [overWs, [s]],
+          [plain, [s]],
+        ],
+      ),
+    );
     for (const ib of config.services.xray!.inbounds) assert.equal((ib.settings.clients as any[])[0].flow, undefined);
   });
 
@@ -107,11 +156,28 @@ describe('NodeConfig renderer', () => {
     const aead = protocol({ protocol: 'shadowsocks', ss_method: 'chacha20-ietf-poly1305' });
     const serverKey = randomBytes(16).toString('base64');
     const ss2022 = protocol({ protocol: 'shadowsocks', ss_method: '2022-blake3-aes-128-gcm', ss_server_key_enc: box.seal(serverKey) });
-    const ss2022b = protocol({ protocol: 'shadowsocks', ss_method: '2022-blake3-aes-256-gcm', ss_server_key_enc: box.seal(randomBytes(32).toString('base64')) });
+    const ss2022b = protocol({
+      protocol: 'shadowsocks',
+      ss_method: '2022-blake3-aes-256-gcm',
+      ss_server_key_enc: box.seal(randomBytes(32).toString('base64')),
+    });
     const a = subscription(1);
-    const config = render(input([aead, ss2022, ss2022b], [[aead, [a]], [ss2022, [a]], [ss2022b, [a]]]));
+    const config = render(
+      input(
+        [aead, ss2022, ss2022b],
+        [
+          [aead, [a]],
+          [ss2022, [a]],
+          [ss2022b, [a]],
+        ],
+      ),
+    );
     const [x, y, z] = config.services.xray!.inbounds;
-    assert.deepEqual(x!.settings, { network: 'tcp,udp', method: 'chacha20-ietf-poly1305', clients: [{ password: a.secret, method: 'chacha20-ietf-poly1305', email: `${a.link_uuid}@np-${aead.id}`, level: 0 }] });
+    assert.deepEqual(x!.settings, {
+      network: 'tcp,udp',
+      method: 'chacha20-ietf-poly1305',
+      clients: [{ password: a.secret, method: 'chacha20-ietf-poly1305', email: `${a.link_uuid}@np-${aead.id}`, level: 0 }],
+    });
     assert.equal(x!.streamSettings, undefined);
     assert.equal((y!.settings as any).password, serverKey);
     const userKey = (y!.settings as any).clients[0].password;
@@ -134,15 +200,30 @@ describe('NodeConfig renderer', () => {
       subscription(7, { traffic_limit_bytes: 100, used_up_bytes: 60, used_down_bytes: 39, expires_at: '2030-01-02T00:00:00.000Z' }),
     ];
     const config = render(input([p], [[p, subs]]));
-    assert.deepEqual(Object.values(config.clientMap).map((c) => c.subscriptionId), [1, 7]);
-    assert.deepEqual((config.services.xray!.inbounds[0]!.settings.clients as any[]).map((c) => c.id), [ok.link_uuid, subs[6]!.link_uuid]);
+    assert.deepEqual(
+      Object.values(config.clientMap).map((c) => c.subscriptionId),
+      [1, 7],
+    );
+    assert.deepEqual(
+      (config.services.xray!.inbounds[0]!.settings.clients as any[]).map((c) => c.id),
+      [ok.link_uuid, subs[6]!.link_uuid],
+    );
   });
 
   it('renders outbounds direct first and block last, operator JSON with sorted keys, and field routing rules', () => {
     const p = protocol({ protocol: 'trojan' });
     const off = protocol({ protocol: 'trojan', enabled: 0 });
     const outbound: OutboundRow = {
-      id: 1, node_id: 'n', tag: 'warp', protocol: 'wireguard', settings: JSON.stringify({ z: 1, a: { y: 2, b: 3 } }), stream_settings: '{}', traffic_bytes_up: 0, traffic_bytes_down: 0, inserted_at: NOW, updated_at: NOW,
+      id: 1,
+      node_id: 'n',
+      tag: 'warp',
+      protocol: 'wireguard',
+      settings: JSON.stringify({ z: 1, a: { y: 2, b: 3 } }),
+      stream_settings: '{}',
+      traffic_bytes_up: 0,
+      traffic_bytes_down: 0,
+      inserted_at: NOW,
+      updated_at: NOW,
     };
     const rules = [
       { outbound_tag: 'warp', domain: ['example.org'] },
@@ -151,7 +232,10 @@ describe('NodeConfig renderer', () => {
     ];
     const config = render(input([p], [[p, [subscription(1)]]], { outbounds: [outbound], routingRules: JSON.stringify(rules) }));
     const xray = config.services.xray!;
-    assert.deepEqual(xray.outbounds.map((o) => o.tag), ['direct', 'warp', 'block']);
+    assert.deepEqual(
+      xray.outbounds.map((o) => o.tag),
+      ['direct', 'warp', 'block'],
+    );
     assert.equal(JSON.stringify(xray.outbounds[1]!.settings), '{"a":{"b":3,"y":2},"z":1}');
     assert.equal(xray.outbounds[1]!.streamSettings, undefined);
     assert.deepEqual(xray.routing, {
@@ -166,16 +250,46 @@ describe('NodeConfig renderer', () => {
   });
 
   it('renders TLS from files or inline PEM (the key opened only for the node)', () => {
-    const files = protocol({ protocol: 'trojan', security: 'tls', tls_settings: JSON.stringify({ server_name: 'a.example', certificate_file: '/etc/c.pem', key_file: '/etc/k.pem' }) });
-    const inline = protocol({ protocol: 'trojan', security: 'tls', tls_settings: JSON.stringify({ alpn: ['h2'], certificate: '-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----', key_enc: box.seal('-----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----') }) });
-    const config = render(input([files, inline], [[files, []], [inline, []]]));
+    const files = protocol({
+      protocol: 'trojan',
+      security: 'tls',
+      tls_settings: JSON.stringify({ server_name: 'a.example', certificate_file: '/etc/c.pem', key_file: '/etc/k.pem' }),
+    });
+    const inline = protocol({
+      protocol: 'trojan',
+      security: 'tls',
+      tls_settings: JSON.stringify({
+        alpn: ['h2'],
+        certificate: '-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----',
+        key_enc: box.seal('-----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----'),
+      }),
+    });
+    const config = render(
+      input(
+        [files, inline],
+        [
+          [files, []],
+          [inline, []],
+        ],
+      ),
+    );
     const [f, i] = config.services.xray!.inbounds;
-    assert.deepEqual((f!.streamSettings as any).tlsSettings, { serverName: 'a.example', alpn: ['h2', 'http/1.1'], certificates: [{ certificateFile: '/etc/c.pem', keyFile: '/etc/k.pem' }] });
+    assert.deepEqual((f!.streamSettings as any).tlsSettings, {
+      serverName: 'a.example',
+      alpn: ['h2', 'http/1.1'],
+      certificates: [{ certificateFile: '/etc/c.pem', keyFile: '/etc/k.pem' }],
+    });
     assert.deepEqual((i!.streamSettings as any).tlsSettings.certificates[0].key, ['-----BEGIN PRIVATE KEY-----', 'BBB', '-----END PRIVATE KEY-----']);
   });
 
   it('renders services.mtproto as telemt users (secret = link UUID without hyphens) with a valid config.toml', () => {
-    const mt = protocol({ protocol: 'mtproto', port: 8443, transport: null, listen: '0.0.0.0', mtproto_settings: JSON.stringify({ tls_domain: 'www.google.com', extra_tls_domains: ['cdn.example.com'], mask: true, use_middle_proxy: false }) });
+    const mt = protocol({
+      protocol: 'mtproto',
+      port: 8443,
+      transport: null,
+      listen: '0.0.0.0',
+      mtproto_settings: JSON.stringify({ tls_domain: 'www.google.com', extra_tls_domains: ['cdn.example.com'], mask: true, use_middle_proxy: false }),
+    });
     const a = subscription(1);
     const b = subscription(2);
     const config = render(input([mt], [[mt, [a, b]]]));
@@ -200,7 +314,11 @@ describe('NodeConfig renderer', () => {
   });
 
   it('leaves out what the cores would refuse: a telemt without users, a Shadowsocks inbound without clients', () => {
-    const mt = protocol({ protocol: 'mtproto', transport: null, mtproto_settings: JSON.stringify({ tls_domain: 'www.google.com', extra_tls_domains: [], mask: true, use_middle_proxy: false }) });
+    const mt = protocol({
+      protocol: 'mtproto',
+      transport: null,
+      mtproto_settings: JSON.stringify({ tls_domain: 'www.google.com', extra_tls_domains: [], mask: true, use_middle_proxy: false }),
+    });
     const ss = protocol({ protocol: 'shadowsocks', ss_method: 'aes-128-gcm' });
     const config = render(input([mt, ss], [[mt, [subscription(1, { status: 'expired' })]]]));
     assert.equal(config.services.mtproto, undefined);
@@ -223,7 +341,10 @@ describe('NodeConfig renderer', () => {
     configText(renderNodeConfig(input([protocol({ protocol: 'vmess' })], []), NOW));
     assert.equal(containsSecrets(), false);
     const redacted = JSON.parse(configText(config, redact));
-    assert.deepEqual(redacted.services.xray.inbounds[0].settings.clients.map((c: any) => c.password), ['[redacted]', '[redacted]']);
+    assert.deepEqual(
+      redacted.services.xray.inbounds[0].settings.clients.map((c: any) => c.password),
+      ['[redacted]', '[redacted]'],
+    );
   });
 });
 
@@ -258,9 +379,25 @@ describe('VPN users cannot reach the node or its networks', () => {
   const routing = (extra: Partial<RenderInput> = {}) => render(input([p], [[p, [subscription(1)]]], extra)).services.xray!.routing;
 
   it('blocks private, loopback, link-local, CGNAT and IPv6 local destinations before any operator rule', () => {
-    const r = routing({ routingRules: JSON.stringify([{ outbound_tag: 'direct', node_protocol_ids: [p.id] }, { outbound_tag: 'direct', ip: ['10.1.2.3'] }]) });
+    const r = routing({
+      routingRules: JSON.stringify([
+        { outbound_tag: 'direct', node_protocol_ids: [p.id] },
+        { outbound_tag: 'direct', ip: ['10.1.2.3'] },
+      ]),
+    });
     assert.deepEqual(r.rules[0], BLOCK_RULE, 'first rule');
-    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '100.64.0.0/10', '0.0.0.0/8', '::1/128', 'fc00::/7', 'fe80::/10']) {
+    for (const cidr of [
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+      '192.168.0.0/16',
+      '127.0.0.0/8',
+      '169.254.0.0/16',
+      '100.64.0.0/10',
+      '0.0.0.0/8',
+      '::1/128',
+      'fc00::/7',
+      'fe80::/10',
+    ]) {
       assert.ok((r.rules[0]!.ip as string[]).includes(cidr), cidr);
     }
     assert.ok(!JSON.stringify(r).includes('geoip:'), 'no geo data needed (Debian V2Ray has none)');
@@ -290,7 +427,10 @@ describe('VPN users cannot reach the node or its networks', () => {
       assert.deepEqual(rules[0], { type: 'field', inboundTag: [API_INBOUND_TAG], outboundTag: API_TAG });
       assert.deepEqual(rules[1], BLOCK_RULE);
       // Only the agent's own loopback inbound leads to the API; user traffic to 127.0.0.1:10085 meets the block.
-      assert.deepEqual(rules.filter((r) => r.outboundTag === API_TAG).map((r) => r.inboundTag), [[API_INBOUND_TAG]]);
+      assert.deepEqual(
+        rules.filter((r) => r.outboundTag === API_TAG).map((r) => r.inboundTag),
+        [[API_INBOUND_TAG]],
+      );
     }
   });
 

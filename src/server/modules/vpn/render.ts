@@ -75,10 +75,37 @@ export interface RenderedConfig {
 }
 
 /** Stored settings JSON (written by protocol-spec.ts). */
-export interface StoredTls { server_name?: string; alpn?: string[]; fingerprint?: string; certificate_file?: string; key_file?: string; certificate?: string; key_enc?: string }
-export interface StoredReality { target: string; server_names: string[]; private_key_enc: string; public_key: string; short_ids: string[]; fingerprint?: string; spider_x?: string; xver?: number }
-export interface StoredTransport { path?: string; host?: string; service_name?: string; mode?: string }
-export interface StoredMtproto { tls_domain: string; extra_tls_domains: string[]; mask: boolean; use_middle_proxy: boolean }
+export interface StoredTls {
+  server_name?: string;
+  alpn?: string[];
+  fingerprint?: string;
+  certificate_file?: string;
+  key_file?: string;
+  certificate?: string;
+  key_enc?: string;
+}
+export interface StoredReality {
+  target: string;
+  server_names: string[];
+  private_key_enc: string;
+  public_key: string;
+  short_ids: string[];
+  fingerprint?: string;
+  spider_x?: string;
+  xver?: number;
+}
+export interface StoredTransport {
+  path?: string;
+  host?: string;
+  service_name?: string;
+  mode?: string;
+}
+export interface StoredMtproto {
+  tls_domain: string;
+  extra_tls_domains: string[];
+  mask: boolean;
+  use_middle_proxy: boolean;
+}
 
 /** Same input, same text: object keys sorted at every level. */
 export function sortKeys(value: unknown): unknown {
@@ -133,7 +160,10 @@ function inbound(p: ProtocolRow, clients: GrantedSubscription[]): XrayInbound | 
   let settings: Record<string, unknown>;
   if (p.protocol === 'vless') {
     const flow = p.flow && visionAllowed(p.transport, p.security) ? p.flow : null;
-    settings = { clients: clients.map((s) => ({ id: s.link_uuid, email: clientEmail(s.link_uuid, p.id), level: 0, ...(flow ? { flow } : {}) })), decryption: 'none' };
+    settings = {
+      clients: clients.map((s) => ({ id: s.link_uuid, email: clientEmail(s.link_uuid, p.id), level: 0, ...(flow ? { flow } : {}) })),
+      decryption: 'none',
+    };
   } else if (p.protocol === 'vmess') {
     settings = { clients: clients.map((s) => ({ id: s.link_uuid, email: clientEmail(s.link_uuid, p.id), level: 0 })) };
   } else if (p.protocol === 'trojan') {
@@ -174,7 +204,12 @@ function outbounds(rows: OutboundRow[]): XrayOutbound[] {
   const out: XrayOutbound[] = [{ tag: 'direct', protocol: 'freedom', settings: {} }];
   for (const o of rows) {
     const stream = sortKeys(parse<Record<string, unknown>>(o.stream_settings)) as Record<string, unknown>;
-    out.push({ tag: o.tag, protocol: o.protocol, settings: sortKeys(parse(o.settings)) as Record<string, unknown>, ...(Object.keys(stream).length > 0 ? { streamSettings: stream } : {}) });
+    out.push({
+      tag: o.tag,
+      protocol: o.protocol,
+      settings: sortKeys(parse(o.settings)) as Record<string, unknown>,
+      ...(Object.keys(stream).length > 0 ? { streamSettings: stream } : {}),
+    });
   }
   out.push({ tag: 'block', protocol: 'blackhole', settings: {} });
   return out;

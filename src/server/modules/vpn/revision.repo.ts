@@ -76,7 +76,18 @@ export const revisionRepo = {
     return db
       .selectFrom('vpn_subscriptions as s')
       .innerJoin('vpn_users as u', 'u.id', 's.user_id')
-      .select(['s.id', 's.user_id', 's.link_uuid', 's.status', 's.traffic_limit_bytes', 's.used_up_bytes', 's.used_down_bytes', 's.expires_at', 's.ss_password_enc', 'u.status as user_status'])
+      .select([
+        's.id',
+        's.user_id',
+        's.link_uuid',
+        's.status',
+        's.traffic_limit_bytes',
+        's.used_up_bytes',
+        's.used_down_bytes',
+        's.expires_at',
+        's.ss_password_enc',
+        'u.status as user_status',
+      ])
       .where('s.id', 'in', (eb) => eb.selectFrom('subscription_protocols').select('subscription_id').where('node_protocol_id', 'in', nodeProtocolIds))
       .execute();
   },

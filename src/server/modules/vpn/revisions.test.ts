@@ -37,7 +37,11 @@ for (const engine of testEngines()) {
       const before = await revisions();
       await change();
       const after = await revisions();
-      return Object.fromEntries(Object.entries(after).filter(([id, rev]) => rev !== before[id]).map(([id, rev]) => [id, rev - (before[id] ?? 0)]));
+      return Object.fromEntries(
+        Object.entries(after)
+          .filter(([id, rev]) => rev !== before[id])
+          .map(([id, rev]) => [id, rev - (before[id] ?? 0)]),
+      );
     };
 
     before(async () => {
@@ -160,7 +164,11 @@ for (const engine of testEngines()) {
       const node = nodeIds[1]!;
       const s = await subs.create({ user_id: userId, traffic_limit_bytes: 100, reset_strategy: 'day', node_protocol_ids: [protocolOf.get(node)!] });
       await db.db.transaction().execute(async (trx) => {
-        await trx.updateTable('vpn_subscriptions').set({ used_up_bytes: 100, status: 'limited', inserted_at: '2000-01-01T00:00:00.000Z' }).where('id', '=', s.id).execute();
+        await trx
+          .updateTable('vpn_subscriptions')
+          .set({ used_up_bytes: 100, status: 'limited', inserted_at: '2000-01-01T00:00:00.000Z' })
+          .where('id', '=', s.id)
+          .execute();
         await bumpForSubscriptions(trx, [s.id]);
       });
       const moved = await bumpedBy(() => subs.sweep());

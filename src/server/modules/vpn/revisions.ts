@@ -37,7 +37,10 @@ export async function bumpNodes(db: Kysely<Database>, nodeIds: string[]): Promis
     const now = new Date();
     for (const part of chunks(ids)) {
       const rows = await revisionRepo.lockConfigStates(trx, part);
-      const inputs = await loadRenderInputs(trx, rows.map((r) => r.node_id));
+      const inputs = await loadRenderInputs(
+        trx,
+        rows.map((r) => r.node_id),
+      );
       for (const row of rows) {
         const hash = hashOf(inputs.get(row.node_id)!, now);
         if (hash === row.config_hash) continue;

@@ -39,7 +39,14 @@ describe('share links', () => {
         security: 'reality',
         flow: 'xtls-rprx-vision',
         // The stored shape (protocol-spec.ts): snake_case, sealed private key, derived public key.
-        realitySettings: { target: 'www.example.com:443', server_names: ['www.example.com', 'example.com'], private_key_enc: 'secret-never-shown', short_ids: ['', '6ba85179e30d4fc2'], public_key: 'Z84J2IelR9ch3k8VtlVhhs5ycBUlXA7wHBWcBrjqnAw', spider_x: '/probe' },
+        realitySettings: {
+          target: 'www.example.com:443',
+          server_names: ['www.example.com', 'example.com'],
+          private_key_enc: 'secret-never-shown',
+          short_ids: ['', '6ba85179e30d4fc2'],
+          public_key: 'Z84J2IelR9ch3k8VtlVhhs5ycBUlXA7wHBWcBrjqnAw',
+          spider_x: '/probe',
+        },
       }),
     );
     assert.deepEqual(link, {
@@ -47,7 +54,17 @@ describe('share links', () => {
       credential: LINK_UUID,
       host: 'de1.vpn.example.com',
       port: 443,
-      params: { type: 'tcp', security: 'reality', encryption: 'none', flow: 'xtls-rprx-vision', sni: 'www.example.com', fp: 'chrome', pbk: 'Z84J2IelR9ch3k8VtlVhhs5ycBUlXA7wHBWcBrjqnAw', sid: '6ba85179e30d4fc2', spx: '/probe' },
+      params: {
+        type: 'tcp',
+        security: 'reality',
+        encryption: 'none',
+        flow: 'xtls-rprx-vision',
+        sni: 'www.example.com',
+        fp: 'chrome',
+        pbk: 'Z84J2IelR9ch3k8VtlVhhs5ycBUlXA7wHBWcBrjqnAw',
+        sid: '6ba85179e30d4fc2',
+        spx: '/probe',
+      },
       remark: 'Frankfurt · VLESS #1',
     });
     assert.ok(!shareLinks(base({ security: 'reality', realitySettings: { privateKey: 'secret-never-shown' } }), creds)[0]!.includes('secret-never-shown'));
@@ -65,23 +82,56 @@ describe('share links', () => {
     );
     assert.equal(link.scheme, 'vless');
     if (link.scheme !== 'vless') return;
-    assert.deepEqual(link.params, { type: 'ws', security: 'tls', encryption: 'none', sni: 'cdn.example.com', fp: 'firefox', alpn: 'h2,http/1.1', path: '/ws?ed=2048', host: 'cdn.example.com' });
+    assert.deepEqual(link.params, {
+      type: 'ws',
+      security: 'tls',
+      encryption: 'none',
+      sni: 'cdn.example.com',
+      fp: 'firefox',
+      alpn: 'h2,http/1.1',
+      path: '/ws?ed=2048',
+      host: 'cdn.example.com',
+    });
   });
 
   it('vless over grpc and xhttp, and with no security', () => {
-    const grpc = one(base({ transport: 'grpc', transportSettings: { service_name: 'tun', authority: 'a.example.com' }, security: 'tls', tlsSettings: { server_name: 'a.example.com' } }));
+    const grpc = one(
+      base({
+        transport: 'grpc',
+        transportSettings: { service_name: 'tun', authority: 'a.example.com' },
+        security: 'tls',
+        tlsSettings: { server_name: 'a.example.com' },
+      }),
+    );
     assert.ok(grpc.scheme === 'vless');
-    assert.deepEqual(grpc.params, { type: 'grpc', security: 'tls', encryption: 'none', sni: 'a.example.com', serviceName: 'tun', mode: 'gun', authority: 'a.example.com' });
+    assert.deepEqual(grpc.params, {
+      type: 'grpc',
+      security: 'tls',
+      encryption: 'none',
+      sni: 'a.example.com',
+      serviceName: 'tun',
+      mode: 'gun',
+      authority: 'a.example.com',
+    });
     const xhttp = one(base({ transport: 'xhttp', transportSettings: { path: '/x', mode: 'packet-up', extra: { xPaddingBytes: '100-1000' } } }));
     assert.ok(xhttp.scheme === 'vless');
-    assert.deepEqual(xhttp.params, { type: 'xhttp', security: 'none', encryption: 'none', path: '/x', mode: 'packet-up', extra: '{"xPaddingBytes":"100-1000"}' });
+    assert.deepEqual(xhttp.params, {
+      type: 'xhttp',
+      security: 'none',
+      encryption: 'none',
+      path: '/x',
+      mode: 'packet-up',
+      extra: '{"xPaddingBytes":"100-1000"}',
+    });
     const plain = one(base({ transport: null }));
     assert.ok(plain.scheme === 'vless');
     assert.deepEqual(plain.params, { type: 'tcp', security: 'none', encryption: 'none' });
   });
 
   it('trojan uses the link UUID as password and the same stream keys, without encryption or flow', () => {
-    const link = one(base({ protocol: 'trojan', port: 8443, security: 'tls', flow: 'xtls-rprx-vision', tlsSettings: { serverName: 'de1.vpn.example.com', alpn: 'h2' } }));
+    const link = one(
+      base({ protocol: 'trojan', port: 8443, security: 'tls', flow: 'xtls-rprx-vision', tlsSettings: { serverName: 'de1.vpn.example.com', alpn: 'h2' } }),
+    );
     assert.deepEqual(link, {
       scheme: 'trojan',
       credential: LINK_UUID,
@@ -93,7 +143,16 @@ describe('share links', () => {
   });
 
   it('vmess is base64 of the v2rayN JSON with string fields', () => {
-    const link = shareLinks(base({ protocol: 'vmess', transport: 'ws', transportSettings: { path: '/vm', host: 'h.example.com' }, security: 'tls', tlsSettings: { serverName: 'h.example.com', alpn: ['http/1.1'] } }), creds)[0]!;
+    const link = shareLinks(
+      base({
+        protocol: 'vmess',
+        transport: 'ws',
+        transportSettings: { path: '/vm', host: 'h.example.com' },
+        security: 'tls',
+        tlsSettings: { serverName: 'h.example.com', alpn: ['http/1.1'] },
+      }),
+      creds,
+    )[0]!;
     assert.match(link, /^vmess:\/\/[A-Za-z0-9+/]+=*$/);
     const decoded = decodeShareLink(link);
     assert.ok(decoded.scheme === 'vmess');
@@ -114,7 +173,18 @@ describe('share links', () => {
       fp: '',
       alpn: 'http/1.1',
     });
-    const grpc = decodeShareLink(shareLinks(base({ protocol: 'vmess', transport: 'grpc', transportSettings: { serviceName: 'svc', multiMode: true }, security: 'reality', realitySettings: { serverNames: ['r.example.com'], publicKey: 'PBK', shortIds: ['ab'] } }), creds)[0]!);
+    const grpc = decodeShareLink(
+      shareLinks(
+        base({
+          protocol: 'vmess',
+          transport: 'grpc',
+          transportSettings: { serviceName: 'svc', multiMode: true },
+          security: 'reality',
+          realitySettings: { serverNames: ['r.example.com'], publicKey: 'PBK', shortIds: ['ab'] },
+        }),
+        creds,
+      )[0]!,
+    );
     assert.ok(grpc.scheme === 'vmess');
     assert.equal(grpc.json.net, 'grpc');
     assert.equal(grpc.json.type, 'multi');
@@ -145,7 +215,10 @@ describe('share links', () => {
   it('shadowsocks 2022: percent-encoded serverPSK:userPSK, never base64', () => {
     const serverKey = Buffer.alloc(32, 7).toString('base64');
     const userKey = Buffer.alloc(32, 9).toString('base64');
-    const link = shareLinks(base({ protocol: 'shadowsocks', ssMethod: '2022-blake3-aes-256-gcm', ssServerKey: serverKey }), { linkUuid: LINK_UUID, ssPassword: userKey })[0]!;
+    const link = shareLinks(base({ protocol: 'shadowsocks', ssMethod: '2022-blake3-aes-256-gcm', ssServerKey: serverKey }), {
+      linkUuid: LINK_UUID,
+      ssPassword: userKey,
+    })[0]!;
     assert.ok(link.startsWith('ss://2022-blake3-aes-256-gcm:'), link);
     assert.ok(link.includes('%3A') && !/[+/=]/.test(link.slice('ss://'.length, link.indexOf('@'))), 'the PSKs are percent-encoded');
     assert.deepEqual(decodeShareLink(link), {
@@ -166,7 +239,9 @@ describe('share links', () => {
     assert.equal(Buffer.from(derived, 'base64').length, 16);
     assert.equal(derived, createHash('sha256').update('not-a-key').digest().subarray(0, 16).toString('base64'));
     assert.equal(Buffer.from(ss2022UserKey(key16, '2022-blake3-aes-256-gcm'), 'base64').length, 32);
-    const single = decodeShareLink(shareLinks(base({ protocol: 'shadowsocks', ssMethod: '2022-blake3-aes-128-gcm' }), { linkUuid: LINK_UUID, ssPassword: key16 })[0]!);
+    const single = decodeShareLink(
+      shareLinks(base({ protocol: 'shadowsocks', ssMethod: '2022-blake3-aes-128-gcm' }), { linkUuid: LINK_UUID, ssPassword: key16 })[0]!,
+    );
     assert.ok(single.scheme === 'ss');
     assert.equal(single.password, key16);
     // The link's user PSK is the one the rendered inbound carries, for stored secrets of any shape.
@@ -183,7 +258,15 @@ describe('share links', () => {
   });
 
   it('mtproto: one Fake-TLS link per domain with ee + secret + hex(domain)', () => {
-    const links = shareLinks(base({ protocol: 'mtproto', transport: null, port: 8444, mtprotoSettings: { tls_domain: 'www.google.com', extra_tls_domains: ['cdn.example.org'], mask: true } }), creds);
+    const links = shareLinks(
+      base({
+        protocol: 'mtproto',
+        transport: null,
+        port: 8444,
+        mtprotoSettings: { tls_domain: 'www.google.com', extra_tls_domains: ['cdn.example.org'], mask: true },
+      }),
+      creds,
+    );
     assert.equal(links.length, 2);
     const secret = 'b831381d63244d53ad4f8cda48b30811';
     assert.equal(mtprotoSecret(LINK_UUID), secret, 'the secret telemt is configured with');

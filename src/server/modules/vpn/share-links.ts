@@ -46,7 +46,11 @@ const list = (settings: Json, ...keys: string[]): string[] => {
   for (const key of keys) {
     const value = settings[key];
     if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
-    if (typeof value === 'string' && value !== '') return value.split(',').map((v) => v.trim()).filter(Boolean);
+    if (typeof value === 'string' && value !== '')
+      return value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
   }
   return [];
 };
@@ -146,8 +150,7 @@ const streamQuery = (s: StreamFields): Array<[string, string | undefined]> => [
 ];
 
 /** Vision only works over raw TCP with TLS or REALITY (remnawave's get-vless-flow rule). */
-const flowOf = (p: LinkProtocol, s: StreamFields): string | undefined =>
-  p.flow && s.network === 'tcp' && s.security !== 'none' ? p.flow : undefined;
+const flowOf = (p: LinkProtocol, s: StreamFields): string | undefined => (p.flow && s.network === 'tcp' && s.security !== 'none' ? p.flow : undefined);
 
 function vlessLink(p: LinkProtocol, c: LinkCredentials): string {
   const s = streamFields(p);

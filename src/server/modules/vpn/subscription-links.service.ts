@@ -43,7 +43,8 @@ const parseJson = (text: string | null): Record<string, unknown> => {
 function unservedTags(lastError: string | null): Set<string> {
   const inbounds = (parseJson(lastError).details as { inbounds?: unknown } | null | undefined)?.inbounds;
   const tags = new Set<string>();
-  if (Array.isArray(inbounds)) for (const i of inbounds) if (i && typeof i === 'object' && typeof (i as { tag?: unknown }).tag === 'string') tags.add((i as { tag: string }).tag);
+  if (Array.isArray(inbounds))
+    for (const i of inbounds) if (i && typeof i === 'object' && typeof (i as { tag?: unknown }).tag === 'string') tags.add((i as { tag: string }).tag);
   return tags;
 }
 

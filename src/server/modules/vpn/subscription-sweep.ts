@@ -32,8 +32,15 @@ export async function sweepSubscriptions(db: Kysely<Database>, outbox: Outbox, n
     const due = await subscriptionRepo.dueForExpiry(db, at, SWEEP_BATCH);
     if (due.length === 0) break;
     const changed = await outbox.run(async (trx, emit) => {
-      const rows = await subscriptionRepo.expire(trx, due.map((r) => Number(r.id)), at);
-      await bumpForSubscriptions(trx, rows.map((r) => Number(r.id)));
+      const rows = await subscriptionRepo.expire(
+        trx,
+        due.map((r) => Number(r.id)),
+        at,
+      );
+      await bumpForSubscriptions(
+        trx,
+        rows.map((r) => Number(r.id)),
+      );
       for (const row of rows) emitStatusEvent(emit, 'active', row, at);
       return rows.length;
     });
@@ -48,10 +55,18 @@ export async function sweepSubscriptions(db: Kysely<Database>, outbox: Outbox, n
       const due = await subscriptionRepo.dueForReset(db, strategy, boundary, SWEEP_BATCH);
       if (due.length === 0) break;
       reset += await db.transaction().execute(async (trx) => {
-        const resetIds = await subscriptionRepo.resetPeriod(trx, due.map((r) => Number(r.id)), boundary, at);
+        const resetIds = await subscriptionRepo.resetPeriod(
+          trx,
+          due.map((r) => Number(r.id)),
+          boundary,
+          at,
+        );
         // Only a limited subscription changes node configs when its counters go back to zero.
         const wasLimited = new Set(due.filter((r) => r.status === 'limited').map((r) => Number(r.id)));
-        await bumpForSubscriptions(trx, resetIds.filter((i) => wasLimited.has(i)));
+        await bumpForSubscriptions(
+          trx,
+          resetIds.filter((i) => wasLimited.has(i)),
+        );
         return resetIds.length;
       });
       if (due.length < SWEEP_BATCH) break;

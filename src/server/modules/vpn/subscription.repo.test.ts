@@ -29,7 +29,10 @@ for (const engine of testEngines()) {
       const id = await make.subscription(await make.vpnUser());
       await subscriptionRepo.addGrants(database.db, id, [p2, p1]);
       await subscriptionRepo.addGrants(database.db, id, [p1]);
-      assert.deepEqual((await subscriptionRepo.grantsOf(database.db, [id])).get(id), [p1, p2].sort((a, b) => a - b));
+      assert.deepEqual(
+        (await subscriptionRepo.grantsOf(database.db, [id])).get(id),
+        [p1, p2].sort((a, b) => a - b),
+      );
       assert.equal(await subscriptionRepo.removeGrant(database.db, id, p1), true);
       assert.equal(await subscriptionRepo.removeGrant(database.db, id, p1), false);
       await subscriptionRepo.clearGrants(database.db, id);
@@ -43,7 +46,10 @@ for (const engine of testEngines()) {
       const locked = await database.db.transaction().execute((trx) => subscriptionRepo.lock(trx, id));
       assert.equal(locked?.reset_strategy, 'week');
       const page = await subscriptionRepo.list(database.db, { user_id: user, is_unlimited: false });
-      assert.deepEqual(page.items.map((r) => Number(r.id)), [id]);
+      assert.deepEqual(
+        page.items.map((r) => Number(r.id)),
+        [id],
+      );
       await subscriptionRepo.delete(database.db, id);
       assert.equal(await subscriptionRepo.find(database.db, id), undefined);
     });
@@ -56,7 +62,10 @@ for (const engine of testEngines()) {
       const at = iso(120_000);
       const candidates = (await subscriptionRepo.dueForExpiry(database.db, at, 1000)).map((r) => Number(r.id));
       assert.ok(candidates.includes(due) && !candidates.includes(later) && !candidates.includes(disabled));
-      assert.deepEqual((await subscriptionRepo.expire(database.db, [due, later, disabled], at)).map((r) => Number(r.id)), [due]);
+      assert.deepEqual(
+        (await subscriptionRepo.expire(database.db, [due, later, disabled], at)).map((r) => Number(r.id)),
+        [due],
+      );
       assert.deepEqual(await subscriptionRepo.expire(database.db, [due], at), [], 'a second sweep changes nothing');
       assert.deepEqual([await status(due), await status(later), await status(disabled)], ['expired', 'active', 'disabled']);
     });
@@ -90,7 +99,13 @@ for (const engine of testEngines()) {
       assert.match(found!.username, /^link-/);
       assert.equal(await subscriptionRepo.findByLinkUuid(database.db, '00000000-0000-4000-8000-000000000000'), undefined);
       const protocols = await subscriptionRepo.linkProtocols(database.db, id);
-      assert.deepEqual(protocols.map((p) => [p.node_name, Number(p.id)]), [['a-node', onA], ['b-node', onB]]);
+      assert.deepEqual(
+        protocols.map((p) => [p.node_name, Number(p.id)]),
+        [
+          ['a-node', onA],
+          ['b-node', onB],
+        ],
+      );
     });
   });
 }

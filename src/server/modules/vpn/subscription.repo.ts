@@ -15,7 +15,13 @@ const subscriptionFilters: Record<string, Filter> = {
   reset_strategy: textFilter('vpn_subscriptions.reset_strategy'),
   link_uuid: (eb, v: string) => eb('vpn_subscriptions.link_uuid', '=', v.toLowerCase()),
   node_protocol_id: (eb, v: number) =>
-    eb.exists(eb.selectFrom('subscription_protocols as sp').select('sp.subscription_id').whereRef('sp.subscription_id', '=', 'vpn_subscriptions.id').where('sp.node_protocol_id', '=', v)),
+    eb.exists(
+      eb
+        .selectFrom('subscription_protocols as sp')
+        .select('sp.subscription_id')
+        .whereRef('sp.subscription_id', '=', 'vpn_subscriptions.id')
+        .where('sp.node_protocol_id', '=', v),
+    ),
   node_id: (eb, v: string) =>
     eb.exists(
       eb
@@ -111,7 +117,14 @@ export const subscriptionRepo = {
   },
 
   dueForReset(db: Db, strategy: string, boundary: string, limit: number): Promise<Array<{ id: number; status: string }>> {
-    return db.selectFrom('vpn_subscriptions').select(['id', 'status']).where('reset_strategy', '=', strategy).where(resetDue(boundary)).orderBy('id').limit(limit).execute();
+    return db
+      .selectFrom('vpn_subscriptions')
+      .select(['id', 'status'])
+      .where('reset_strategy', '=', strategy)
+      .where(resetDue(boundary))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   },
 
   /** Compare-and-set: zeroes the period counters of rows still due; limited ones become active. Returns the ids reset. */
@@ -140,7 +153,11 @@ export const subscriptionRepo = {
 
   /** false when there was no such grant. */
   async removeGrant(db: Db, subscriptionId: number, protocolId: number): Promise<boolean> {
-    const result = await db.deleteFrom('subscription_protocols').where('subscription_id', '=', subscriptionId).where('node_protocol_id', '=', protocolId).executeTakeFirst();
+    const result = await db
+      .deleteFrom('subscription_protocols')
+      .where('subscription_id', '=', subscriptionId)
+      .where('node_protocol_id', '=', protocolId)
+      .executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   },
 

@@ -4,7 +4,12 @@
  * change — and bumps the ones whose config changed, in the same transaction.
  */
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { VpnSubscription, VpnSubscriptionCreateRequest, VpnSubscriptionListQuery, VpnSubscriptionUpdateRequest } from '../../../contract/admin/vpn-subscriptions.ts';
+import type {
+  VpnSubscription,
+  VpnSubscriptionCreateRequest,
+  VpnSubscriptionListQuery,
+  VpnSubscriptionUpdateRequest,
+} from '../../../contract/admin/vpn-subscriptions.ts';
 import { chunks } from '../../db/chunks.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
@@ -184,7 +189,12 @@ export class SubscriptionService {
       const after = await nodesOfSubscriptions(trx, [id]);
       const kept = new Set((await subscriptionRepo.grantsOf(trx, [id])).get(id) ?? []);
       const bumped = await bumpNodes(trx, [...before, ...after]);
-      await rememberRemovedGrants(trx, id, granted.filter((p) => !kept.has(p)), bumped);
+      await rememberRemovedGrants(
+        trx,
+        id,
+        granted.filter((p) => !kept.has(p)),
+        bumped,
+      );
     });
   }
 
@@ -209,7 +219,10 @@ export class SubscriptionService {
   }
 
   private async render(rows: SubscriptionRow[]): Promise<VpnSubscription[]> {
-    const grants = await subscriptionRepo.grantsOf(this.db, rows.map((r) => Number(r.id)));
+    const grants = await subscriptionRepo.grantsOf(
+      this.db,
+      rows.map((r) => Number(r.id)),
+    );
     return rows.map((row) => {
       const up = Number(row.used_up_bytes);
       const down = Number(row.used_down_bytes);

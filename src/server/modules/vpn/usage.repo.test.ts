@@ -51,7 +51,7 @@ for (const engine of testEngines()) {
       assert.equal(await usageRepo.claimBatch(database.db, a, 'usage', 'k1', now()), false);
       assert.equal(await usageRepo.claimBatch(database.db, a, 'session-events', 'k1', now()), true);
       assert.equal(await usageRepo.claimBatch(database.db, b, 'usage', 'k1', now()), true);
-      assert.equal(await usageRepo.pruneBatches(database.db, new Date(Date.now() + 60_000).toISOString()) >= 3, true);
+      assert.equal((await usageRepo.pruneBatches(database.db, new Date(Date.now() + 60_000).toISOString())) >= 3, true);
       assert.equal(await usageRepo.claimBatch(database.db, a, 'usage', 'k1', now()), true);
     });
 
@@ -88,7 +88,10 @@ for (const engine of testEngines()) {
       const disabledUser = await make.vpnUser();
       const disabled = await make.subscription(disabledUser, { status: 'disabled' });
       const changed = await usageRepo.markLimited(database.db, [active.subscriptionId, disabled], now());
-      assert.deepEqual(changed.map((r) => Number(r.id)), [active.subscriptionId]);
+      assert.deepEqual(
+        changed.map((r) => Number(r.id)),
+        [active.subscriptionId],
+      );
       assert.equal((await subscription(active.subscriptionId)).status, 'limited');
       assert.equal((await subscription(disabled)).status, 'disabled');
       assert.deepEqual(await usageRepo.markLimited(database.db, [active.subscriptionId], now()), []);
@@ -97,7 +100,9 @@ for (const engine of testEngines()) {
     it("finds the users' subscriptions a node serves, and applies presence per node, newest wins", async () => {
       const s = await served();
       const elsewhere = await make.coreNode();
-      assert.deepEqual(await usageRepo.servedSubscriptions(database.db, s.nodeId, [s.userId]), [{ subscription_id: s.subscriptionId, user_id: s.userId, protocol: 'vless' }]);
+      assert.deepEqual(await usageRepo.servedSubscriptions(database.db, s.nodeId, [s.userId]), [
+        { subscription_id: s.subscriptionId, user_id: s.userId, protocol: 'vless' },
+      ]);
       assert.deepEqual(await usageRepo.servedSubscriptions(database.db, elsewhere, [s.userId]), []);
 
       await usageRepo.applyPresence(database.db, s.nodeId, [{ subscriptionId: s.subscriptionId, online: true, at: '2025-01-01T10:00:00.000Z' }]);
@@ -116,10 +121,21 @@ for (const engine of testEngines()) {
       const s = await served();
       await usageRepo.insertSessionEvents(database.db, [
         { node_id: s.nodeId, user_id: s.userId, protocol: 'vless', event_type: 'connect', occurred_at: minute, ip_address: '198.51.100.7', inserted_at: now() },
-        { node_id: s.nodeId, user_id: s.userId, protocol: 'vless', event_type: 'disconnect', occurred_at: '2025-01-01T10:02:00.000Z', ip_address: null, inserted_at: now() },
+        {
+          node_id: s.nodeId,
+          user_id: s.userId,
+          protocol: 'vless',
+          event_type: 'disconnect',
+          occurred_at: '2025-01-01T10:02:00.000Z',
+          ip_address: null,
+          inserted_at: now(),
+        },
       ]);
       const page = await usageRepo.listSessionEvents(database.db, { user_id: s.userId, event_type: 'connect' });
-      assert.deepEqual(page.items.map((r) => [r.event_type, r.ip_address]), [['connect', '198.51.100.7']]);
+      assert.deepEqual(
+        page.items.map((r) => [r.event_type, r.ip_address]),
+        [['connect', '198.51.100.7']],
+      );
     });
   });
 }

@@ -27,8 +27,7 @@ const chunks = <T>(rows: T[], size = CHUNK): T[][] => {
 };
 
 /** `a + b`, pinned at COUNTER_MAX; both operands are already ≤ COUNTER_MAX, so the sum fits bigint. */
-const saturatingSum = (a: RawBuilder<unknown>, b: RawBuilder<unknown>) =>
-  sql`case when ${a} + ${b} > ${MAX} then ${MAX} else ${a} + ${b} end`;
+const saturatingSum = (a: RawBuilder<unknown>, b: RawBuilder<unknown>) => sql`case when ${a} + ${b} > ${MAX} then ${MAX} else ${a} + ${b} end`;
 
 const values = (rows: unknown[][], types: string[]) =>
   sql.join(rows.map((row) => sql`(${sql.join(row.map((v, i) => sql`cast(${v} as ${sql.raw(types[i]!)})`))})`));
@@ -166,7 +165,16 @@ export const usageRepo = {
         where vpn_subscriptions.id = d.column1
         returning vpn_subscriptions.id, vpn_subscriptions.user_id, vpn_subscriptions.status, vpn_subscriptions.traffic_limit_bytes,
           vpn_subscriptions.used_up_bytes, vpn_subscriptions.used_down_bytes`.execute(db);
-      out.push(...result.rows.map((r) => ({ ...r, id: Number(r.id), user_id: Number(r.user_id), traffic_limit_bytes: Number(r.traffic_limit_bytes), used_up_bytes: Number(r.used_up_bytes), used_down_bytes: Number(r.used_down_bytes) })));
+      out.push(
+        ...result.rows.map((r) => ({
+          ...r,
+          id: Number(r.id),
+          user_id: Number(r.user_id),
+          traffic_limit_bytes: Number(r.traffic_limit_bytes),
+          used_up_bytes: Number(r.used_up_bytes),
+          used_down_bytes: Number(r.used_down_bytes),
+        })),
+      );
     }
     return out;
   },
@@ -174,7 +182,13 @@ export const usageRepo = {
   /** active → limited for these ids; returns the rows that actually changed (a racing admin edit wins). */
   async markLimited(db: Db, ids: number[], now: string): Promise<Array<Selectable<VpnSubscriptionsTable>>> {
     if (ids.length === 0) return [];
-    return db.updateTable('vpn_subscriptions').set({ status: 'limited', updated_at: now }).where('id', 'in', ids).where('status', '=', 'active').returningAll().execute();
+    return db
+      .updateTable('vpn_subscriptions')
+      .set({ status: 'limited', updated_at: now })
+      .where('id', 'in', ids)
+      .where('status', '=', 'active')
+      .returningAll()
+      .execute();
   },
 
   /** Adds per-tag deltas to the node's outbound counters; tags the node has no outbound for match nothing. */
@@ -245,7 +259,12 @@ export const usageRepo = {
   listUsage(db: Db, input: ListInput): Promise<Page<UsageListRow>> {
     return paginate(db.selectFrom('usage_records').selectAll(), input, {
       filters: usageFilters,
-      sortable: { recorded_at: 'usage_records.recorded_at', bytes_up: 'usage_records.bytes_up', bytes_down: 'usage_records.bytes_down', id: 'usage_records.id' },
+      sortable: {
+        recorded_at: 'usage_records.recorded_at',
+        bytes_up: 'usage_records.bytes_up',
+        bytes_down: 'usage_records.bytes_down',
+        id: 'usage_records.id',
+      },
       tieBreaker: 'usage_records.id',
       defaultOrder: { column: 'recorded_at', direction: 'desc' },
     }) as Promise<Page<UsageListRow>>;

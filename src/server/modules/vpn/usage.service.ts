@@ -106,7 +106,8 @@ export class UsageService {
       entries.forEach((e, i) => {
         if (!owned.has(e.nodeProtocolId)) problems.add(`entries/${i}/nodeProtocolId`, `node protocol ${e.nodeProtocolId} does not belong to this node`);
         const owner = e.subscriptionId == null ? undefined : owners.get(e.subscriptionId);
-        if (owner !== undefined && owner !== e.userId) problems.add(`entries/${i}/subscriptionId`, `subscription ${e.subscriptionId} does not belong to user ${e.userId}`);
+        if (owner !== undefined && owner !== e.userId)
+          problems.add(`entries/${i}/subscriptionId`, `subscription ${e.subscriptionId} does not belong to user ${e.userId}`);
       });
       problems.throwIfAny('entries');
 
@@ -114,14 +115,23 @@ export class UsageService {
       const rows = new Map<string, UsageRow>();
       const deltas = new Map<number, SubscriptionDelta>();
       entries.forEach((e, i) => {
-        const subscriptionId = e.subscriptionId != null && owners.has(e.subscriptionId) && chargeable.has(`${e.subscriptionId}|${e.nodeProtocolId}`) ? e.subscriptionId : 0;
+        const subscriptionId =
+          e.subscriptionId != null && owners.has(e.subscriptionId) && chargeable.has(`${e.subscriptionId}|${e.nodeProtocolId}`) ? e.subscriptionId : 0;
         const key = `${e.nodeProtocolId}|${e.userId}|${subscriptionId}|${minutes[i]}`;
         const row = rows.get(key);
         if (row) {
           row.bytes_up = add(row.bytes_up, e.bytesUp);
           row.bytes_down = add(row.bytes_down, e.bytesDown);
         } else {
-          rows.set(key, { node_id: nodeId, node_protocol_id: e.nodeProtocolId, user_id: e.userId, subscription_id: subscriptionId, recorded_at: minutes[i]!, bytes_up: e.bytesUp, bytes_down: e.bytesDown });
+          rows.set(key, {
+            node_id: nodeId,
+            node_protocol_id: e.nodeProtocolId,
+            user_id: e.userId,
+            subscription_id: subscriptionId,
+            recorded_at: minutes[i]!,
+            bytes_up: e.bytesUp,
+            bytes_down: e.bytesDown,
+          });
         }
         if (subscriptionId !== 0) {
           const delta = deltas.get(subscriptionId) ?? { id: subscriptionId, up: 0, down: 0 };
@@ -132,17 +142,31 @@ export class UsageService {
       });
       // Key order = lock order, so two concurrent pushes of one node cannot deadlock.
       const sorted = [...rows.values()].sort(
-        (a, b) => a.node_protocol_id - b.node_protocol_id || a.user_id - b.user_id || a.subscription_id - b.subscription_id || (a.recorded_at < b.recorded_at ? -1 : a.recorded_at > b.recorded_at ? 1 : 0),
+        (a, b) =>
+          a.node_protocol_id - b.node_protocol_id ||
+          a.user_id - b.user_id ||
+          a.subscription_id - b.subscription_id ||
+          (a.recorded_at < b.recorded_at ? -1 : a.recorded_at > b.recorded_at ? 1 : 0),
       );
       await usageRepo.upsertUsage(trx, sorted);
 
-      const counted = await usageRepo.addToSubscriptions(trx, [...deltas.values()].sort((a, b) => a.id - b.id));
+      const counted = await usageRepo.addToSubscriptions(
+        trx,
+        [...deltas.values()].sort((a, b) => a.id - b.id),
+      );
       const reached = counted.filter((s) => s.status === 'active' && limitReached(s));
-      const limited = await usageRepo.markLimited(trx, reached.map((s) => s.id), stamp);
+      const limited = await usageRepo.markLimited(
+        trx,
+        reached.map((s) => s.id),
+        stamp,
+      );
       if (limited.length === 0) return;
       for (const row of limited) emitStatusEvent(emit, 'active', row, stamp);
       // Limited subscriptions leave every node config that carried them.
-      await bumpForSubscriptions(trx, limited.map((row) => Number(row.id)));
+      await bumpForSubscriptions(
+        trx,
+        limited.map((row) => Number(row.id)),
+      );
     });
   }
 
@@ -158,7 +182,11 @@ export class UsageService {
     }
     await this.deps.db.transaction().execute(async (trx) => {
       if (idempotencyKey && !(await usageRepo.claimBatch(trx, nodeId, 'outbound-usage', idempotencyKey, nowIso()))) return;
-      await usageRepo.addToOutbounds(trx, nodeId, [...byTag.values()].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)));
+      await usageRepo.addToOutbounds(
+        trx,
+        nodeId,
+        [...byTag.values()].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)),
+      );
     });
   }
 
@@ -180,7 +208,15 @@ export class UsageService {
       if (idempotencyKey && !(await usageRepo.claimBatch(trx, nodeId, 'session-events', idempotencyKey, stamp))) return;
       await usageRepo.insertSessionEvents(
         trx,
-        events.map((e, i) => ({ node_id: nodeId, user_id: e.userId, protocol: e.protocol, event_type: e.eventType, occurred_at: times[i]!, ip_address: e.ipAddress ?? null, inserted_at: stamp })),
+        events.map((e, i) => ({
+          node_id: nodeId,
+          user_id: e.userId,
+          protocol: e.protocol,
+          event_type: e.eventType,
+          occurred_at: times[i]!,
+          ip_address: e.ipAddress ?? null,
+          inserted_at: stamp,
+        })),
       );
 
       const served = await usageRepo.servedSubscriptions(trx, nodeId, [...new Set(events.map((e) => e.userId))]);

@@ -34,7 +34,14 @@ export const vpnUserRepo = {
   async list(db: Db, input: ListInput): Promise<Page<VpnUserRecord>> {
     const page = await paginate(users(db), input, {
       filters: vpnUserFilters,
-      sortable: { id: 'vpn_users.id', username: 'vpn_users.username', email: 'vpn_users.email', status: 'vpn_users.status', inserted_at: 'vpn_users.inserted_at', updated_at: 'vpn_users.updated_at' },
+      sortable: {
+        id: 'vpn_users.id',
+        username: 'vpn_users.username',
+        email: 'vpn_users.email',
+        status: 'vpn_users.status',
+        inserted_at: 'vpn_users.inserted_at',
+        updated_at: 'vpn_users.updated_at',
+      },
       tieBreaker: 'vpn_users.id',
     });
     return { items: page.items as VpnUserRecord[], pagination: page.pagination };

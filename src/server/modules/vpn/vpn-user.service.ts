@@ -18,7 +18,14 @@ export class VpnUserService {
   async create(input: VpnUserCreateRequest): Promise<VpnUser> {
     const now = nowIso();
     const id = await vpnUserRepo
-      .insert(this.db, { username: input.username, email: input.email ?? null, telegram_id: input.telegram_id ?? null, status: input.status ?? 'active', inserted_at: now, updated_at: now })
+      .insert(this.db, {
+        username: input.username,
+        email: input.email ?? null,
+        telegram_id: input.telegram_id ?? null,
+        status: input.status ?? 'active',
+        inserted_at: now,
+        updated_at: now,
+      })
       .catch(rethrowTaken);
     return this.get(id);
   }

@@ -89,7 +89,7 @@ export function parseIPv6(text: string): number[] | null {
     if (n === null) return null;
     s = `${s.slice(0, -dotted[1]!.length)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
   }
-  const [head, rest] = s.includes('::') ? s.split('::') as [string, string] : [s, null];
+  const [head, rest] = s.includes('::') ? (s.split('::') as [string, string]) : [s, null];
   const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
   const left = parse(head);
   const right = rest === null ? [] : parse(rest);
@@ -100,7 +100,7 @@ export function parseIPv6(text: string): number[] | null {
 
 function inV4(address: number, [network, prefix]: [number, number]): boolean {
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return ((address & mask) >>> 0) === network;
+  return (address & mask) >>> 0 === network;
 }
 
 const deniedV4 = (address: number): boolean => DENIED_V4.some((range) => inV4(address, range));
@@ -149,9 +149,11 @@ export function isDeniedAddress(address: string): boolean {
 
 /** Lower-cased, unbracketed, without the trailing dot: the form the deny list is written in. */
 function normalizeHost(url: URL): string {
-  return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.+$/, '');
+  return url.hostname
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.+$/, '');
 }
-
 
 export class SsrfGuard {
   constructor(

@@ -59,12 +59,7 @@ export const webhookRepo = {
   async subscribers(db: Db, types: string[]): Promise<Map<string, string[]>> {
     const byType = new Map<string, string[]>();
     if (types.length === 0) return byType;
-    const rows = await db
-      .selectFrom('webhook_events')
-      .select(['webhook_id', 'event_type'])
-      .where('event_type', 'in', types)
-      .orderBy('webhook_id')
-      .execute();
+    const rows = await db.selectFrom('webhook_events').select(['webhook_id', 'event_type']).where('event_type', 'in', types).orderBy('webhook_id').execute();
     for (const row of rows) byType.set(row.event_type, [...(byType.get(row.event_type) ?? []), row.webhook_id]);
     return byType;
   },
@@ -72,11 +67,7 @@ export const webhookRepo = {
   /** Deletes the webhook and every delivery job it still has (pending or dead). */
   async delete(db: Db, id: string): Promise<boolean> {
     const result = await db.deleteFrom('webhooks').where('id', '=', id).executeTakeFirst();
-    await db
-      .deleteFrom('jobs')
-      .where('queue', '=', DELIVERY_QUEUE)
-      .where('dedupe_key', 'like', `${id}:%`)
-      .execute();
+    await db.deleteFrom('jobs').where('queue', '=', DELIVERY_QUEUE).where('dedupe_key', 'like', `${id}:%`).execute();
     return Number(result.numDeletedRows) > 0;
   },
 };
