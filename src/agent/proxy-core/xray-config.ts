@@ -9,6 +9,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { type CoreFlavour, type CoreUser, RUNTIME_USER_PROTOCOLS } from './grpc-api.ts';
+import { PRIVATE_CIDRS } from '../../contract/core-node/private-ranges.ts';
 
 export type Json = Record<string, unknown>;
 export type XrayConfig = Json & { inbounds?: Json[]; outbounds?: Json[]; routing?: Json; policy?: Json };
@@ -26,25 +27,6 @@ const V2RAY_OUTBOUND_PROTOCOLS = new Set(['freedom', 'blackhole', 'dns', 'http',
 const V2RAY_NETWORKS = new Set(['tcp', 'kcp', 'mkcp', 'ws', 'websocket', 'http', 'h2', 'domainsocket', 'ds', 'quic']);
 const V2RAY_SS_METHODS = new Set(['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305', 'chacha20-ietf-poly1305', 'none', 'plain']);
 const V2RAY_SNIFF = new Set(['http', 'tls', 'fakedns', 'fakedns+others']);
-
-/** PasarGuard's expansion of geoip:private (pasarguard-node spec §6.2); Debian ships no geoip.dat. */
-const PRIVATE_CIDRS = [
-  '0.0.0.0/8',
-  '10.0.0.0/8',
-  '100.64.0.0/10',
-  '127.0.0.0/8',
-  '169.254.0.0/16',
-  '172.16.0.0/12',
-  '192.0.0.0/24',
-  '192.168.0.0/16',
-  '198.18.0.0/15',
-  '224.0.0.0/4',
-  '240.0.0.0/4',
-  '::/128',
-  '::1/128',
-  'fc00::/7',
-  'fe80::/10',
-];
 
 export interface Rewritten {
   config: XrayConfig;

@@ -7,28 +7,10 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { XrayRule } from '../../../contract/core-node/config.ts';
+import { PRIVATE_CIDRS } from '../../../contract/core-node/private-ranges.ts';
 
-/**
- * Explicit CIDRs, not `geoip:private`: Debian's V2Ray ships no geoip.dat and a geo rule without it
- * fails to load. The same set as PasarGuard's expansion of geoip:private (pasarguard-node §6.2).
- */
-export const BLOCKED_CIDRS = [
-  '0.0.0.0/8',
-  '10.0.0.0/8',
-  '100.64.0.0/10',
-  '127.0.0.0/8',
-  '169.254.0.0/16',
-  '172.16.0.0/12',
-  '192.0.0.0/24',
-  '192.168.0.0/16',
-  '198.18.0.0/15',
-  '224.0.0.0/4',
-  '240.0.0.0/4',
-  '::/128',
-  '::1/128',
-  'fc00::/7',
-  'fe80::/10',
-];
+/** Blocked for VPN users unless an operator opens a destination (see contract/core-node/private-ranges.ts). */
+export const BLOCKED_CIDRS: readonly string[] = PRIVATE_CIDRS;
 
 export interface Destination {
   /** Address or CIDR as Xray's `ip` matcher takes it. */
