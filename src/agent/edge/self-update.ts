@@ -250,7 +250,7 @@ export class SelfUpdater implements AgentFeature {
  * control group would take a detached child down with us, so the unit's `Restart=always` restarts
  * the agent instead.
  */
-const restartProcess: Restarter = (plan, log) => {
+export const restartProcess: Restarter = (plan, log) => {
   const underSystemd = Boolean(process.env.INVOCATION_ID);
   if (underSystemd) {
     log.info('running as a systemd service: exiting for the unit to restart the agent (needs Restart=always)');
