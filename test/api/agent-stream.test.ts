@@ -36,9 +36,11 @@ for (const engine of testEngines()) {
     let cluster: { name: string };
     before(async () => {
       server = await startServer(engine, {
-        AGENT_PING_INTERVAL_MS: '100',
+        // Short enough to watch presence change, long enough that a loaded machine's event-loop
+        // lag does not count as silence.
+        AGENT_PING_INTERVAL_MS: '200',
         AGENT_HEALTH_INTERVAL_MS: '1000',
-        NODE_UNREACHABLE_AFTER_MS: '600',
+        NODE_UNREACHABLE_AFTER_MS: '2000',
         NODE_SWEEP_INTERVAL_MS: '100',
       });
       cluster = await createCluster(server.api);
@@ -55,10 +57,10 @@ for (const engine of testEngines()) {
       const result = await connect(server, agent.apiToken);
       assert.ok('socket' in result);
       assert.deepEqual(result.first, { type: 'welcome', node_id: agent.nodeId, health_interval_ms: 1000 });
-      await sleep(1500);
+      await sleep(3500);
       assert.equal(await statusOf(server, agent.nodeId), 'healthy');
       const seen = (await server.api.get(`/api/v1/nodes/${agent.nodeId}`)).body.data.last_seen_at;
-      assert.ok(Date.now() - Date.parse(seen) < 2500, `last_seen_at ${seen} is kept fresh by pongs`);
+      assert.ok(Date.now() - Date.parse(seen) < 3000, `last_seen_at ${seen} is kept fresh by pongs`);
       result.socket.close();
     });
 
