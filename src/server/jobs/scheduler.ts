@@ -40,7 +40,7 @@ export interface SchedulerDeps {
   now?: () => number;
 }
 
-const SCHEDULE_QUEUE = 'schedule';
+export const SCHEDULE_QUEUE = 'schedule';
 
 export class Scheduler {
   private readonly schedules = new Map<string, Schedule>();
