@@ -7,20 +7,19 @@
  * local server stands in for it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createNode, createProtocol, createSubscription, createUser } from '../helpers/vpn-admin.ts';
-import { AgentProcess, freePort, until } from '../helpers/processes.ts';
+import { type AgentProcess, freePort, until } from '../helpers/processes.ts';
+import { coreProcess, CURL, missingTools, startCoreAgent, startVmessClient, stopCoreAgent } from '../helpers/core-node-process.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 
-const V2RAY = '/usr/bin/v2ray';
-const CURL = '/usr/bin/curl';
-const missing = [V2RAY, CURL].filter((p) => !existsSync(p));
+const missing = missingTools();
 const BODY = 'reached';
 
 /** A private (not loopback) address of this machine, to prove the LAN is blocked too; null if none. */
@@ -91,27 +90,14 @@ for (const engine of testEngines()) {
       const user = await createUser(server.api);
       const sub = await createSubscription(server.api, user.id, { node_protocol_ids: [protocol.id] });
 
-      agent = new AgentProcess({
-        NODEPLANE_CORE_SERVER_URL: server.url,
-        NODEPLANE_CORE_CODE: core.registration_code,
+      agent = startCoreAgent(server.url, core.registration_code, {
         NODEPLANE_CORE_FLAVOUR: 'v2ray',
-        NODEPLANE_CORE_BINARY: V2RAY,
         NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS: '300',
         NODEPLANE_CORE_STATS_INTERVAL_MS: '300',
         NODEPLANE_CORE_USAGE_PUSH_INTERVAL_MS: '500',
-        NODEPLANE_AGENT_SSH_ENABLED: 'false',
       });
-      agent.start();
 
-      const clientConfig = {
-        log: { loglevel: 'warning' },
-        inbounds: [{ port: socksPort, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
-        outbounds: [
-          { protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id: sub.link_uuid, alterId: 0, security: 'auto' }] }] } },
-        ],
-      };
-      writeFileSync(path.join(dir, 'client.json'), JSON.stringify(clientConfig));
-      client = spawn(V2RAY, ['-config', path.join(dir, 'client.json')], { stdio: 'ignore' });
+      client = startVmessClient(dir, { socksPort, vmessPort, id: sub.link_uuid });
       await until(
         async () => (await server.api.get(`/api/v1/vpn/nodes/${nodeId}`)).body.data.sync_status === 'synced',
         `the node applies its config\n${agent.output}`,
@@ -121,18 +107,7 @@ for (const engine of testEngines()) {
 
     after(async () => {
       client?.kill('SIGKILL');
-      // The core deliberately outlives its agent (the next agent adopts it); a test must not leave it.
-      const pidFile = agent ? path.join(agent.dataDir, 'core', 'core.pid.json') : '';
-      const corePid = pidFile && existsSync(pidFile) ? (JSON.parse(readFileSync(pidFile, 'utf8')).pid as number) : null;
-      await agent?.stop('SIGTERM');
-      if (corePid) {
-        try {
-          process.kill(corePid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      await agent?.destroy();
+      await stopCoreAgent(agent);
       for (const s of webs) s.close();
       await server?.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -146,7 +121,7 @@ for (const engine of testEngines()) {
     });
 
     it("cannot reach the core's gRPC API on the node's loopback", async () => {
-      const { apiPort } = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8')) as { apiPort: number };
+      const { apiPort } = coreProcess(agent)!;
       const api = `http://127.0.0.1:${apiPort}/v2ray.core.app.stats.command.StatsService/QueryStats`;
       assert.equal(await probe(api, { grpc: true }), 200, 'the API answers gRPC on the node itself');
       assert.equal(await probe(`http://127.0.0.1:${openedPort}/`, { socksPort }), 200, 'the proxy works');

@@ -9,20 +9,19 @@
  * request), not VMess framing on the wire.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createNode, createProtocol, createSubscription, createUser } from '../helpers/vpn-admin.ts';
-import { AgentProcess, freePort, until } from '../helpers/processes.ts';
+import { type AgentProcess, freePort, until } from '../helpers/processes.ts';
+import { coreProcess, CURL, missingTools, startCoreAgent, startVmessClient, stopCoreAgent } from '../helpers/core-node-process.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 
-const V2RAY = '/usr/bin/v2ray';
-const CURL = '/usr/bin/curl';
-const missing = [V2RAY, CURL].filter((p) => !existsSync(p));
+const missing = missingTools();
 const PAYLOAD = 300_000;
 
 /** Downloads through the client core; resolves with the body size, or null when the proxy refuses. */
@@ -77,44 +76,20 @@ for (const engine of testEngines()) {
       const sub = await createSubscription(server.api, user.id, { traffic_limit_bytes: 2 * PAYLOAD + PAYLOAD / 2, node_protocol_ids: [protocol.id] });
       subscriptionId = sub.id;
 
-      agent = new AgentProcess({
-        NODEPLANE_CORE_SERVER_URL: server.url,
-        NODEPLANE_CORE_CODE: core.registration_code,
+      agent = startCoreAgent(server.url, core.registration_code, {
         NODEPLANE_CORE_FLAVOUR: 'v2ray',
-        NODEPLANE_CORE_BINARY: V2RAY,
         NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS: '300',
         NODEPLANE_CORE_STATS_INTERVAL_MS: '300',
         NODEPLANE_CORE_USAGE_PUSH_INTERVAL_MS: '500',
-        NODEPLANE_AGENT_SSH_ENABLED: 'false',
       });
-      agent.start();
 
-      const clientConfig = {
-        log: { loglevel: 'warning' },
-        inbounds: [{ port: socksPort, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
-        outbounds: [
-          { protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id: sub.link_uuid, alterId: 0, security: 'auto' }] }] } },
-        ],
-      };
-      writeFileSync(path.join(dir, 'client.json'), JSON.stringify(clientConfig));
-      client = spawn(V2RAY, ['-config', path.join(dir, 'client.json')], { stdio: 'ignore' });
+      client = startVmessClient(dir, { socksPort, vmessPort, id: sub.link_uuid });
       await until(async () => (await node()).sync_status === 'synced', `the node applies its config\n${agent.output}`, 60_000);
     });
 
     after(async () => {
       client?.kill('SIGKILL');
-      // The core deliberately outlives its agent (the next agent adopts it); a test must not leave it.
-      const pidFile = path.join(agent.dataDir, 'core', 'core.pid.json');
-      const corePid = existsSync(pidFile) ? (JSON.parse(readFileSync(pidFile, 'utf8')).pid as number) : null;
-      await agent?.stop('SIGTERM');
-      if (corePid) {
-        try {
-          process.kill(corePid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      await agent?.destroy();
+      await stopCoreAgent(agent);
       web?.close();
       await server?.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -139,16 +114,9 @@ for (const engine of testEngines()) {
     });
 
     it('restarts a killed core and reports it', async () => {
-      const { pid } = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8'));
+      const { pid } = coreProcess(agent)!;
       process.kill(pid, 'SIGKILL');
-      await until(
-        async () => {
-          const current = JSON.parse(readFileSync(path.join(agent.dataDir, 'core', 'core.pid.json'), 'utf8'));
-          return current.pid !== pid;
-        },
-        `the agent restarts the core\n${agent.output}`,
-        30_000,
-      );
+      await until(async () => coreProcess(agent)?.pid !== pid, `the agent restarts the core\n${agent.output}`, 30_000);
       const events = await server.ctx.database.db.selectFrom('events').select('type').where('type', '=', 'core.node.error').execute();
       assert.ok(events.length >= 1, 'the crash was reported to the control plane');
       await until(async () => (await node()).sync_status === 'synced', 'synced again after the restart', 30_000);
@@ -194,18 +162,9 @@ for (const engine of testEngines()) {
 
     /** A v2ray client: SOCKS on a free port → VMess to the node with this id. */
     async function clientFor(id: string): Promise<number> {
-      const socks = await freePort();
-      const file = path.join(dir, `client-${socks}.json`);
-      writeFileSync(
-        file,
-        JSON.stringify({
-          log: { loglevel: 'warning' },
-          inbounds: [{ port: socks, listen: '127.0.0.1', protocol: 'socks', settings: { auth: 'noauth', udp: false } }],
-          outbounds: [{ protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: vmessPort, users: [{ id, alterId: 0, security: 'auto' }] }] } }],
-        }),
-      );
-      clients.push(spawn(V2RAY, ['-config', file], { stdio: 'ignore' }));
-      return socks;
+      const socksPort = await freePort();
+      clients.push(startVmessClient(dir, { socksPort, vmessPort, id }));
+      return socksPort;
     }
 
     before(async () => {
@@ -217,30 +176,13 @@ for (const engine of testEngines()) {
       const core = await createNode(server.api, { host: '127.0.0.1' });
       nodeId = core.id;
       await createProtocol(server.api, nodeId, { protocol: 'vmess', port: vmessPort, transport: 'tcp', security: 'none' });
-      agent = new AgentProcess({
-        NODEPLANE_CORE_SERVER_URL: server.url,
-        NODEPLANE_CORE_CODE: core.registration_code,
-        NODEPLANE_CORE_BINARY: V2RAY,
-        NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),
-        NODEPLANE_AGENT_SSH_ENABLED: 'false',
-      });
-      agent.start();
+      agent = startCoreAgent(server.url, core.registration_code, { NODEPLANE_CORE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) });
       await until(async () => (await node()).sync_status === 'synced', `the node applies its first config\n${agent.output}`, 60_000);
     });
 
     after(async () => {
       for (const c of clients) c.kill('SIGKILL');
-      const pidFile = path.join(agent.dataDir, 'core', 'core.pid.json');
-      const corePid = existsSync(pidFile) ? (JSON.parse(readFileSync(pidFile, 'utf8')).pid as number) : null;
-      await agent?.stop('SIGTERM');
-      if (corePid) {
-        try {
-          process.kill(corePid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      await agent?.destroy();
+      await stopCoreAgent(agent);
       web?.close();
       await server?.stop();
       rmSync(dir, { recursive: true, force: true });
