@@ -1,7 +1,7 @@
 /**
  * Public subscription documents (specs/core-node.md §5.2): `GET /sub/{linkUuid}` answers the base64
  * list of share links that v2rayN, v2rayNG, Streisand, Happ, Hiddify and Shadowrocket import, with
- * the usage headers they display. The link UUID is the only credential; unknown and revoked ones
+ * the usage headers they display. The link UUID is the only credential; unknown and revoked-away ones
  * are the same plain 404, and so is anything malformed, so the route reveals nothing.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -40,7 +40,7 @@ export const subscriptionLinkRoutes =
           tags: ['Subscription'],
           summary: 'Subscription document: share links, base64',
           description:
-            'The share links of every enabled node protocol the subscription is granted (vless://, vmess://, trojan://, ss://, tg://proxy), one per line, base64-encoded. Headers: subscription-userinfo (upload, download, total = limit or 0, expire = unix seconds or 0), profile-update-interval, profile-title, content-disposition. Served until the subscription is revoked, also while it is limited or expired.',
+            'The share links of every enabled node protocol the subscription is granted (vless://, vmess://, trojan://, ss://, tg://proxy), one per line, base64-encoded. Headers: subscription-userinfo (upload, download, total = limit or 0, expire = unix seconds or 0), profile-update-interval, profile-title, content-disposition. Served under the current link UUID (a revoke moves it to a new one), also while the subscription is limited or expired.',
           security: [],
           params: Type.Object({ linkUuid: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
           response: { 200: PlainText('base64 of the share links joined by \\n'), 404: PlainText('Not Found') },
