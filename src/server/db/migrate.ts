@@ -12,6 +12,7 @@ import * as jobLeaseOwner from './migrations/0010_job_lease_owner.ts';
 import * as vpnNodeSafety from './migrations/0011_vpn_node_safety.ts';
 import * as nodeChannels from './migrations/0012_node_channels.ts';
 import * as fleetView from './migrations/0013_fleet_view.ts';
+import * as operators from './migrations/0014_operators.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0011_vpn_node_safety': vpnNodeSafety,
   '0012_node_channels': nodeChannels,
   '0013_fleet_view': fleetView,
+  '0014_operators': operators,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

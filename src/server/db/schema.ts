@@ -10,6 +10,7 @@ import type { CommandTables } from './tables/commands.ts';
 import type { EventTables, EventsTable } from './tables/events.ts';
 import type { InstanceTables, InstancesTable } from './tables/instances.ts';
 import type { JobTables } from './tables/jobs.ts';
+import type { OperatorTables } from './tables/operators.ts';
 import type { AliasesTable, EdgeNodesTable, NodeTables, NodesTable } from './tables/nodes.ts';
 import type { SelfUpdateTables } from './tables/self-updates.ts';
 import type { SshTables } from './tables/ssh.ts';
@@ -28,7 +29,8 @@ export interface Database
     SelfUpdateTables,
     WebhookTables,
     VpnTables,
-    ChannelTables {}
+    ChannelTables,
+    OperatorTables {}
 
 export type ClusterRow = Selectable<ClustersTable>;
 export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;

@@ -11,7 +11,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../errors.ts';
 import { validationDetails } from '../http/validation.ts';
-import { type NodePrincipal, type Principal, PUBLIC } from '../principal.ts';
+import { type NodePrincipal, type Principal, PUBLIC, type Role } from '../principal.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,6 +25,11 @@ declare module 'fastify' {
      * `metrics` = the Admin API's metrics key.
      */
     auth?: 'api' | 'metrics' | 'public';
+    /**
+     * The lowest operator role a route admits (faces with operators: the Admin API, the manager).
+     * Absent = `viewer` for reads (GET/HEAD), `admin` for everything else.
+     */
+    role?: Role;
   }
 }
 
@@ -147,6 +152,13 @@ export function installAuthenticator(
     if (!principal) throw refusal();
     request.principal = principal;
   });
+}
+
+const READS = new Set(['GET', 'HEAD']);
+
+/** The role a route needs: its own `role`, else viewer for reads and admin for writes. */
+export function requiredRole(request: FastifyRequest): Role {
+  return request.routeOptions.config?.role ?? (READS.has(request.method) ? 'viewer' : 'admin');
 }
 
 /** The calling node on a route whose authenticator admits only nodes. */

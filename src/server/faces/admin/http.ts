@@ -8,7 +8,8 @@ import type { Page } from '../../db/listing.ts';
 import { microsecondTimestamp } from '../../lib/time.ts';
 import { constantTimeEqual } from '../../lib/secrets.ts';
 import type { ApiKeyPrincipal } from '../../principal.ts';
-import { DEFAULT_STATUS, type FaceErrors, installAuthenticator, readToken } from '../face-kit.ts';
+import { hasRole } from '../../access.ts';
+import { DEFAULT_STATUS, type FaceErrors, installAuthenticator, readToken, requiredRole } from '../face-kit.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -104,6 +105,19 @@ export function installAdminAuth(scope: FastifyInstance, keys: AdminKeys) {
     async (request, need) => apiKeyPrincipal(readToken(request), need, keys),
     () => new AppError('unauthorized', 'Unauthorized'),
   );
+  installRoleGate(scope);
+}
+
+/**
+ * Refuses a caller whose role is below the route's (`config.role`, by default viewer for reads and
+ * admin for writes) before the body is parsed, so a denied write neither validates nor stores.
+ */
+export function installRoleGate(scope: FastifyInstance) {
+  scope.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config?.auth === 'public') return;
+    const required = requiredRole(request);
+    if (!hasRole(request.principal, required)) throw new AppError('forbidden', `This requires the ${required} role`);
+  });
 }
 
 /** Routes marked `degradedGate` are refused with 503 while the admin cluster is over capacity (after validation). */
