@@ -1,5 +1,6 @@
 /** Builds the Fastify app without listening, so tests run the real thing in-process. */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import swaggerUi from '@fastify/swagger-ui';
@@ -82,6 +83,8 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   installFaceKit(app, adminErrors);
   installHttpMetrics(app, ctx.nodeMetrics.registry);
   await installRateLimits(app);
+  // Operators' dashboard sessions (Admin API authenticator).
+  await app.register(cookie);
 
   await app.register(swagger, {
     openapi: {

@@ -12,6 +12,10 @@ export interface Config {
   masterKey: string | null;
   apiKey: string | null;
   metricsKey: string | null;
+  /** The super_admin created on a first start with no operators. */
+  operatorUsername: string;
+  /** Its password; null = generate one into DATA_DIR/operator-password. */
+  operatorPassword: string | null;
   logLevel: string;
   defaultClusterName: string | null;
   publicEnrollmentKeyEnabled: boolean;
@@ -131,6 +135,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     throw new ConfigError('EVENT_BROKER_URL must be nats://…, redis://…, rediss://…, mqtt://… or mqtts://…');
   }
 
+  const operatorUsername = read('OPERATOR_USERNAME') ?? 'admin';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(operatorUsername)) {
+    throw new ConfigError('OPERATOR_USERNAME must be 1–64 characters of A–Z, a–z, 0–9, _ . - starting with a letter or digit');
+  }
+  const operatorPassword = merged.OPERATOR_PASSWORD === undefined || merged.OPERATOR_PASSWORD === '' ? null : merged.OPERATOR_PASSWORD;
+  if (operatorPassword !== null && (operatorPassword.length < 8 || operatorPassword.length > 128)) {
+    throw new ConfigError('OPERATOR_PASSWORD must be 8–128 characters');
+  }
+
   const headersTimeoutMs = int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 3_600_000);
   const requestTimeoutMs = int('HTTP_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000);
   // Node refuses a headers timeout longer than the request timeout.
@@ -144,6 +157,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     masterKey: read('MASTER_KEY') ?? null,
     apiKey: read('API_KEY') ?? null,
     metricsKey: read('METRICS_KEY') ?? null,
+    operatorUsername,
+    operatorPassword,
     logLevel: read('LOG_LEVEL') ?? 'info',
     defaultClusterName: read('DEFAULT_CLUSTER_NAME') ?? null,
     publicEnrollmentKeyEnabled: bool('PUBLIC_ENROLLMENT_KEY_ENABLED', false),

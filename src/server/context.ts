@@ -53,6 +53,7 @@ import { webhooksModule } from './modules/webhooks/webhooks.module.ts';
 import type { CoreNodeService } from './modules/vpn/core-node.service.ts';
 import type { UsageService } from './modules/vpn/usage.service.ts';
 import { type VpnAdminServices, vpnModule } from './modules/vpn/vpn.module.ts';
+import { type OperatorServices, operatorsModule } from './modules/operators/operators.module.ts';
 import type { AdminMetricsCollector } from './modules/metrics/admin-metrics.ts';
 import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
@@ -86,6 +87,7 @@ export interface AppContext {
   coreNodes: CoreNodeService;
   usage: UsageService;
   adminMetrics: AdminMetricsCollector;
+  operators: OperatorServices;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -173,6 +175,9 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     queues: broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
   });
   const { nodeMetrics, adminMetrics } = metricsM.services;
+  // The spec's defaults until the settings module feeds them.
+  const operatorsM = operatorsModule({ db, policy: () => ({ sessionLifetimeHours: 24, maxLoginAttempts: 5 }) });
+  const operators = operatorsM.services;
   const manifests: ModuleManifest<unknown>[] = [
     clustersM,
     enrollmentKeysM,
@@ -186,6 +191,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     vpnM,
     inventoryM,
     metricsM,
+    operatorsM,
   ];
 
   // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
@@ -223,6 +229,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //   self-updates  queue self_updates · frame self_update_result (acks answer channel requests)
   //   webhooks      subscribers webhooks (+ broker) · queues webhook_delivery (+ event_broker)
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
+  //   operators     prune-logins-and-sessions (once in fleet)
   // plus the root's own passes right here (channel directory pruning, outbox retention), and
   // per-instance loops that are not periodic passes, run by start()/stop() (START / STOP below):
   // the job runner and event relay (workers), the instances heartbeat (the membership lease),
@@ -294,6 +301,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     coreNodes,
     usage,
     adminMetrics,
+    operators,
     setListeningPort(port) {
       listeningPort = port;
     },

@@ -1,11 +1,14 @@
 /** config → keys → database → migrations → context → app → listen, and a graceful shutdown. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
 import pino from 'pino';
-import { loadConfig, loopbackUrls } from './config.ts';
+import { type Config, loadConfig, loopbackUrls } from './config.ts';
 import { openDatabase } from './db/dialect.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { loadBootKeys } from './keys.ts';
-import { createContext } from './context.ts';
+import { type AppContext, createContext } from './context.ts';
+import { generatePassword } from './modules/operators/passwords.ts';
 import { buildApp } from './app.ts';
 
 export const LISTEN_BACKLOG = 4096;
@@ -25,6 +28,7 @@ export async function serve(): Promise<void> {
   if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');
 
   const ctx = await createContext(config, keys, database, log);
+  await ensureFirstOperator(ctx, config, log);
   const https = config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) } : null;
   const app = await buildApp(ctx, { logger: { level: config.logLevel }, https });
   // A registration storm opens thousands of connections at once; Node's default backlog (511)
@@ -54,6 +58,24 @@ export async function serve(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * A database without operators gets a super_admin (OPERATOR_USERNAME, OPERATOR_PASSWORD). A
+ * generated password is written to DATA_DIR/operator-password (0600) and logged once, by the one
+ * instance whose insert won.
+ */
+async function ensureFirstOperator(ctx: AppContext, config: Config, log: Logger): Promise<void> {
+  const password = config.operatorPassword ?? generatePassword();
+  if (!(await ctx.operators.auth.ensureFirstOperator(config.operatorUsername, password))) return;
+  if (config.operatorPassword !== null) return void log.info({ username: config.operatorUsername }, 'Created the first operator (super_admin)');
+  const file = path.join(config.dataDir, 'operator-password');
+  rmSync(file, { force: true });
+  writeFileSync(file, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  log.warn(
+    `Created the first operator "${config.operatorUsername}" (super_admin) with a generated password, stored in ${file} (mode 0600). Sign in at POST /api/v1/auth/login. It is not logged again.`,
+  );
+  log.warn(`OPERATOR_PASSWORD=${password}`);
 }
 
 export async function migrate(): Promise<void> {

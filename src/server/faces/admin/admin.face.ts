@@ -1,6 +1,6 @@
 /**
- * The Admin API face (`/api/v1`, edge-admin spec): boot-key auth (API key, metrics key on the
- * metrics routes, master key everywhere), the `{data, meta}` envelopes and the degraded-mode gate.
+ * The Admin API face (`/api/v1`, edge-admin spec): boot keys (API key, metrics key on the metrics
+ * routes, master key everywhere) and operators (session cookie + CSRF, or API token) by role, the `{data, meta}` envelopes and the degraded-mode gate.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../../context.ts';
@@ -20,12 +20,15 @@ import { webhookRoutes } from './webhooks.routes.ts';
 import { adminMetricsRoutes } from './admin-metrics.routes.ts';
 import { vpnAdminRoutes } from './vpn.routes.ts';
 import { vpnUsageRoutes } from './vpn-usage.routes.ts';
+import { authRoutes } from './auth.routes.ts';
+import { usersRoutes } from './users.routes.ts';
+import { tokensRoutes } from './tokens.routes.ts';
 
 export const adminFace =
   (ctx: AppContext): FastifyPluginAsync =>
   async (api) => {
     installFace(api, adminErrors);
-    installAdminAuth(api, ctx.keys);
+    installAdminAuth(api, { keys: ctx.keys, operators: ctx.operators.auth });
     installDegradedGate(api, () => ctx.instances.isDegraded());
     await api.register(clusterRoutes(ctx));
     await api.register(enrollmentKeysRoutes(ctx));
@@ -41,4 +44,7 @@ export const adminFace =
     await api.register(adminMetricsRoutes(ctx));
     await api.register(vpnAdminRoutes(ctx));
     await api.register(vpnUsageRoutes(ctx));
+    await api.register(authRoutes(ctx));
+    await api.register(usersRoutes(ctx));
+    await api.register(tokensRoutes(ctx));
   };

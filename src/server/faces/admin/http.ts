@@ -7,7 +7,7 @@ import { AppError, DegradedModeError } from '../../errors.ts';
 import type { Page } from '../../db/listing.ts';
 import { microsecondTimestamp } from '../../lib/time.ts';
 import { constantTimeEqual } from '../../lib/secrets.ts';
-import type { ApiKeyPrincipal } from '../../principal.ts';
+import type { ApiKeyPrincipal, OperatorPrincipal, Principal } from '../../principal.ts';
 import { hasRole } from '../../access.ts';
 import { DEFAULT_STATUS, type FaceErrors, installAuthenticator, readToken, requiredRole } from '../face-kit.ts';
 
@@ -98,11 +98,54 @@ function apiKeyPrincipal(token: string | null, need: 'api' | 'metrics', keys: Ad
   return key ? { type: 'api-key', key } : null;
 }
 
-/** Boot-key auth for a scope of Admin API routes (and the root /metrics). */
-export function installAdminAuth(scope: FastifyInstance, keys: AdminKeys) {
+/** How operators prove themselves (the operators module's AuthService). */
+export interface OperatorAuthenticator {
+  authenticateSession(cookie: string): Promise<OperatorPrincipal | null>;
+  authenticateToken(token: string): Promise<OperatorPrincipal | null>;
+}
+
+export interface AdminAuthDeps {
+  keys: AdminKeys;
+  operators: OperatorAuthenticator;
+}
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Longer bearer values or cookies are no credential at all (never hashed or looked up). */
+const MAX_CREDENTIAL_LENGTH = 512;
+
+/**
+ * The Admin API's one authenticator (and the metrics routes'): `Authorization: Bearer` is a boot
+ * key (compared in memory, so boot keys never reach the database) or else an operator's API
+ * token; without a bearer, the `session` cookie. A cookie request that changes state must repeat
+ * the session's CSRF token in `X-CSRF-Token` (403 otherwise); bearer requests need none, since a
+ * browser never attaches them on its own.
+ */
+async function authenticate(request: FastifyRequest, need: 'api' | 'metrics', deps: AdminAuthDeps): Promise<Principal | null> {
+  const bearer = readToken(request);
+  if (bearer !== null) {
+    const bootKey = apiKeyPrincipal(bearer, need, deps.keys);
+    if (bootKey || bearer.length > MAX_CREDENTIAL_LENGTH) return bootKey;
+    return deps.operators.authenticateToken(bearer);
+  }
+  if (request.headers.authorization !== undefined) return null;
+  const cookie = request.cookies?.session;
+  if (!cookie || cookie.length > MAX_CREDENTIAL_LENGTH) return null;
+  const principal = await deps.operators.authenticateSession(cookie);
+  if (principal?.credential.kind === 'session' && STATE_CHANGING.has(request.method)) {
+    const header = request.headers['x-csrf-token'];
+    if (typeof header !== 'string' || header === '' || !constantTimeEqual(header, principal.credential.csrfToken)) {
+      throw new AppError('forbidden', 'Missing or invalid CSRF token (send the csrf_token cookie back in X-CSRF-Token)');
+    }
+  }
+  return principal;
+}
+
+/** Operator and boot-key auth for a scope of Admin API routes (and the root /metrics), then the role gate. */
+export function installAdminAuth(scope: FastifyInstance, deps: AdminAuthDeps) {
   installAuthenticator(
     scope,
-    async (request, need) => apiKeyPrincipal(readToken(request), need, keys),
+    (request, need) => authenticate(request, need, deps),
     () => new AppError('unauthorized', 'Unauthorized'),
   );
   installRoleGate(scope);

@@ -78,7 +78,7 @@ export const nodeMetricsRoutes =
 export const rootMetricsRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    installAdminAuth(app, ctx.keys);
+    installAdminAuth(app, { keys: ctx.keys, operators: ctx.operators.auth });
     app.get(
       '/metrics',
       {
