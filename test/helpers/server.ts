@@ -50,7 +50,18 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   const scratch = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await scratchDatabaseUrl(engine, dataDir);
   const masterKey = `test-master-${randomBytes(8).toString('hex')}`;
   const config = loadConfig(
-    { DATA_DIR: dataDir, DATABASE_URL: scratch.url, MASTER_KEY: masterKey, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env },
+    {
+      DATA_DIR: dataDir,
+      DATABASE_URL: scratch.url,
+      MASTER_KEY: masterKey,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      // Loopback is the test's "proxy": helpers that sign in many operators give each login its own
+      // X-Forwarded-For, so the per-address login limit (5 a minute) counts them apart.
+      TRUST_PROXY: '127.0.0.1',
+      ...env,
+    },
     dataDir,
   );
   const keys = loadBootKeys(config);
@@ -93,10 +104,16 @@ export class ApiClient {
   constructor(
     readonly baseUrl: string,
     readonly token: string | null,
+    /** Sent with every request (a session cookie, X-CSRF-Token); per-request headers win. */
+    readonly headers: Record<string, string> = {},
   ) {}
 
   withToken(token: string | null): ApiClient {
-    return new ApiClient(this.baseUrl, token);
+    return new ApiClient(this.baseUrl, token, this.headers);
+  }
+
+  withHeaders(headers: Record<string, string>): ApiClient {
+    return new ApiClient(this.baseUrl, this.token, { ...this.headers, ...headers });
   }
 
   async request<T = any>(
@@ -104,7 +121,7 @@ export class ApiClient {
     path: string,
     options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
   ): Promise<ApiResponse<T>> {
-    const headers: Record<string, string> = { ...options.headers };
+    const headers: Record<string, string> = { ...this.headers, ...options.headers };
     if (this.token !== null && headers.authorization === undefined) headers.authorization = `Bearer ${this.token}`;
     let body: string | undefined;
     if (options.rawBody !== undefined) {
@@ -124,5 +141,6 @@ export class ApiClient {
   get = <T = any>(path: string, headers?: Record<string, string>) => this.request<T>('GET', path, { headers });
   post = <T = any>(path: string, body?: unknown) => this.request<T>('POST', path, { body });
   patch = <T = any>(path: string, body?: unknown) => this.request<T>('PATCH', path, { body });
+  put = <T = any>(path: string, body?: unknown) => this.request<T>('PUT', path, { body });
   delete = <T = any>(path: string) => this.request<T>('DELETE', path);
 }
