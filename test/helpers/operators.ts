@@ -60,7 +60,9 @@ export async function loginAs(api: ApiClient, username: string, password = PASSW
   const res = await login(api, username, password);
   assert.equal(res.status, 200, res.text);
   const cookies = cookiesOf(res);
-  const client = api.withToken(null).withHeaders({ cookie: `session=${cookies.session}; csrf_token=${cookies.csrf_token}`, 'x-csrf-token': cookies.csrf_token! });
+  const client = api
+    .withToken(null)
+    .withHeaders({ cookie: `session=${cookies.session}; csrf_token=${cookies.csrf_token}`, 'x-csrf-token': cookies.csrf_token! });
   return Object.assign(client, { session: cookies.session!, csrf: cookies.csrf_token! });
 }
 
