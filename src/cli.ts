@@ -7,6 +7,7 @@ commands:
   serve     run the control plane (the default when no command is given)
   migrate   apply database migrations and exit
   agent     run the node agent
+  operators create an operator or reset a password (nodeplane operators --help)
   help      print this help
 
 Run \`nodeplane <command> --help\` for a command's options.
@@ -63,6 +64,8 @@ async function main(argv: string[]): Promise<void> {
     case 'migrate':
       if (wantsHelp(command, rest)) return void process.stdout.write(MIGRATE_USAGE);
       return (await import('./server/main.ts')).migrate();
+    case 'operators':
+      return (await import('./server/operators-cli.ts')).runOperators(rest);
     case 'agent':
       return (await import('./agent/main.ts')).runAgent(rest);
     case 'help':

@@ -64,7 +64,14 @@ export const authRoutes =
         errorHandler(error, request, reply) {
           const failure = classify(error, DEFAULT_STATUS);
           if (failure.kind === 'internal') request.log.error({ err: error }, 'login failed');
-          const message = failure.kind === 'internal' ? 'Internal error' : 'Invalid request: send {"username", "password"} as JSON';
+          const message =
+            failure.kind === 'internal'
+              ? 'Internal error'
+              : failure.kind === 'validation'
+                ? `Invalid request: ${Object.entries(failure.details)
+                    .map(([field, problems]) => `${field || 'body'}: ${problems.join(', ')}`)
+                    .join('; ')}`
+                : 'Invalid request: send {"username", "password"} as JSON';
           return (reply as FastifyReply).code(failure.status).type('application/json').send(refusal(message));
         },
       },

@@ -120,6 +120,21 @@ export class UserService {
     if (!(await userRepo.delete(this.db, id))) throw new NotFoundError('User');
   }
 
+  /**
+   * The command line's reset (whoever runs it owns the machine): a new password, the lockout
+   * cleared and every session ended. False when there is no such username.
+   */
+  async resetPassword(username: string, password: string): Promise<boolean> {
+    const user = await userRepo.findByUsername(this.db, username);
+    if (!user) return false;
+    const passwordHash = await hashPassword(password);
+    await this.db.transaction().execute(async (trx) => {
+      await userRepo.update(trx, user.id, { password_hash: passwordHash, failed_logins: 0, locked_until: null, updated_at: nowIso() });
+      await sessionRepo.revokeAllOf(trx, user.id, nowIso());
+    });
+    return true;
+  }
+
   private async require(id: string): Promise<UserRow> {
     const row = await userRepo.find(this.db, id);
     if (!row) throw new NotFoundError('User');
