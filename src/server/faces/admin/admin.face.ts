@@ -1,6 +1,7 @@
 /**
  * The Admin API face (`/api/v1`, edge-admin spec): boot-key auth (API key, metrics key on the
- * metrics routes, master key everywhere), the `{data, meta}` envelopes and the degraded-mode gate.
+ * metrics routes, master key everywhere), the `{data, meta}` envelopes, the degraded-mode gate and
+ * the audit trail of every write.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../../context.ts';
@@ -20,6 +21,9 @@ import { webhookRoutes } from './webhooks.routes.ts';
 import { adminMetricsRoutes } from './admin-metrics.routes.ts';
 import { vpnAdminRoutes } from './vpn.routes.ts';
 import { vpnUsageRoutes } from './vpn-usage.routes.ts';
+import { auditRoutes } from './audit.routes.ts';
+import { settingsRoutes } from './settings.routes.ts';
+import { installAuditTrail } from './audit-trail.ts';
 
 export const adminFace =
   (ctx: AppContext): FastifyPluginAsync =>
@@ -27,6 +31,7 @@ export const adminFace =
     installFace(api, adminErrors);
     installAdminAuth(api, ctx.keys);
     installDegradedGate(api, () => ctx.instances.isDegraded());
+    installAuditTrail(api, ctx.audit);
     await api.register(clusterRoutes(ctx));
     await api.register(enrollmentKeysRoutes(ctx));
     await api.register(nodesRoutes(ctx));
@@ -41,4 +46,6 @@ export const adminFace =
     await api.register(adminMetricsRoutes(ctx));
     await api.register(vpnAdminRoutes(ctx));
     await api.register(vpnUsageRoutes(ctx));
+    await api.register(auditRoutes(ctx));
+    await api.register(settingsRoutes(ctx));
   };
