@@ -21,7 +21,11 @@ export function settingsModule(deps: SettingsModuleDeps): ModuleManifest<{ setti
     db: deps.db,
     bus: deps.bus,
     onError: deps.onError,
-    env: { eventRetentionDays: config.eventRetentionDays, nodeUnreachableAfterMs: config.nodeUnreachableAfterMs, agentPingIntervalMs: config.agentPingIntervalMs },
+    env: {
+      eventRetentionDays: config.eventRetentionDays,
+      nodeUnreachableAfterMs: config.nodeUnreachableAfterMs,
+      agentPingIntervalMs: config.agentPingIntervalMs,
+    },
   });
   return {
     services: { settings },

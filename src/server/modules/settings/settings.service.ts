@@ -96,7 +96,13 @@ export class SettingsService {
     if (Object.keys(details).length > 0) throw new ValidationError(details);
     await settingsRepo.upsert(this.deps.db, rows);
     await this.refresh();
-    if (rows.length > 0) this.deps.bus.publish(CHANGED_TOPIC, rows.map((row) => row.key)).catch(this.deps.onError);
+    if (rows.length > 0)
+      this.deps.bus
+        .publish(
+          CHANGED_TOPIC,
+          rows.map((row) => row.key),
+        )
+        .catch(this.deps.onError);
     return this.merge(this.saved);
   }
 
