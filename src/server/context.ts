@@ -55,6 +55,10 @@ import type { UsageService } from './modules/vpn/usage.service.ts';
 import { type VpnAdminServices, vpnModule } from './modules/vpn/vpn.module.ts';
 import { type OperatorServices, operatorsModule } from './modules/operators/operators.module.ts';
 import type { AdminMetricsCollector } from './modules/metrics/admin-metrics.ts';
+import type { AuditService } from './modules/audit/audit.service.ts';
+import { auditModule } from './modules/audit/audit.module.ts';
+import type { SettingsService } from './modules/settings/settings.service.ts';
+import { settingsModule } from './modules/settings/settings.module.ts';
 import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
 
@@ -88,6 +92,8 @@ export interface AppContext {
   usage: UsageService;
   adminMetrics: AdminMetricsCollector;
   operators: OperatorServices;
+  audit: AuditService;
+  settings: SettingsService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -122,7 +128,6 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     relay.kick();
     jobs.kick();
   });
-  const eventRetention = new EventRetention(db, config.eventRetentionDays);
   const naming = new Naming(config.vpnDomain);
   const secrets = new SecretBox(keys.dataKey);
   // The server's own Prometheus registry (GET /metrics): the hub, webhooks and metrics count into it.
@@ -142,6 +147,12 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     liveInstanceIds: async () => (await instanceRepo.live(db, new Date(Date.now() - config.instanceTtlMs).toISOString())).map((row) => row.id),
   });
   const stopConfigRelay = relayConfigSignal(bus, (error) => log.error({ err: error }, 'relaying a config change failed'));
+  // Settings first: retention, the node sweep and the agent hub read them.
+  const settingsM = settingsModule({ db, bus, onError: (error) => log.error({ err: error }, 'reading the settings failed'), config });
+  const { settings } = settingsM.services;
+  const eventRetention = new EventRetention(db, () => settings.eventRetentionDays());
+  const auditM = auditModule({ db, outbox, retentionDays: () => settings.eventRetentionDays() });
+  const { audit } = auditM.services;
 
   // ── MODULES ── one factory each (`modules/<noun>/<noun>.module.ts`), in dependency order; what
   // they return is registered in one loop below (BACKGROUND) and started and stopped at the end.
@@ -149,7 +160,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const { clusters } = clustersM.services;
   const enrollmentKeysM = enrollmentKeysModule({ db, outbox, clusters, adminUrls, log, config });
   const { enrollmentKeys } = enrollmentKeysM.services;
-  const nodesM = nodesModule({ db, outbox, naming, secrets, adminUrls, log, config });
+  const nodesM = nodesModule({ db, outbox, naming, secrets, adminUrls, log, unreachableAfterMs: () => settings.nodeUnreachableAfterMs(), config });
   const { nodes } = nodesM.services;
   const aliasesM = aliasesModule({ db, naming });
   const { aliases } = aliasesM.services;
@@ -175,10 +186,11 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     queues: broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
   });
   const { nodeMetrics, adminMetrics } = metricsM.services;
-  // The spec's defaults until the settings module feeds them.
-  const operatorsM = operatorsModule({ db, policy: () => ({ sessionLifetimeHours: 24, maxLoginAttempts: 5 }) });
+  const operatorsM = operatorsModule({ db, policy: () => settings.policy() });
   const operators = operatorsM.services;
   const manifests: ModuleManifest<unknown>[] = [
+    settingsM,
+    auditM,
     clustersM,
     enrollmentKeysM,
     nodesM,
@@ -208,6 +220,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs, channelGraceMs: config.nodeChannelGraceMs },
   );
   registerAgentHubMetrics(registry, agentHub);
+  settings.onChange(() => agentHub.setPingInterval(settings.agentPingIntervalMs()));
   const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
   if (thresholdWarning) log.warn(thresholdWarning);
 
@@ -230,7 +243,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //   webhooks      subscribers webhooks (+ broker) · queues webhook_delivery (+ event_broker)
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
   //   operators     prune-logins-and-sessions (once in fleet)
-  // plus the root's own passes right here (channel directory pruning, outbox retention), and
+  //   settings      refresh (every instance; the fallback for lost change signals)
+  // plus the root's own passes right here (channel directory pruning, outbox and audit retention), and
   // per-instance loops that are not periodic passes, run by start()/stop() (START / STOP below):
   // the job runner and event relay (workers), the instances heartbeat (the membership lease),
   // the agent hub's pings (per connection), the nodes' last-seen and the enrollment keys'
@@ -241,9 +255,16 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     everyMs: config.instanceHeartbeatMs,
     run: () => channels.pruneDeadInstances(),
   });
-  if (config.eventRetentionDays > 0) {
-    scheduler.add({ name: 'events.prune', scope: 'once-in-fleet', everyMs: config.eventPruningIntervalMs, run: () => eventRetention.prune() });
-  }
+  // Always scheduled: an operator may set a retention while EVENT_RETENTION_DAYS=0 keeps everything.
+  scheduler.add({
+    name: 'events.prune',
+    scope: 'once-in-fleet',
+    everyMs: config.eventPruningIntervalMs,
+    run: async () => {
+      await eventRetention.prune();
+      await audit.prune();
+    },
+  });
   for (const manifest of manifests) {
     for (const [queue, options] of Object.entries(manifest.jobs ?? {})) jobs.register(queue, options);
     for (const [name, subscriber] of Object.entries(manifest.subscribers ?? {})) relay.subscribeDurable(name, subscriber);
@@ -255,14 +276,15 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   log.debug({ schedules: scheduler.list() }, 'background schedules');
 
   // ── START / STOP ── order matters, and stop is not start reversed:
-  //   start  relay → the modules the channels stand on: enrollment-keys (failed-verification buffer),
+  //   start  relay → settings (the cache the hub, the sweeps and retention read) → the modules the
+  //          channels stand on: enrollment-keys (failed-verification buffer),
   //          instances (the membership lease every owned-clusters pass needs), nodes (last-seen
   //          buffer) → channels, hub → the other modules → scheduler → job runner
   //   stop   enrollment-keys first (its last tally is recorded while the relay and the job runner
   //          still run) → scheduler, job runner → the other modules, reversed → hub, channels →
   //          nodes (flushes what the closing channels touched last) → instances (leaves the
   //          membership) → relay
-  const beforeChannels: ModuleManifest<unknown>[] = [enrollmentKeysM, instancesM, nodesM];
+  const beforeChannels: ModuleManifest<unknown>[] = [settingsM, enrollmentKeysM, instancesM, nodesM];
   const afterChannels = manifests.filter((manifest) => !beforeChannels.includes(manifest));
   await relay.start();
   for (const manifest of beforeChannels) await manifest.start?.();
@@ -302,6 +324,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     usage,
     adminMetrics,
     operators,
+    audit,
+    settings,
     setListeningPort(port) {
       listeningPort = port;
     },

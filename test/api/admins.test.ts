@@ -121,7 +121,7 @@ for (const engine of testEngines()) {
       assert.equal((await server.api.withToken('wrong').get('/api/v1/event_types')).status, 401);
     });
 
-    it('lists the 15 edge event types first, in catalog order, then the Core node and VPN types', async () => {
+    it('lists the 15 edge event types first, in catalog order, then the Core node, VPN and audit types', async () => {
       const res = await server.api.get('/api/v1/event_types');
       assert.equal(res.status, 200);
       assert.deepEqual(res.body.data, [...EVENT_TYPES]);
@@ -135,6 +135,7 @@ for (const engine of testEngines()) {
         'core.node.status_changed',
         'vpn.subscription.limited',
         'vpn.subscription.expired',
+        'audit.recorded',
       ]);
     });
 

@@ -11,6 +11,7 @@ import type { EventTables, EventsTable } from './tables/events.ts';
 import type { InstanceTables, InstancesTable } from './tables/instances.ts';
 import type { JobTables } from './tables/jobs.ts';
 import type { OperatorTables } from './tables/operators.ts';
+import type { AuditSettingsTables } from './tables/audit-settings.ts';
 import type { AliasesTable, EdgeNodesTable, NodeTables, NodesTable } from './tables/nodes.ts';
 import type { SelfUpdateTables } from './tables/self-updates.ts';
 import type { SshTables } from './tables/ssh.ts';
@@ -30,7 +31,8 @@ export interface Database
     WebhookTables,
     VpnTables,
     ChannelTables,
-    OperatorTables {}
+    OperatorTables,
+    AuditSettingsTables {}
 
 export type ClusterRow = Selectable<ClustersTable>;
 export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;

@@ -58,6 +58,23 @@ export interface CoreNodeEventData {
   updated_at: string;
 }
 
+/** One audit log row (Admin API write or login), as `GET /api/v1/audit` renders it. */
+export interface AuditRecordedEventData {
+  id: string;
+  at: string;
+  actor_type: 'operator' | 'token' | 'api-key' | 'node' | 'public';
+  actor_id: string | null;
+  actor_name: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  method: string;
+  path: string;
+  status: number;
+  ip: string | null;
+  details: Record<string, unknown> | null;
+}
+
 export interface EventDataMap {
   'edge.node.registered': EdgeNodeEventData;
   'edge.node.reregistered': EdgeNodeEventData;
@@ -120,6 +137,7 @@ export interface EventDataMap {
     expires_at: string;
     expired_at: string;
   };
+  'audit.recorded': AuditRecordedEventData;
 }
 
 export type EventType = keyof EventDataMap;
@@ -147,6 +165,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'core.node.status_changed',
   'vpn.subscription.limited',
   'vpn.subscription.expired',
+  'audit.recorded',
 ];
 
 export const isEventType = (value: string): value is EventType => (EVENT_TYPES as readonly string[]).includes(value);

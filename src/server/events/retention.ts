@@ -16,14 +16,15 @@ const BATCH = 5_000;
 export class EventRetention {
   constructor(
     private readonly db: Kysely<Database>,
-    /** 0 keeps every event. */
-    private readonly retentionDays: number,
+    /** Read on every pass (an operator setting); 0 keeps every event. */
+    private readonly retentionDays: () => number,
   ) {}
 
   /** Deletes consumed events older than the window as of `now`; returns how many. */
   async prune(now = Date.now()): Promise<number> {
-    if (this.retentionDays === 0) return 0;
-    const cutoff = microsecondTimestamp(new Date(now - this.retentionDays * DAY_MS));
+    const days = this.retentionDays();
+    if (days === 0) return 0;
+    const cutoff = microsecondTimestamp(new Date(now - days * DAY_MS));
     const slowest = await this.db
       .selectFrom('event_consumers')
       .select((eb) => eb.fn.min('last_seq').as('seq'))

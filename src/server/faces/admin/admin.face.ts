@@ -1,6 +1,7 @@
 /**
  * The Admin API face (`/api/v1`, edge-admin spec): boot keys (API key, metrics key on the metrics
- * routes, master key everywhere) and operators (session cookie + CSRF, or API token) by role, the `{data, meta}` envelopes and the degraded-mode gate.
+ * routes, master key everywhere) and operators (session cookie + CSRF, or API token) by role, the
+ * `{data, meta}` envelopes, the degraded-mode gate and the audit trail of every write.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../../context.ts';
@@ -23,6 +24,9 @@ import { vpnUsageRoutes } from './vpn-usage.routes.ts';
 import { authRoutes } from './auth.routes.ts';
 import { usersRoutes } from './users.routes.ts';
 import { tokensRoutes } from './tokens.routes.ts';
+import { auditRoutes } from './audit.routes.ts';
+import { settingsRoutes } from './settings.routes.ts';
+import { installAuditTrail } from './audit-trail.ts';
 
 export const adminFace =
   (ctx: AppContext): FastifyPluginAsync =>
@@ -30,6 +34,7 @@ export const adminFace =
     installFace(api, adminErrors);
     installAdminAuth(api, { keys: ctx.keys, operators: ctx.operators.auth });
     installDegradedGate(api, () => ctx.instances.isDegraded());
+    installAuditTrail(api, ctx.audit);
     await api.register(clusterRoutes(ctx));
     await api.register(enrollmentKeysRoutes(ctx));
     await api.register(nodesRoutes(ctx));
@@ -47,4 +52,6 @@ export const adminFace =
     await api.register(authRoutes(ctx));
     await api.register(usersRoutes(ctx));
     await api.register(tokensRoutes(ctx));
+    await api.register(auditRoutes(ctx));
+    await api.register(settingsRoutes(ctx));
   };

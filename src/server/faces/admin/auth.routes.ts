@@ -81,6 +81,8 @@ export const authRoutes =
           const [status, message] = REFUSALS[outcome.reason];
           return reply.code(status as 401).send(refusal(message));
         }
+        // The audit trail names the operator who just signed in.
+        req.principal = outcome.principal;
         setSessionCookies(req, reply, outcome.sessionToken, outcome.csrfToken, outcome.maxAgeSeconds);
         return { success: true, csrf_token: outcome.csrfToken, user: outcome.user, error: null };
       },
@@ -112,6 +114,7 @@ export const authRoutes =
         async (req, reply) => {
           const outcome = await ctx.operators.auth.login(loginInput(req, req.body));
           if (!outcome.ok) return reply.redirect(`/login?error=${outcome.reason === 'rate_limited' ? 'rate_limited' : 'invalid'}`, 303);
+          req.principal = outcome.principal;
           setSessionCookies(req, reply, outcome.sessionToken, outcome.csrfToken, outcome.maxAgeSeconds);
           const next = req.body.next;
           return reply.redirect(next !== undefined && SAFE_NEXT.test(next) ? next : '/dashboard', 303);

@@ -47,6 +47,7 @@ export class AgentHub implements ChannelTransport {
   private readonly sockets = new Map<string, Channel>();
   private readonly graces = new Map<string, NodeJS.Timeout>();
   private timer: NodeJS.Timeout | null = null;
+  private pingIntervalMs: number;
 
   constructor(
     private readonly presence: NodePresence,
@@ -54,6 +55,7 @@ export class AgentHub implements ChannelTransport {
     private readonly log: Logger,
     private readonly options: AgentHubOptions,
   ) {
+    this.pingIntervalMs = options.pingIntervalMs;
     channels.register(this);
   }
 
@@ -117,8 +119,17 @@ export class AgentHub implements ChannelTransport {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.pingAll(), this.options.pingIntervalMs);
+    this.timer = setInterval(() => this.pingAll(), this.pingIntervalMs);
     this.timer.unref();
+  }
+
+  /** A new ping period (an operator setting); a running hub re-times its pings at once. */
+  setPingInterval(ms: number): void {
+    if (ms === this.pingIntervalMs) return;
+    this.pingIntervalMs = ms;
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.start();
   }
 
   /** Self-update requests and their acks pair by request id. */
@@ -129,6 +140,7 @@ export class AgentHub implements ChannelTransport {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     // Shutting down is not the nodes' fault; whichever instance they reconnect to takes over.
     for (const nodeId of [...this.graces.keys()]) this.endGrace(nodeId);
     for (const { socket } of this.sockets.values()) socket.close(1001, 'server shutting down');

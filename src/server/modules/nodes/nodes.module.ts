@@ -21,12 +21,13 @@ export interface NodesModuleDeps {
   /** URLs agents are told to use; known only once the server listens. */
   adminUrls: () => string[];
   log: Logger;
+  /** Silence after which a node is unreachable, read on every sweep (an operator setting). */
+  unreachableAfterMs: () => number;
   config: {
     derpMapUrl: string | null;
     adminSlotReservation: number;
     nodeStatusDebounceMs: number;
     nodeSweepIntervalMs: number;
-    nodeUnreachableAfterMs: number;
   };
 }
 
@@ -53,7 +54,7 @@ export function nodesModule(deps: NodesModuleDeps): ModuleManifest<{ nodes: Node
               markUnreachable: (nodeId) => nodes.markUnreachable(nodeId),
               flushLastSeen: () => nodes.flushLastSeen(),
             },
-            config.nodeUnreachableAfterMs,
+            deps.unreachableAfterMs(),
             clusterIds,
           ),
       },

@@ -43,7 +43,7 @@ const REVOKED_KEPT_MS = 7 * 86_400_000;
 export const API_TOKEN_PREFIX = 'npt_';
 
 export type LoginOutcome =
-  | { ok: true; user: UserInfo; sessionId: string; sessionToken: string; csrfToken: string; maxAgeSeconds: number }
+  | { ok: true; user: UserInfo; principal: OperatorPrincipal; sessionToken: string; csrfToken: string; maxAgeSeconds: number }
   | { ok: false; reason: 'malformed' | 'rate_limited' | 'invalid' | 'disabled' | 'expired' };
 
 export interface LoginInput {
@@ -111,7 +111,14 @@ export class AuthService {
     return {
       ok: true,
       user: renderUser({ ...user, last_login_at: iso(now) }),
-      sessionId,
+      principal: {
+        type: 'operator',
+        id: user.id,
+        username: user.username,
+        role: user.role as Role,
+        allowedNodeIds: parseNodeIds(user.allowed_node_ids),
+        credential: { kind: 'session', sessionId, csrfToken },
+      },
       sessionToken,
       csrfToken,
       maxAgeSeconds: Math.floor(lifetimeMs / 1000),
