@@ -56,6 +56,10 @@ import { type VpnAdminServices, vpnModule } from './modules/vpn/vpn.module.ts';
 import type { AdminMetricsCollector } from './modules/metrics/admin-metrics.ts';
 import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
+import type { BackupService } from './modules/backup/backup.service.ts';
+import { backupModule } from './modules/backup/backup.module.ts';
+import { bodyValidator } from './http/validation.ts';
+import { ExportDocument } from '../contract/admin/backup.ts';
 
 export interface AppContext {
   config: Config;
@@ -86,6 +90,7 @@ export interface AppContext {
   coreNodes: CoreNodeService;
   usage: UsageService;
   adminMetrics: AdminMetricsCollector;
+  backup: BackupService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -173,6 +178,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     queues: broker ? [DELIVERY_QUEUE, BROKER_QUEUE] : [DELIVERY_QUEUE],
   });
   const { nodeMetrics, adminMetrics } = metricsM.services;
+  const backupM = backupModule({ db, outbox, secrets, validateDocument: bodyValidator<ExportDocument>(ExportDocument) });
+  const { backup } = backupM.services;
   const manifests: ModuleManifest<unknown>[] = [
     clustersM,
     enrollmentKeysM,
@@ -186,6 +193,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     vpnM,
     inventoryM,
     metricsM,
+    backupM,
   ];
 
   // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
@@ -294,6 +302,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     coreNodes,
     usage,
     adminMetrics,
+    backup,
     setListeningPort(port) {
       listeningPort = port;
     },

@@ -20,6 +20,7 @@ import { webhookRoutes } from './webhooks.routes.ts';
 import { adminMetricsRoutes } from './admin-metrics.routes.ts';
 import { vpnAdminRoutes } from './vpn.routes.ts';
 import { vpnUsageRoutes } from './vpn-usage.routes.ts';
+import { backupRoutes } from './backup.routes.ts';
 
 export const adminFace =
   (ctx: AppContext): FastifyPluginAsync =>
@@ -41,4 +42,5 @@ export const adminFace =
     await api.register(adminMetricsRoutes(ctx));
     await api.register(vpnAdminRoutes(ctx));
     await api.register(vpnUsageRoutes(ctx));
+    await api.register(backupRoutes(ctx));
   };
