@@ -238,7 +238,8 @@ export const BackupData = Type.Object(
     users: Rows(BackupUser),
     nodes: Rows(SpecNode),
     /** `[key, value]`, values as text. */
-    settings: Rows(Type.Tuple([Text(255, 1), Text(64 * 1024)])),
+    // A pair as a two-item array: OpenAPI 3.0 has no tuples.
+    settings: Rows(Type.Unsafe<[string, string]>(Type.Array(Text(64 * 1024), { minItems: 2, maxItems: 2 }))),
     config_templates: Type.Array(Type.Unknown(), { maxItems: 0 }),
     events: Type.Optional(Rows(Type.Unknown())),
     audit_log: Type.Optional(Rows(Type.Unknown())),
