@@ -81,6 +81,8 @@ export interface Config {
   trustProxy: boolean | number | string[];
   /** Body limit of the unauthenticated routes (enrollment, registration); BODY_LIMIT_BYTES covers the rest. */
   publicBodyLimitBytes: number;
+  /** Body limit of POST /api/v1/import alone: a whole fleet's export is far larger than any other request. */
+  importBodyLimitBytes: number;
   httpHeadersTimeoutMs: number;
   httpRequestTimeoutMs: number;
   httpKeepAliveTimeoutMs: number;
@@ -207,6 +209,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     rateLimitSubscriptionMax: int('RATE_LIMIT_SUBSCRIPTION_MAX', 120),
     trustProxy: trustProxy(read('TRUST_PROXY')),
     publicBodyLimitBytes: int('PUBLIC_BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    importBodyLimitBytes: int('IMPORT_BODY_LIMIT_BYTES', 64 * 1024 * 1024, 1024),
     httpHeadersTimeoutMs: headersTimeoutMs,
     httpRequestTimeoutMs: requestTimeoutMs,
     httpKeepAliveTimeoutMs: int('HTTP_KEEPALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),

@@ -61,6 +61,10 @@ import type { SettingsService } from './modules/settings/settings.service.ts';
 import { settingsModule } from './modules/settings/settings.module.ts';
 import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
+import type { BackupService } from './modules/backup/backup.service.ts';
+import { backupModule } from './modules/backup/backup.module.ts';
+import { bodyValidator } from './http/validation.ts';
+import { ExportDocument } from '../contract/admin/backup.ts';
 
 export interface AppContext {
   config: Config;
@@ -94,6 +98,7 @@ export interface AppContext {
   operators: OperatorServices;
   audit: AuditService;
   settings: SettingsService;
+  backup: BackupService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -188,6 +193,15 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const { nodeMetrics, adminMetrics } = metricsM.services;
   const operatorsM = operatorsModule({ db, policy: () => settings.policy() });
   const operators = operatorsM.services;
+  const backupM = backupModule({
+    db,
+    outbox,
+    secrets,
+    validateDocument: bodyValidator<ExportDocument>(ExportDocument),
+    settings: { list: (from) => settings.exportPairs(from), restore: (trx, pairs, dryRun) => settings.restorePairs(trx, pairs, dryRun) },
+    audit: { recent: (from, limit) => audit.recent(from, limit) },
+  });
+  const { backup } = backupM.services;
   const manifests: ModuleManifest<unknown>[] = [
     settingsM,
     auditM,
@@ -204,6 +218,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     inventoryM,
     metricsM,
     operatorsM,
+    backupM,
   ];
 
   // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
@@ -326,6 +341,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     operators,
     audit,
     settings,
+    backup,
     setListeningPort(port) {
       listeningPort = port;
     },

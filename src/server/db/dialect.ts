@@ -129,3 +129,13 @@ export function forUpdate<Q extends { forUpdate(): Q }>(db: Kysely<any>, query: 
 export function forUpdateSkipLocked<Q extends { forUpdate(): Q; skipLocked(): Q }>(db: Kysely<any>, query: Q): Q {
   return engineOf(db) === 'postgres' ? query.forUpdate().skipLocked() : query;
 }
+
+/**
+ * After rows were inserted with explicit serial ids (a restore), moves the id generator past them.
+ * SQLite's AUTOINCREMENT follows explicit ids on its own; a Postgres identity sequence does not and
+ * would hand out an id that is already taken.
+ */
+export async function advanceSerial(trx: Kysely<any>, table: string, column: string): Promise<void> {
+  if (engineOf(trx) !== 'postgres') return;
+  await sql`select setval(pg_get_serial_sequence(${table}, ${column}), coalesce(max(${sql.ref(column)}), 0) + 1, false) from ${sql.table(table)}`.execute(trx);
+}

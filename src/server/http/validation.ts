@@ -201,3 +201,12 @@ export function validationDetails(errors: ErrorObject[]): Record<string, string[
   }
   return details;
 }
+
+/**
+ * The body validator of `schema` as a plain function, for JSON that arrives inside another value
+ * (a decrypted export): the same hardening and the same `{path: [messages]}` details as a body.
+ */
+export function bodyValidator<T>(schema: object): (value: unknown) => { ok: true; value: T } | { ok: false; details: Record<string, string[]> } {
+  const validate = bodyAjv.compile(hardenSchema(schema) as object);
+  return (value) => (validate(value) ? { ok: true, value: value as T } : { ok: false, details: validationDetails(validate.errors ?? []) });
+}

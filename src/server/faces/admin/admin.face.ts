@@ -27,6 +27,7 @@ import { tokensRoutes } from './tokens.routes.ts';
 import { auditRoutes } from './audit.routes.ts';
 import { settingsRoutes } from './settings.routes.ts';
 import { installAuditTrail } from './audit-trail.ts';
+import { backupRoutes } from './backup.routes.ts';
 
 export const adminFace =
   (ctx: AppContext): FastifyPluginAsync =>
@@ -54,4 +55,5 @@ export const adminFace =
     await api.register(tokensRoutes(ctx));
     await api.register(auditRoutes(ctx));
     await api.register(settingsRoutes(ctx));
+    await api.register(backupRoutes(ctx));
   };

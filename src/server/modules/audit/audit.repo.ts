@@ -33,6 +33,11 @@ export const auditRepo = {
     });
   },
 
+  /** The newest `limit` rows, newest first (for an export). */
+  recent(db: Db, limit: number): Promise<AuditLogRow[]> {
+    return db.selectFrom('audit_log').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  },
+
   /** Deletes rows older than `cutoff`; returns how many. */
   async deleteOlderThan(db: Db, cutoff: string): Promise<number> {
     let total = 0;

@@ -85,6 +85,11 @@ export class AuditService {
     return { ...page, items: page.items.map(view) };
   }
 
+  /** The newest `limit` records, for an export's `audit_log`. */
+  async recent(db: Kysely<Database>, limit: number): Promise<AuditRecord[]> {
+    return (await auditRepo.recent(db, limit)).map(view);
+  }
+
   /** Deletes rows older than the retention as of `now`; returns how many. */
   async prune(now = Date.now()): Promise<number> {
     const days = this.deps.retentionDays();

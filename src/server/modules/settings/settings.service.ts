@@ -11,7 +11,7 @@
  * Where an environment variable already set the same thing (EVENT_RETENTION_DAYS,
  * NODE_UNREACHABLE_AFTER_MS, AGENT_PING_INTERVAL_MS), its value is the default until a setting is saved.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { SETTING_KEYS, SETTINGS, type SettingKey, type SettingValues } from '../../../contract/admin/settings.ts';
 import { assertRole } from '../../access.ts';
 import type { SignalBus } from '../../channels/signal-bus.ts';
@@ -104,6 +104,39 @@ export class SettingsService {
         )
         .catch(this.deps.onError);
     return this.merge(this.saved);
+  }
+
+  /** The saved settings as an export's `[key, value]` pairs (defaults are not exported). */
+  async exportPairs(db: Kysely<Database>): Promise<Array<[string, string]>> {
+    return [...this.parse(await settingsRepo.all(db))].map(([key, value]) => [key, String(value)]);
+  }
+
+  /**
+   * Restores an export's settings inside the import's transaction: every pair must be a known key
+   * with an integer in range (else nothing is imported). Other instances, and this one, pick the
+   * values up on their next refresh.
+   */
+  async restorePairs(trx: Transaction<Database>, pairs: Array<[string, string]>, dryRun: boolean) {
+    const details: ValidationDetails = {};
+    for (const [key, text] of pairs) {
+      const value = Number(text);
+      if (!isKey(key)) details[`settings.${key}`] = ['is not a setting'];
+      else if (!/^-?\d+$/.test(text) || value < SETTINGS[key].min || value > SETTINGS[key].max)
+        details[`settings.${key}`] = [`must be an integer from ${SETTINGS[key].min} to ${SETTINGS[key].max}`];
+    }
+    if (Object.keys(details).length > 0) throw new ValidationError(details);
+    const saved = this.parse(await settingsRepo.all(trx));
+    const counts = { created: 0, updated: 0, unchanged: 0 };
+    const rows: SettingRow[] = [];
+    const at = nowIso();
+    for (const [key, text] of pairs) {
+      const current = saved.get(key as SettingKey);
+      const bucket = current === undefined ? 'created' : current === Number(text) ? 'unchanged' : 'updated';
+      counts[bucket] += 1;
+      if (bucket !== 'unchanged') rows.push({ key, value: String(Number(text)), updated_at: at, updated_by: 'import' });
+    }
+    if (!dryRun) await settingsRepo.upsert(trx, rows);
+    return counts;
   }
 
   /** Re-reads the saved settings; tells the listeners when the effective values moved. */
