@@ -10,6 +10,7 @@ import { registerAgent } from '../helpers/agents.ts';
 import { createCluster } from '../helpers/factories.ts';
 import { databaseSnapshot } from '../helpers/snapshot.ts';
 import { type ApiClient, startServer, type TestServer, testEngines } from '../helpers/server.ts';
+import { createOperator, login } from '../helpers/operators.ts';
 import { createProtocol, createSubscription, createUser, NodeClient, registeredNode } from '../helpers/vpn-admin.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
@@ -32,7 +33,10 @@ async function buildFleet(api: ApiClient) {
     subscribed_events: ['edge.node.registered'],
   });
   assert.equal(webhook.status, 201, webhook.text);
-  return { cluster, agent, core, subscription };
+  const operator = await createOperator(api, { role: 'operator', allowed_node_ids: [agent.nodeId] });
+  const saved = await api.put('/api/v1/settings', { settings: { events_retention_days: 45, max_login_attempts: 7 } });
+  assert.equal(saved.status, 200, saved.text);
+  return { cluster, agent, core, subscription, operator };
 }
 
 /** What an operator sees of a plane, through the API. */
@@ -50,6 +54,9 @@ async function view(api: ApiClient) {
     vpnUsers: await data('/api/v1/vpn/users'),
     subscriptions: strip(await data('/api/v1/vpn/subscriptions'), 'online', 'online_at'),
     webhooks: await data('/api/v1/webhooks'),
+    // Each instance bootstraps its own `admin`; the imported one is skipped.
+    operators: strip(await data('/api/v1/users?page_size=100'), 'last_login_at').filter((u) => u.username !== 'admin'),
+    settings: (await api.get('/api/v1/settings')).body.data,
   };
 }
 
@@ -112,7 +119,8 @@ for (const [from, to] of pairs) {
       const withEvents = await source.api.get('/api/v1/export?include_events=true&events_days=1&include_audit=true');
       assert.equal(withEvents.status, 200);
       assert.ok(withEvents.body.data.events.some((e: { type: string }) => e.type === 'edge.node.registered'));
-      assert.deepEqual(withEvents.body.data.audit_log, []);
+      const audited = withEvents.body.data.audit_log.map((entry: { action: string; actor_id: string }) => `${entry.actor_id} ${entry.action}`);
+      assert.ok(audited.includes('master cluster.create'), audited.join(', '));
     });
 
     it('imports into a fresh instance: the same fleet and subscription documents; a second import and a dry run change nothing', async () => {
@@ -144,6 +152,8 @@ for (const [from, to] of pairs) {
         assert.deepEqual(second.body.data.unchanged, first.body.data.created);
         assert.equal(await databaseSnapshot(target), snapshot, 'the second import changed nothing');
 
+        // Without a password hash, an imported operator cannot sign in until a super_admin resets it.
+        assert.equal((await login(target.api, fleet.operator.username, fleet.operator.password)).status, 401);
         // Without its secrets, an edge node cannot authenticate until it re-registers.
         assert.equal((await target.api.withToken(fleet.agent.apiToken).get('/api/v1/agents/command_executions?status=pending')).status, 401);
       } finally {
@@ -178,6 +188,10 @@ for (const [from, to] of pairs) {
           await subDocument(source, fleet.subscription.link_uuid),
           'the same links, Shadowsocks included',
         );
+
+        const signedIn = await login(target.api, fleet.operator.username, fleet.operator.password);
+        assert.equal(signedIn.status, 200, 'the operator signs in with their password');
+        assert.deepEqual(signedIn.body.user.allowed_node_ids, [fleet.agent.nodeId]);
 
         const again = await target.api.post('/api/v1/import', { document: sealed, passphrase: PASSPHRASE });
         assert.equal(again.status, 200, again.text);
