@@ -15,6 +15,8 @@ import type { AppContext } from '../../context.ts';
 import { created, noContent, ok, paged } from './http.ts';
 
 const tags = ['Commands'];
+/** Running commands on nodes is an operator's job, not only an admin's (issue 13). */
+const operator = { role: 'operator' as const };
 
 export const commandRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
@@ -29,6 +31,7 @@ export const commandRoutes =
           body: CommandCreateRequest,
           response: { 201: Single(Command) },
         },
+        config: operator,
       },
       async (req, reply) => {
         const command = await ctx.commands.create(req.body);
@@ -56,6 +59,7 @@ export const commandRoutes =
       '/commands/:id',
       {
         schema: { tags, summary: 'Delete a command and its executions (none may be pending or sent)', params: IdParams, response: { 204: Type.Null() } },
+        config: operator,
       },
       async (req, reply) => {
         await ctx.commands.delete(req.params.id);
@@ -83,6 +87,7 @@ export const commandRoutes =
       '/command_executions/:id',
       {
         schema: { tags, summary: 'Delete a completed, cancelled or expired execution', params: IdParams, response: { 204: Type.Null() } },
+        config: operator,
       },
       async (req, reply) => {
         await ctx.commands.executions.delete(req.params.id);
@@ -101,6 +106,7 @@ export const commandRoutes =
           params: IdParams,
           response: { 200: Single(CancelExecutionData) },
         },
+        config: operator,
       },
       async (req) => ok(req, await ctx.commands.executions.cancel(req.params.id)),
     );

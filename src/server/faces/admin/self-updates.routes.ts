@@ -27,7 +27,7 @@ export const selfUpdateRoutes =
           body: SelfUpdateRequestCreateRequest,
           response: { 201: Single(SelfUpdateRequest) },
         },
-        config: { degradedGate: true },
+        config: { degradedGate: true, role: 'operator' },
       },
       async (req, reply) => {
         const request = await ctx.selfUpdates.create(req.body);
@@ -55,6 +55,7 @@ export const selfUpdateRoutes =
       '/self_update_requests/:id',
       {
         schema: { tags, summary: 'Delete a completed self-update request', params: SelfUpdateRequestIdParams, response: { 204: Type.Null() } },
+        config: { role: 'operator' },
       },
       async (req, reply) => {
         await ctx.selfUpdates.delete(req.params.id);

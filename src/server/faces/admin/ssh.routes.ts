@@ -17,6 +17,8 @@ import { created, noContent, ok, paged } from './http.ts';
 
 const usernameTags = ['Ssh.SshUsername'];
 const keyTags = ['Ssh.SshPublicKey'];
+/** Managing SSH access is an operator's job, not only an admin's (issue 13). */
+const operator = { role: 'operator' as const };
 
 /** SSH usernames and public keys (edge-admin spec §3 rows 38–45, §9.1). */
 export const sshRoutes =
@@ -32,6 +34,7 @@ export const sshRoutes =
           body: SshUsernameCreateRequest,
           response: { 201: Single(SshUsername) },
         },
+        config: operator,
       },
       async (req, reply) => {
         const username = await ctx.ssh.createUsername(req.params.node_id, req.body);
@@ -59,6 +62,7 @@ export const sshRoutes =
       '/ssh_usernames/:id',
       {
         schema: { tags: usernameTags, summary: 'Delete an SSH username and its public keys', params: SshIdParams, response: { 204: Type.Null() } },
+        config: operator,
       },
       async (req, reply) => {
         await ctx.ssh.deleteUsername(req.params.id);
@@ -76,6 +80,7 @@ export const sshRoutes =
           body: SshPublicKeyCreateRequest,
           response: { 201: Single(SshPublicKey) },
         },
+        config: operator,
       },
       async (req, reply) => {
         const key = await ctx.ssh.createKey(req.params.ssh_username_id, req.body);
@@ -103,6 +108,7 @@ export const sshRoutes =
       '/ssh_public_keys/:id',
       {
         schema: { tags: keyTags, summary: 'Delete an SSH public key', params: SshIdParams, response: { 204: Type.Null() } },
+        config: operator,
       },
       async (req, reply) => {
         await ctx.ssh.deleteKey(req.params.id);

@@ -112,6 +112,8 @@ export const vpnNodeRoutes =
           params: CoreNodeIdParams,
           response: { 200: Single(NodeConfigSchema) },
         },
+        // The rendered config carries every client's credentials and the inbounds' private keys.
+        config: { role: 'admin' },
       },
       async (req, reply) => {
         const body = await ctx.vpn.nodes.config(req.params.id);
