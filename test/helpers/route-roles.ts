@@ -1,8 +1,8 @@
 /**
  * Every Admin API route and the lowest role it admits (issue 13): viewer reads; operator runs
  * commands, cancels and deletes executions, triggers self-updates and manages SSH access; admin
- * manages clusters, enrollment keys, nodes, aliases, webhooks and the VPN service. Reads that hand
- * out a credential (enrollment keys, a Core node's rendered config) are admin too. `public` routes
+ * manages clusters, enrollment keys, nodes, aliases, webhooks and the VPN service. Enrollment-key
+ * reads are admin too: a key read back enrolls nodes. `public` routes
  * take no credential at all. Shared by the route-role test and the operator role matrix.
  */
 import type { FastifyRequest } from 'fastify';
@@ -111,7 +111,7 @@ export const ADMIN_ROUTE_ROLES: Record<string, RouteRole> = {
   'PATCH /api/v1/vpn/nodes/:id': 'admin',
   'DELETE /api/v1/vpn/nodes/:id': 'admin',
   'POST /api/v1/vpn/nodes/:id/reset_code': 'admin',
-  'GET /api/v1/vpn/nodes/:id/config': 'admin',
+  'GET /api/v1/vpn/nodes/:id/config': 'viewer',
   'POST /api/v1/vpn/node_protocols': 'admin',
   'GET /api/v1/vpn/node_protocols': 'viewer',
   'GET /api/v1/vpn/node_protocols/:id': 'viewer',
