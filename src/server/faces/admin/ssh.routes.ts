@@ -37,7 +37,7 @@ export const sshRoutes =
         config: operator,
       },
       async (req, reply) => {
-        const username = await ctx.ssh.createUsername(req.params.node_id, req.body);
+        const username = await ctx.ssh.createUsername(req.principal, req.params.node_id, req.body);
         return created(req, reply, username, `/api/v1/ssh_usernames/${username.id}`);
       },
     );
@@ -47,7 +47,7 @@ export const sshRoutes =
       {
         schema: { tags: usernameTags, summary: 'List SSH usernames', querystring: SshUsernameListQuery, response: { 200: Paged(SshUsername) } },
       },
-      async (req) => paged(req, await ctx.ssh.listUsernames(req.query)),
+      async (req) => paged(req, await ctx.ssh.listUsernames(req.principal, req.query)),
     );
 
     app.get(
@@ -55,7 +55,7 @@ export const sshRoutes =
       {
         schema: { tags: usernameTags, summary: 'Get an SSH username with its public keys', params: SshIdParams, response: { 200: Single(SshUsername) } },
       },
-      async (req) => ok(req, await ctx.ssh.getUsername(req.params.id)),
+      async (req) => ok(req, await ctx.ssh.getUsername(req.principal, req.params.id)),
     );
 
     app.delete(
@@ -65,7 +65,7 @@ export const sshRoutes =
         config: operator,
       },
       async (req, reply) => {
-        await ctx.ssh.deleteUsername(req.params.id);
+        await ctx.ssh.deleteUsername(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -83,7 +83,7 @@ export const sshRoutes =
         config: operator,
       },
       async (req, reply) => {
-        const key = await ctx.ssh.createKey(req.params.ssh_username_id, req.body);
+        const key = await ctx.ssh.createKey(req.principal, req.params.ssh_username_id, req.body);
         return created(req, reply, key, `/api/v1/ssh_public_keys/${key.id}`);
       },
     );
@@ -93,7 +93,7 @@ export const sshRoutes =
       {
         schema: { tags: keyTags, summary: 'List SSH public keys', querystring: SshPublicKeyListQuery, response: { 200: Paged(SshPublicKey) } },
       },
-      async (req) => paged(req, await ctx.ssh.listKeys(req.query)),
+      async (req) => paged(req, await ctx.ssh.listKeys(req.principal, req.query)),
     );
 
     app.get(
@@ -101,7 +101,7 @@ export const sshRoutes =
       {
         schema: { tags: keyTags, summary: 'Get an SSH public key', params: SshIdParams, response: { 200: Single(SshPublicKey) } },
       },
-      async (req) => ok(req, await ctx.ssh.getKey(req.params.id)),
+      async (req) => ok(req, await ctx.ssh.getKey(req.principal, req.params.id)),
     );
 
     app.delete(
@@ -111,7 +111,7 @@ export const sshRoutes =
         config: operator,
       },
       async (req, reply) => {
-        await ctx.ssh.deleteKey(req.params.id);
+        await ctx.ssh.deleteKey(req.principal, req.params.id);
         return noContent(reply);
       },
     );
