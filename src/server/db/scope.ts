@@ -13,3 +13,12 @@ export function withinScope<Q extends SelectQueryBuilder<any, any, any>>(query: 
   if (scope.length === 0) return query.where(sql<boolean>`1 = 0`) as Q;
   return query.where((eb) => eb.or(chunks([...scope]).map((ids) => eb(sql.ref(column), 'in', ids)))) as Q;
 }
+
+/** The stored form of a scope (work that runs later, in the background): sorted, so equal scopes store equal text. */
+export function encodeScope(scope: NodeScope): string | null {
+  return scope === null ? null : JSON.stringify([...new Set(scope)].sort());
+}
+
+export function decodeScope(stored: string | null): NodeScope {
+  return stored === null ? null : (JSON.parse(stored) as string[]);
+}

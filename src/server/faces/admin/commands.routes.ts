@@ -34,7 +34,7 @@ export const commandRoutes =
         config: operator,
       },
       async (req, reply) => {
-        const command = await ctx.commands.create(req.body);
+        const command = await ctx.commands.create(req.principal, req.body);
         return created(req, reply, command, `/api/v1/commands/${command.id}`);
       },
     );
@@ -44,7 +44,7 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'List commands', querystring: CommandListQuery, response: { 200: Paged(Command) } },
       },
-      async (req) => paged(req, await ctx.commands.list(req.query)),
+      async (req) => paged(req, await ctx.commands.list(req.principal, req.query)),
     );
 
     app.get(
@@ -52,7 +52,7 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'Get a command', params: IdParams, response: { 200: Single(Command) } },
       },
-      async (req) => ok(req, await ctx.commands.get(req.params.id)),
+      async (req) => ok(req, await ctx.commands.get(req.principal, req.params.id)),
     );
 
     app.delete(
@@ -62,7 +62,7 @@ export const commandRoutes =
         config: operator,
       },
       async (req, reply) => {
-        await ctx.commands.delete(req.params.id);
+        await ctx.commands.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -72,7 +72,7 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'List command executions', querystring: CommandExecutionListQuery, response: { 200: Paged(CommandExecution) } },
       },
-      async (req) => paged(req, await ctx.commands.executions.list(req.query)),
+      async (req) => paged(req, await ctx.commands.executions.list(req.principal, req.query)),
     );
 
     app.get(
@@ -80,7 +80,7 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'Get a command execution', params: IdParams, response: { 200: Single(CommandExecution) } },
       },
-      async (req) => ok(req, await ctx.commands.executions.get(req.params.id)),
+      async (req) => ok(req, await ctx.commands.executions.get(req.principal, req.params.id)),
     );
 
     app.delete(
@@ -90,7 +90,7 @@ export const commandRoutes =
         config: operator,
       },
       async (req, reply) => {
-        await ctx.commands.executions.delete(req.params.id);
+        await ctx.commands.executions.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -108,6 +108,6 @@ export const commandRoutes =
         },
         config: operator,
       },
-      async (req) => ok(req, await ctx.commands.executions.cancel(req.params.id)),
+      async (req) => ok(req, await ctx.commands.executions.cancel(req.principal, req.params.id)),
     );
   };

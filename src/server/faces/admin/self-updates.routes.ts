@@ -30,7 +30,7 @@ export const selfUpdateRoutes =
         config: { degradedGate: true, role: 'operator' },
       },
       async (req, reply) => {
-        const request = await ctx.selfUpdates.create(req.body);
+        const request = await ctx.selfUpdates.create(req.principal, req.body);
         return created(req, reply, request, `/api/v1/self_update_requests/${request.id}`);
       },
     );
