@@ -1,5 +1,5 @@
 /** Builds the Fastify app without listening, so tests run the real thing in-process. */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyContextConfig, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
@@ -22,8 +22,15 @@ import { redactingLogger } from './http/log-redaction.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    registeredRoutes: Array<{ method: string; url: string }>;
+    registeredRoutes: RegisteredRoute[];
   }
+}
+
+/** A route as declared: what the OpenAPI and route-role tests compare against. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  config: FastifyContextConfig;
 }
 
 export interface AppOptions {
@@ -67,14 +74,14 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
       ? done(null, undefined)
       : parseJson(request, body as string, (error, parsed) => (error ? done(error, undefined) : done(bodyTooDeep(parsed), parsed))),
   );
-  // Kept so the OpenAPI test can prove every route is documented.
-  const registeredRoutes: Array<{ method: string; url: string }> = [];
+  // Kept so the OpenAPI test can prove every route is documented and the role test that every route has its role.
+  const registeredRoutes: RegisteredRoute[] = [];
   app.decorate('registeredRoutes', registeredRoutes);
   app.addHook('onRoute', (route) => {
     if ((route.schema as { hide?: boolean } | undefined)?.hide) return;
     // Query strings are closed everywhere: a parameter a route does not declare is a 400.
     if (route.schema && !route.schema.querystring) route.schema = { ...route.schema, querystring: Type.Object({}, { additionalProperties: false }) };
-    for (const method of [route.method].flat()) if (method !== 'HEAD') registeredRoutes.push({ method, url: route.url });
+    for (const method of [route.method].flat()) if (method !== 'HEAD') registeredRoutes.push({ method, url: route.url, config: route.config ?? {} });
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -86,6 +86,7 @@ export function rowFactory(db: Kysely<Database>) {
         timeout: null,
         expired_at: null,
         targeting: '{"type":"all"}',
+        node_scope: null,
         inserted_at: now,
         updated_at: now,
         ...overrides,

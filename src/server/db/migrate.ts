@@ -14,6 +14,7 @@ import * as nodeChannels from './migrations/0012_node_channels.ts';
 import * as fleetView from './migrations/0013_fleet_view.ts';
 import * as operators from './migrations/0014_operators.ts';
 import * as auditSettings from './migrations/0015_audit_settings.ts';
+import * as nodeScope from './migrations/0016_node_scope.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   '0013_fleet_view': fleetView,
   '0014_operators': operators,
   '0015_audit_settings': auditSettings,
+  '0016_node_scope': nodeScope,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

@@ -10,6 +10,8 @@ export interface CommandsTable {
   expired_at: string | null;
   /** The request's targeting object, as JSON text. */
   targeting: string;
+  /** The creator's node scope, JSON array of inventory ids; null = every node (0016). */
+  node_scope: string | null;
   inserted_at: string;
   updated_at: string;
 }

@@ -4,6 +4,8 @@ export interface SelfUpdateRequestsTable {
   id: string;
   /** The request's targeting object, as JSON text. */
   targeting: string;
+  /** The creator's node scope, JSON array of inventory ids; null = every node (0016). */
+  node_scope: string | null;
   status: 'pending' | 'processing' | 'completed';
   /** JSON `{total, triggered, failed}` once completed, else null. */
   summary: string | null;

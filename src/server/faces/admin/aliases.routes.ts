@@ -16,7 +16,7 @@ export const aliasesRoutes =
       {
         schema: { tags, summary: 'Create an alias for a node', params: AliasNodeParams, body: CreateAliasRequest, response: { 201: Single(Alias) } },
       },
-      async (req, reply) => created(req, reply, await ctx.aliases.create(req.params.node_id, req.body.name)),
+      async (req, reply) => created(req, reply, await ctx.aliases.create(req.principal, req.params.node_id, req.body.name)),
     );
 
     app.get(
@@ -24,7 +24,7 @@ export const aliasesRoutes =
       {
         schema: { tags, summary: 'List aliases', querystring: AliasListQuery, response: { 200: Paged(Alias) } },
       },
-      async (req) => paged(req, await ctx.aliases.list(req.query)),
+      async (req) => paged(req, await ctx.aliases.list(req.principal, req.query)),
     );
 
     app.get(
@@ -32,7 +32,7 @@ export const aliasesRoutes =
       {
         schema: { tags, summary: 'Get an alias', params: AliasIdParams, response: { 200: Single(Alias) } },
       },
-      async (req) => ok(req, await ctx.aliases.get(req.params.id)),
+      async (req) => ok(req, await ctx.aliases.get(req.principal, req.params.id)),
     );
 
     app.delete(
@@ -41,7 +41,7 @@ export const aliasesRoutes =
         schema: { tags, summary: 'Delete an alias', params: AliasIdParams, response: { 204: Type.Null() } },
       },
       async (req, reply) => {
-        await ctx.aliases.delete(req.params.id);
+        await ctx.aliases.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );

@@ -15,6 +15,8 @@ import type { AppContext } from '../../context.ts';
 import { created, noContent, ok, paged } from './http.ts';
 
 const tags = ['Commands'];
+/** Running commands on nodes is an operator's job, not only an admin's (issue 13). */
+const operator = { role: 'operator' as const };
 
 export const commandRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
@@ -29,9 +31,10 @@ export const commandRoutes =
           body: CommandCreateRequest,
           response: { 201: Single(Command) },
         },
+        config: operator,
       },
       async (req, reply) => {
-        const command = await ctx.commands.create(req.body);
+        const command = await ctx.commands.create(req.principal, req.body);
         return created(req, reply, command, `/api/v1/commands/${command.id}`);
       },
     );
@@ -41,7 +44,7 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'List commands', querystring: CommandListQuery, response: { 200: Paged(Command) } },
       },
-      async (req) => paged(req, await ctx.commands.list(req.query)),
+      async (req) => paged(req, await ctx.commands.list(req.principal, req.query)),
     );
 
     app.get(
@@ -49,16 +52,17 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'Get a command', params: IdParams, response: { 200: Single(Command) } },
       },
-      async (req) => ok(req, await ctx.commands.get(req.params.id)),
+      async (req) => ok(req, await ctx.commands.get(req.principal, req.params.id)),
     );
 
     app.delete(
       '/commands/:id',
       {
         schema: { tags, summary: 'Delete a command and its executions (none may be pending or sent)', params: IdParams, response: { 204: Type.Null() } },
+        config: operator,
       },
       async (req, reply) => {
-        await ctx.commands.delete(req.params.id);
+        await ctx.commands.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -68,7 +72,7 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'List command executions', querystring: CommandExecutionListQuery, response: { 200: Paged(CommandExecution) } },
       },
-      async (req) => paged(req, await ctx.commands.executions.list(req.query)),
+      async (req) => paged(req, await ctx.commands.executions.list(req.principal, req.query)),
     );
 
     app.get(
@@ -76,16 +80,17 @@ export const commandRoutes =
       {
         schema: { tags, summary: 'Get a command execution', params: IdParams, response: { 200: Single(CommandExecution) } },
       },
-      async (req) => ok(req, await ctx.commands.executions.get(req.params.id)),
+      async (req) => ok(req, await ctx.commands.executions.get(req.principal, req.params.id)),
     );
 
     app.delete(
       '/command_executions/:id',
       {
         schema: { tags, summary: 'Delete a completed, cancelled or expired execution', params: IdParams, response: { 204: Type.Null() } },
+        config: operator,
       },
       async (req, reply) => {
-        await ctx.commands.executions.delete(req.params.id);
+        await ctx.commands.executions.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -101,7 +106,8 @@ export const commandRoutes =
           params: IdParams,
           response: { 200: Single(CancelExecutionData) },
         },
+        config: operator,
       },
-      async (req) => ok(req, await ctx.commands.executions.cancel(req.params.id)),
+      async (req) => ok(req, await ctx.commands.executions.cancel(req.principal, req.params.id)),
     );
   };

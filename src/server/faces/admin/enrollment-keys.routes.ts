@@ -16,6 +16,8 @@ import { publicRateLimit } from '../../http/rate-limit.ts';
 
 const tags = ['Enrollment keys'];
 const location = (key: EnrollmentKey) => `/api/v1/enrollment_keys/${key.id}`;
+/** A key read back is a key that enrolls nodes: reading one is as much as creating one. */
+const keyReader = { role: 'admin' as const };
 
 export const enrollmentKeysRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
@@ -78,6 +80,7 @@ export const enrollmentKeysRoutes =
       '/enrollment_keys',
       {
         schema: { tags, summary: 'List enrollment keys', querystring: EnrollmentKeyListQuery, response: { 200: Paged(EnrollmentKey) } },
+        config: keyReader,
       },
       async (req) => paged(req, await ctx.enrollmentKeys.list(req.query)),
     );
@@ -86,6 +89,7 @@ export const enrollmentKeysRoutes =
       '/enrollment_keys/:id',
       {
         schema: { tags, summary: 'Get an enrollment key', params: EnrollmentKeyIdParams, querystring: NoQuery, response: { 200: Single(EnrollmentKey) } },
+        config: keyReader,
       },
       async (req) => ok(req, await ctx.enrollmentKeys.get(req.params.id)),
     );

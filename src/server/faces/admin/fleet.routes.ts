@@ -15,7 +15,7 @@ export const fleetRoutes =
       {
         schema: { tags, summary: 'List nodes of every kind with shared statuses', querystring: FleetListQuery, response: { 200: Paged(FleetNode) } },
       },
-      async (req) => paged(req, await ctx.fleet.list(req.query)),
+      async (req) => paged(req, await ctx.fleet.list(req.principal, req.query)),
     );
 
     app.get(
@@ -23,7 +23,7 @@ export const fleetRoutes =
       {
         schema: { tags, summary: 'Get a node of any kind', params: FleetNodeParams, response: { 200: Single(FleetNode) } },
       },
-      async (req) => ok(req, await ctx.fleet.get(req.params.id)),
+      async (req) => ok(req, await ctx.fleet.get(req.principal, req.params.id)),
     );
 
     app.patch(
@@ -38,7 +38,7 @@ export const fleetRoutes =
         },
         config: { degradedGate: true },
       },
-      async (req) => ok(req, await ctx.fleet.update(req.params.id, req.body)),
+      async (req) => ok(req, await ctx.fleet.update(req.principal, req.params.id, req.body)),
     );
 
     app.delete(
@@ -48,7 +48,7 @@ export const fleetRoutes =
         config: { degradedGate: true },
       },
       async (req, reply) => {
-        await ctx.fleet.delete(req.params.id);
+        await ctx.fleet.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );

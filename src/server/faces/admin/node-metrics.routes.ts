@@ -32,7 +32,7 @@ export const nodeMetricsRoutes =
         },
         config,
       },
-      async (req) => ok(req, await ctx.nodeMetrics.unified(req.params.node_id)),
+      async (req) => ok(req, await ctx.nodeMetrics.unified(req.principal, req.params.node_id)),
     );
 
     app.get(
@@ -41,7 +41,7 @@ export const nodeMetricsRoutes =
         schema: { tags, summary: 'Get host metrics for a node', params: NodeMetricsParams, response: { 200: Single(HostMetrics) } },
         config,
       },
-      async (req) => ok(req, await ctx.nodeMetrics.host(req.params.node_id)),
+      async (req) => ok(req, await ctx.nodeMetrics.host(req.principal, req.params.node_id)),
     );
 
     app.get(
@@ -50,7 +50,7 @@ export const nodeMetricsRoutes =
         schema: { tags, summary: 'Get agent metrics for a node', params: NodeMetricsParams, response: { 200: Single(AgentMetrics) } },
         config,
       },
-      async (req) => ok(req, await ctx.nodeMetrics.agent(req.params.node_id)),
+      async (req) => ok(req, await ctx.nodeMetrics.agent(req.principal, req.params.node_id)),
     );
 
     for (const type of METRICS_TYPES) {
@@ -65,7 +65,7 @@ export const nodeMetricsRoutes =
           },
           config,
         },
-        async (req, reply) => reply.type(PROMETHEUS_TEXT).send(await ctx.nodeMetrics.raw(req.params.node_id, type)),
+        async (req, reply) => reply.type(PROMETHEUS_TEXT).send(await ctx.nodeMetrics.raw(req.principal, req.params.node_id, type)),
       );
     }
   };

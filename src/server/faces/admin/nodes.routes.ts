@@ -15,7 +15,7 @@ export const nodesRoutes =
       {
         schema: { tags, summary: 'List edge nodes', querystring: NodeListQuery, response: { 200: Paged(Node) } },
       },
-      async (req) => paged(req, await ctx.nodes.list(req.query)),
+      async (req) => paged(req, await ctx.nodes.list(req.principal, req.query)),
     );
 
     app.get(
@@ -23,7 +23,7 @@ export const nodesRoutes =
       {
         schema: { tags, summary: 'Get an edge node', params: NodeIdParams, response: { 200: Single(Node) } },
       },
-      async (req) => ok(req, await ctx.nodes.get(req.params.id)),
+      async (req) => ok(req, await ctx.nodes.get(req.principal, req.params.id)),
     );
 
     app.delete(
@@ -33,7 +33,7 @@ export const nodesRoutes =
         config: { degradedGate: true },
       },
       async (req, reply) => {
-        await ctx.nodes.delete(req.params.id);
+        await ctx.nodes.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -50,6 +50,6 @@ export const nodesRoutes =
         },
         config: { degradedGate: true },
       },
-      async (req) => ok(req, await ctx.nodes.changeCluster(req.params.id, req.body)),
+      async (req) => ok(req, await ctx.nodes.changeCluster(req.principal, req.params.id, req.body)),
     );
   };

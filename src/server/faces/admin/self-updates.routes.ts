@@ -27,10 +27,10 @@ export const selfUpdateRoutes =
           body: SelfUpdateRequestCreateRequest,
           response: { 201: Single(SelfUpdateRequest) },
         },
-        config: { degradedGate: true },
+        config: { degradedGate: true, role: 'operator' },
       },
       async (req, reply) => {
-        const request = await ctx.selfUpdates.create(req.body);
+        const request = await ctx.selfUpdates.create(req.principal, req.body);
         return created(req, reply, request, `/api/v1/self_update_requests/${request.id}`);
       },
     );
@@ -55,6 +55,7 @@ export const selfUpdateRoutes =
       '/self_update_requests/:id',
       {
         schema: { tags, summary: 'Delete a completed self-update request', params: SelfUpdateRequestIdParams, response: { 204: Type.Null() } },
+        config: { role: 'operator' },
       },
       async (req, reply) => {
         await ctx.selfUpdates.delete(req.params.id);

@@ -53,7 +53,7 @@ export const vpnNodeRoutes =
           response: { 200: Paged(CoreNode) },
         },
       },
-      async (req) => paged(req, await ctx.vpn.nodes.list(req.query)),
+      async (req) => paged(req, await ctx.vpn.nodes.list(req.principal, req.query)),
     );
 
     app.get(
@@ -61,7 +61,7 @@ export const vpnNodeRoutes =
       {
         schema: { tags: nodes, summary: 'Get a Core node', params: CoreNodeIdParams, response: { 200: Single(CoreNode) } },
       },
-      async (req) => ok(req, await ctx.vpn.nodes.get(req.params.id)),
+      async (req) => ok(req, await ctx.vpn.nodes.get(req.principal, req.params.id)),
     );
 
     app.patch(
@@ -75,7 +75,7 @@ export const vpnNodeRoutes =
           response: { 200: Single(CoreNode) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.nodes.update(req.params.id, req.body)),
+      async (req) => ok(req, await ctx.vpn.nodes.update(req.principal, req.params.id, req.body)),
     );
 
     app.delete(
@@ -84,7 +84,7 @@ export const vpnNodeRoutes =
         schema: { tags: nodes, summary: 'Delete a Core node with its protocols and outbounds', params: CoreNodeIdParams, response: { 204: Type.Null() } },
       },
       async (req, reply) => {
-        await ctx.vpn.nodes.delete(req.params.id);
+        await ctx.vpn.nodes.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -100,7 +100,7 @@ export const vpnNodeRoutes =
           response: { 200: Single(CoreNodeWithCode) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.nodes.resetCode(req.params.id)),
+      async (req) => ok(req, await ctx.vpn.nodes.resetCode(req.principal, req.params.id)),
     );
 
     app.get(
@@ -114,7 +114,7 @@ export const vpnNodeRoutes =
         },
       },
       async (req, reply) => {
-        const body = await ctx.vpn.nodes.config(req.params.id);
+        const body = await ctx.vpn.nodes.config(req.principal, req.params.id);
         // Pre-rendered JSON goes into the envelope as is.
         return reply.type('application/json; charset=utf-8').send(`{"data":${body},"meta":${JSON.stringify(meta(req))}}` as never);
       },

@@ -21,7 +21,7 @@ export const vpnUsageRoutes =
           response: { 200: Paged(UsageRecord) },
         },
       },
-      async (req) => paged(req, await ctx.usage.listUsage(req.query)),
+      async (req) => paged(req, await ctx.usage.listUsage(req.principal, req.query)),
     );
 
     app.get(
@@ -36,6 +36,6 @@ export const vpnUsageRoutes =
           response: { 200: Paged(SessionEventRecord) },
         },
       },
-      async (req) => paged(req, await ctx.usage.listSessionEvents(req.query)),
+      async (req) => paged(req, await ctx.usage.listSessionEvents(req.principal, req.query)),
     );
   };

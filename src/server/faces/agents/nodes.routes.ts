@@ -42,7 +42,7 @@ export const agentNodesRoutes =
         schema: { tags, summary: 'Create an alias for the calling node', body: AgentAliasRequest, response: { 201: Single(AgentAlias) } },
       },
       async (req, reply) => {
-        const alias = await ctx.aliases.create(nodeOf(req).id, req.body.name);
+        const alias = await ctx.aliases.create(req.principal, nodeOf(req).id, req.body.name);
         return created(req, reply, { id: alias.id, name: alias.name, node_id: alias.node_id });
       },
     );

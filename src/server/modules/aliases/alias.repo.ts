@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AliasRow, Database } from '../../db/schema.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 
 type Db = Kysely<Database>;
@@ -34,8 +35,8 @@ export const aliasRepo = {
     return withCluster(db).where('aliases.node_id', 'in', nodeIds).orderBy('aliases.inserted_at').orderBy('aliases.id').execute();
   },
 
-  list(db: Db, input: ListInput): Promise<Page<AliasRecord>> {
-    return paginate(withCluster(db), input, {
+  list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<AliasRecord>> {
+    return paginate(withinScope(withCluster(db), 'aliases.node_id', scope), input, {
       filters: aliasFilters,
       sortable: { name: 'aliases.name', inserted_at: 'aliases.inserted_at', updated_at: 'aliases.updated_at' },
       tieBreaker: 'aliases.id',

@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import type { Alias, AliasListQuery } from '../../../contract/admin/aliases.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
+import { canTouchNode, assertNodeAccess, nodeScopeOf } from '../../access.ts';
+import type { Principal } from '../../principal.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
 import { UUID_PATTERN, uuidv7 } from '../../lib/ids.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
@@ -21,7 +23,8 @@ export class AliasService {
     readonly naming: Naming,
   ) {}
 
-  async create(nodeId: string, name: string): Promise<Alias> {
+  async create(principal: Principal, nodeId: string, name: string): Promise<Alias> {
+    assertNodeAccess(principal, nodeId);
     const id = uuidv7();
     await this.db.transaction().execute(async (trx) => {
       const node = await nodeRepo.find(trx, nodeId);
@@ -36,22 +39,30 @@ export class AliasService {
       const now = nowIso();
       await aliasRepo.insert(trx, { id, name, node_id: nodeId, cluster_id: node.cluster_id, inserted_at: now, updated_at: now }).catch(rethrowTaken);
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
-  async get(id: string): Promise<Alias> {
-    const alias = await aliasRepo.find(this.db, id);
-    if (!alias) throw new NotFoundError('Alias');
-    return this.render(alias);
+  async get(principal: Principal, id: string): Promise<Alias> {
+    return this.render(await this.require(this.db, principal, id));
   }
 
-  async list(query: AliasListQuery): Promise<Page<Alias>> {
-    const page = await aliasRepo.list(this.db, query);
+  async list(principal: Principal, query: AliasListQuery): Promise<Page<Alias>> {
+    const page = await aliasRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map((a) => this.render(a)), pagination: page.pagination };
   }
 
-  async delete(id: string): Promise<void> {
-    if (!(await aliasRepo.delete(this.db, id))) throw new NotFoundError('Alias');
+  async delete(principal: Principal, id: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.require(trx, principal, id);
+      if (!(await aliasRepo.delete(trx, id))) throw new NotFoundError('Alias');
+    });
+  }
+
+  /** An alias of a node outside the caller's scope does not exist for them. */
+  private async require(db: Kysely<Database>, principal: Principal, id: string): Promise<AliasRecord> {
+    const alias = await aliasRepo.find(db, id);
+    if (!alias || !canTouchNode(principal, alias.node_id)) throw new NotFoundError('Alias');
+    return alias;
   }
 
   private render(alias: AliasRecord): Alias {

@@ -1,5 +1,6 @@
 /** SQL of the `commands` table. */
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
+import { encodeScope, type NodeScope, withinScope } from '../../db/scope.ts';
 import type { Database } from '../../db/schema.ts';
 import { atLeast, atMost, dateRange, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import { isOpen } from './execution.repo.ts';
@@ -18,6 +19,27 @@ const commandFilters: Record<string, Filter> = {
   ...timestampFilters('commands'),
 };
 
+/**
+ * The commands a caller with this scope sees: those with an execution on one of their nodes, and
+ * those created under exactly their scope (their own, also before or without any execution).
+ */
+function visibleCommands(db: Db, scope: NodeScope) {
+  const commands = db.selectFrom('commands').selectAll('commands');
+  if (scope === null) return commands;
+  return commands.where((eb) =>
+    eb.or([
+      eb.exists(
+        withinScope(
+          eb.selectFrom('command_executions').select('command_executions.id').whereRef('command_executions.command_id', '=', 'commands.id'),
+          'command_executions.node_id',
+          scope,
+        ),
+      ),
+      eb('commands.node_scope', '=', encodeScope(scope)),
+    ]),
+  );
+}
+
 export const commandRepo = {
   async insert(db: Db, row: CommandRow): Promise<void> {
     await db.insertInto('commands').values(row).execute();
@@ -27,8 +49,12 @@ export const commandRepo = {
     return db.selectFrom('commands').selectAll().where('id', '=', id).executeTakeFirst();
   },
 
-  list(db: Db, input: ListInput): Promise<Page<CommandRow>> {
-    return paginate(db.selectFrom('commands').selectAll('commands'), input, {
+  findVisible(db: Db, id: string, scope: NodeScope): Promise<CommandRow | undefined> {
+    return visibleCommands(db, scope).where('commands.id', '=', id).executeTakeFirst();
+  },
+
+  list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<CommandRow>> {
+    return paginate(visibleCommands(db, scope), input, {
       filters: commandFilters,
       sortable: {
         timeout: 'commands.timeout',
@@ -49,6 +75,14 @@ export const commandRepo = {
       .where(isOpen('command_executions.status'))
       .executeTakeFirst();
     return Number(row?.count ?? 0);
+  },
+
+  /** Executions of the command on nodes outside the scope, or on nodes that are gone. */
+  async executionsOutside(db: Db, commandId: string, scope: readonly string[]): Promise<number> {
+    const count = async (query: SelectQueryBuilder<Database, 'command_executions', object>) =>
+      Number((await query.select((eb) => eb.fn.countAll().as('count')).executeTakeFirst())?.count ?? 0);
+    const all = db.selectFrom('command_executions').where('command_id', '=', commandId);
+    return (await count(all)) - (await count(withinScope(all, 'command_executions.node_id', scope)));
   },
 
   /** Executions go with it (ON DELETE CASCADE). */

@@ -10,7 +10,10 @@ import type { Command, CommandCreateRequest, CommandListQuery } from '../../../c
 import type { Targeting } from '../../../contract/admin/targeting.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
-import { ConflictError, NotFoundError, ValidationError, type ValidationDetails } from '../../errors.ts';
+import { nodeScopeOf } from '../../access.ts';
+import { decodeScope, encodeScope } from '../../db/scope.ts';
+import type { Principal } from '../../principal.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type ValidationDetails } from '../../errors.ts';
 import type { Outbox } from '../../events/outbox.ts';
 import { DropJob, enqueue, type Job } from '../../jobs/job-queue.ts';
 import { uuidv7 } from '../../lib/ids.ts';
@@ -60,7 +63,7 @@ export class CommandService {
 
   // ── Admin API ────────────────────────────────────────────────────────────────────────────────
 
-  async create(input: CommandCreateRequest): Promise<Command> {
+  async create(principal: Principal, input: CommandCreateRequest): Promise<Command> {
     const errors: ValidationDetails = {};
     if (input.command_text.trim() === '') errors.command_text = ['cannot be empty or only whitespace'];
     const expiredAt = input.expired_at == null ? null : storedTimestamp(input.expired_at);
@@ -75,6 +78,7 @@ export class CommandService {
       timeout: input.timeout ?? null,
       expired_at: expiredAt,
       targeting: JSON.stringify(input.targeting),
+      node_scope: encodeScope(nodeScopeOf(principal)),
       inserted_at: now,
       updated_at: now,
     };
@@ -85,19 +89,26 @@ export class CommandService {
     return commandView(row);
   }
 
-  async list(query: CommandListQuery): Promise<Page<Command>> {
-    const page = await commandRepo.list(this.db, query);
+  async list(principal: Principal, query: CommandListQuery): Promise<Page<Command>> {
+    const page = await commandRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(commandView), pagination: page.pagination };
   }
 
-  async get(id: string): Promise<Command> {
-    return commandView(await this.require(this.db, id));
+  async get(principal: Principal, id: string): Promise<Command> {
+    return commandView(await this.require(this.db, principal, id));
   }
 
-  /** Only once no execution is pending or sent; the executions go with it, without events (§8.3). */
-  async delete(id: string): Promise<void> {
+  /**
+   * Only once no execution is pending or sent; the executions go with it, without events (§8.3). A
+   * restricted caller deletes only a command whose every execution is on their nodes.
+   */
+  async delete(principal: Principal, id: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await this.require(trx, id);
+      await this.require(trx, principal, id);
+      const scope = nodeScopeOf(principal);
+      if (scope !== null && (await commandRepo.executionsOutside(trx, id, scope)) > 0) {
+        throw new ForbiddenError('This command also ran on nodes outside your scope');
+      }
       const open = await commandRepo.openExecutionCount(trx, id);
       if (open > 0) throw new ConflictError(`cannot delete command with ${open} non-completed execution(s) - all executions must be completed first`);
       await commandRepo.delete(trx, id);
@@ -114,7 +125,7 @@ export class CommandService {
     const command = await commandRepo.find(this.db, job.payload.command_id);
     if (!command) throw new DropJob();
     const targeting = JSON.parse(command.targeting) as Targeting;
-    const { nodes, clusterId } = await resolveTargeting(this.db, targeting);
+    const { nodes, clusterId } = await resolveTargeting(this.db, targeting, { scope: decodeScope(command.node_scope) });
     const clusterName = clusterId === null ? null : ((await clusterRepo.findById(this.db, clusterId))?.name ?? null);
     const targetAll = targeting.type === 'all' ? 1 : 0;
 
@@ -180,8 +191,8 @@ export class CommandService {
     return this.executions.pruneBefore(new Date(Date.now() - this.deps.config.executionRetentionDays * DAY_MS).toISOString());
   }
 
-  private async require(db: Kysely<Database>, id: string): Promise<CommandRow> {
-    const row = await commandRepo.find(db, id);
+  private async require(db: Kysely<Database>, principal: Principal, id: string): Promise<CommandRow> {
+    const row = await commandRepo.findVisible(db, id, nodeScopeOf(principal));
     if (!row) throw new NotFoundError('Command');
     return row;
   }

@@ -3,6 +3,7 @@
  * (allowed)`), so two writers racing on one row (concurrent acknowledgements, a result against the
  * expiry sweep, two instances) can never both win or move a row backwards.
  */
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import {
@@ -123,8 +124,10 @@ export const executionRepo = {
     return records(db).where('e.id', 'in', ids).orderBy('e.id').execute() as Promise<ExecutionRecord[]>;
   },
 
-  list(db: Db, input: ListInput): Promise<Page<ExecutionRecord>> {
-    return paginate(records(db, true), input, { filters: executionFilters, sortable, tieBreaker: 'e.id' }) as Promise<Page<ExecutionRecord>>;
+  list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<ExecutionRecord>> {
+    return paginate(withinScope(records(db, true), 'e.node_id', scope), input, { filters: executionFilters, sortable, tieBreaker: 'e.id' }) as Promise<
+      Page<ExecutionRecord>
+    >;
   },
 
   /** One node's executions of one status (the polling agent's list); oldest first unless asked. */

@@ -14,7 +14,8 @@ import { nowIso, storedTimestamp } from '../../lib/time.ts';
 import type { ExecutionDelivery } from './execution-delivery.ts';
 import { type ExecutionRecord, type ExecutionStatus, executionRepo, OPEN_STATUSES } from './execution.repo.ts';
 import { agentExecutionView, executionEventData, executionView } from './views.ts';
-import type { NodePrincipal } from '../../principal.ts';
+import type { NodePrincipal, Principal } from '../../principal.ts';
+import { canTouchNode, nodeScopeOf } from '../../access.ts';
 
 type Db = Kysely<Database>;
 
@@ -43,17 +44,17 @@ export class ExecutionService {
 
   // ── Admin API ────────────────────────────────────────────────────────────────────────────────
 
-  async list(query: CommandExecutionListQuery): Promise<Page<CommandExecution>> {
-    const page = await executionRepo.list(this.db, query);
+  async list(principal: Principal, query: CommandExecutionListQuery): Promise<Page<CommandExecution>> {
+    const page = await executionRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(executionView), pagination: page.pagination };
   }
 
-  async get(id: string): Promise<CommandExecution> {
-    return executionView(await this.require(this.db, id, true));
+  async get(principal: Principal, id: string): Promise<CommandExecution> {
+    return executionView(await this.requireVisible(principal, id, true));
   }
 
-  async delete(id: string): Promise<void> {
-    const execution = await this.require(this.db, id);
+  async delete(principal: Principal, id: string): Promise<void> {
+    const execution = await this.requireVisible(principal, id);
     if (!(await executionRepo.deleteTerminal(this.db, id))) {
       throw new ConflictError(`cannot delete execution with status '${execution.status}' - only completed, cancelled, or expired executions can be deleted`);
     }
@@ -63,8 +64,8 @@ export class ExecutionService {
    * pending → cancelled at once. A sent execution stays sent: the agent is asked to kill it and
    * reports the real outcome (143 → cancelled, or completed if it had already finished).
    */
-  async cancel(id: string): Promise<CancelExecutionData> {
-    let execution = await this.require(this.db, id);
+  async cancel(principal: Principal, id: string): Promise<CancelExecutionData> {
+    let execution = await this.requireVisible(principal, id);
     if (execution.status === 'pending') {
       const cancelled = await this.outbox.run(async (trx, emit) => {
         if (!(await executionRepo.cancelPending(trx, id, nowIso()))) return false;
@@ -197,6 +198,15 @@ export class ExecutionService {
   private async require(db: Db, id: string, withOutput = false): Promise<ExecutionRecord> {
     const execution = await executionRepo.find(db, id, { withOutput });
     if (!execution) throw new NotFoundError('Command execution');
+    return execution;
+  }
+
+  /** An execution on a node outside the caller's scope (or on a node that is gone, for a restricted caller) does not exist for them. */
+  private async requireVisible(principal: Principal, id: string, withOutput = false): Promise<ExecutionRecord> {
+    const execution = await this.require(this.db, id, withOutput);
+    if (nodeScopeOf(principal) !== null && (execution.node_id === null || !canTouchNode(principal, execution.node_id))) {
+      throw new NotFoundError('Command execution');
+    }
     return execution;
   }
 

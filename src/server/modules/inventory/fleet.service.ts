@@ -8,13 +8,15 @@ import type { FleetListQuery, FleetNode, FleetNodeUpdateRequest, NodeKind } from
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
+import { assertNodeAccess, nodeScopeOf } from '../../access.ts';
+import type { Principal } from '../../principal.ts';
 import { canonicalUuid } from '../../lib/ids.ts';
 import { nowIso, toSecondPrecision } from '../../lib/time.ts';
 import { type InventoryRecord, inventoryRepo } from './inventory.repo.ts';
 import { nameError, sharedStatus } from './kinds.ts';
 
 /** How a kind deletes one of its nodes (throws NotFoundError when it is gone). */
-export type KindDeleters = Partial<Record<NodeKind, (id: string) => Promise<void>>>;
+export type KindDeleters = Partial<Record<NodeKind, (principal: Principal, id: string) => Promise<void>>>;
 
 export class FleetService {
   constructor(
@@ -22,19 +24,19 @@ export class FleetService {
     private readonly deleters: KindDeleters,
   ) {}
 
-  async list(query: FleetListQuery): Promise<Page<FleetNode>> {
-    const page = await inventoryRepo.list(this.db, query);
+  async list(principal: Principal, query: FleetListQuery): Promise<Page<FleetNode>> {
+    const page = await inventoryRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(render), pagination: page.pagination };
   }
 
-  async get(id: string): Promise<FleetNode> {
-    return render(await this.require(this.db, canonicalUuid(id)));
+  async get(principal: Principal, id: string): Promise<FleetNode> {
+    return render(await this.require(this.db, principal, canonicalUuid(id)));
   }
 
-  async update(id: string, input: FleetNodeUpdateRequest): Promise<FleetNode> {
+  async update(principal: Principal, id: string, input: FleetNodeUpdateRequest): Promise<FleetNode> {
     id = canonicalUuid(id);
     await this.db.transaction().execute(async (trx) => {
-      const node = await this.require(trx, id);
+      const node = await this.require(trx, principal, id);
       const error = input.name === undefined ? null : nameError(node.kind, id, input.name);
       if (error) throw ValidationError.field('name', error);
       await inventoryRepo.update(trx, id, {
@@ -43,19 +45,20 @@ export class FleetService {
         updated_at: nowIso(),
       });
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
   /** A kind without its own deleter (none has rows yet) loses just its inventory row and side rows. */
-  async delete(id: string): Promise<void> {
+  async delete(principal: Principal, id: string): Promise<void> {
     id = canonicalUuid(id);
-    const node = await this.require(this.db, id);
+    const node = await this.require(this.db, principal, id);
     const deleter = this.deleters[node.kind as NodeKind];
-    if (deleter) await deleter(id);
+    if (deleter) await deleter(principal, id);
     else if (!(await inventoryRepo.delete(this.db, id))) throw new NotFoundError('Node');
   }
 
-  private async require(db: Kysely<Database>, id: string): Promise<InventoryRecord> {
+  private async require(db: Kysely<Database>, principal: Principal, id: string): Promise<InventoryRecord> {
+    assertNodeAccess(principal, id);
     const node = await inventoryRepo.find(db, id);
     if (!node) throw new NotFoundError('Node');
     return node;

@@ -25,7 +25,7 @@ for (const engine of testEngines()) {
       ...overrides,
     });
     const ids = async (filters: Record<string, unknown>) =>
-      (await inventoryRepo.list(database.db, { page_size: 100, ...filters })).items.map((n) => n.id).sort();
+      (await inventoryRepo.list(database.db, { page_size: 100, ...filters }, null)).items.map((n) => n.id).sort();
 
     before(async () => {
       database = await openTestDatabase(engine);

@@ -6,6 +6,7 @@
 import { type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import { FLEET_STATUSES, type FleetStatus, NODE_KINDS } from '../../../contract/admin/fleet.ts';
 import { jsonTextAt } from '../../db/dialect.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { dateRange, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database, NodeRow } from '../../db/schema.ts';
 import { kindStatuses, STATUS_MAP } from './kinds.ts';
@@ -79,8 +80,8 @@ export const inventoryRepo = {
     return row && parsed(row);
   },
 
-  async list(db: Db, input: ListInput): Promise<Page<InventoryRecord>> {
-    const page = await paginate(fleet(db), input, {
+  async list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<InventoryRecord>> {
+    const page = await paginate(withinScope(fleet(db), 'nodes.id', scope), input, {
       filters: fleetFilters(db),
       sortable: {
         name: 'nodes.name',

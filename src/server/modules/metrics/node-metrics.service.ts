@@ -15,7 +15,8 @@ import { toSecondPrecision } from '../../lib/time.ts';
 import { type MetricsSubjectRow, nodeMetricsRepo, type SnapshotRow } from './node-metrics.repo.ts';
 import { createServerRegistry } from './registry.ts';
 import { summarizeAgent, summarizeHost } from './summarize.ts';
-import type { NodePrincipal } from '../../principal.ts';
+import type { NodePrincipal, Principal } from '../../principal.ts';
+import { assertNodeAccess } from '../../access.ts';
 
 export interface NodeMetricsOptions {
   /** A snapshot older than this is no evidence of the node's current state (spec: 5 minutes). */
@@ -60,14 +61,14 @@ export class NodeMetricsService {
     return { id: stored.id, node_id: stored.node_id, metrics_type: type, updated_at: toSecondPrecision(stored.updated_at) };
   }
 
-  async host(nodeId: string): Promise<HostMetrics> {
-    const subject = await this.subject(nodeId);
+  async host(principal: Principal, nodeId: string): Promise<HostMetrics> {
+    const subject = await this.subject(principal, nodeId);
     const snapshot = this.requireFresh(await nodeMetricsRepo.find(this.db, subject.id, 'host'));
     return { ...this.header(subject, snapshot.updated_at), ...summarizeHost(snapshot.metrics_text, this.now()) };
   }
 
-  async agent(nodeId: string): Promise<AgentMetrics> {
-    const subject = await this.subject(nodeId);
+  async agent(principal: Principal, nodeId: string): Promise<AgentMetrics> {
+    const subject = await this.subject(principal, nodeId);
     const snapshot = this.requireFresh(await nodeMetricsRepo.find(this.db, subject.id, 'agent'));
     return { ...this.header(subject, snapshot.updated_at), ...summarizeAgent(snapshot.metrics_text) };
   }
@@ -76,8 +77,8 @@ export class NodeMetricsService {
    * Best effort: each section is available or not on its own. `timestamp` is the newer of the
    * fresh snapshots' times, or now when neither is fresh.
    */
-  async unified(nodeId: string): Promise<UnifiedMetrics> {
-    const subject = await this.subject(nodeId);
+  async unified(principal: Principal, nodeId: string): Promise<UnifiedMetrics> {
+    const subject = await this.subject(principal, nodeId);
     const rows = await nodeMetricsRepo.findMany(this.db, subject.id, ['host', 'agent']);
     const fresh = (type: MetricsType) => rows.find((r) => r.metrics_type === type && this.isFresh(r));
     const host = fresh('host');
@@ -95,13 +96,14 @@ export class NodeMetricsService {
   }
 
   /** The snapshot text exactly as pushed, for Prometheus to scrape through the Admin API. */
-  async raw(nodeId: string, type: MetricsType): Promise<string> {
-    const subject = await this.subject(nodeId);
+  async raw(principal: Principal, nodeId: string, type: MetricsType): Promise<string> {
+    const subject = await this.subject(principal, nodeId);
     return this.requireFresh(await nodeMetricsRepo.find(this.db, subject.id, type)).metrics_text;
   }
 
   /** Malformed ids are unknown nodes; checking first also keeps bytes like NUL away from Postgres. */
-  private async subject(nodeId: string): Promise<MetricsSubjectRow> {
+  private async subject(principal: Principal, nodeId: string): Promise<MetricsSubjectRow> {
+    assertNodeAccess(principal, nodeId);
     const subject = UUID_PATTERN.test(nodeId) ? await nodeMetricsRepo.subject(this.db, nodeId) : undefined;
     if (!subject) throw new NotFoundError('Node');
     return subject;

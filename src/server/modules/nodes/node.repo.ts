@@ -4,6 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database, EdgeNodeRow, NodeRow } from '../../db/schema.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { dateRange, equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import { EDGE_AGENT_KIND } from '../inventory/kinds.ts';
 
@@ -50,8 +51,8 @@ export const nodeRepo = {
     return edgeNodes(db).where('nodes.id', '=', id).executeTakeFirst() as Promise<EdgeNodeRecord | undefined>;
   },
 
-  list(db: Db, input: ListInput): Promise<Page<EdgeNodeRecord>> {
-    return paginate(edgeNodes(db), input, {
+  list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<EdgeNodeRecord>> {
+    return paginate(withinScope(edgeNodes(db), 'nodes.id', scope), input, {
       filters: nodeFilters,
       sortable: {
         id_type: 'edge_nodes.id_type',

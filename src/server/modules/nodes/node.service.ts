@@ -5,6 +5,8 @@ import { uniqueViolationColumns } from '../../db/dialect.ts';
 import type { Page } from '../../db/listing.ts';
 import type { ClusterRow, Database } from '../../db/schema.ts';
 import type { Emit, Outbox } from '../../events/outbox.ts';
+import { assertNodeAccess, nodeScopeOf } from '../../access.ts';
+import type { Principal } from '../../principal.ts';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../../errors.ts';
 import { constantTimeEqual, randomToken, type SecretBox, tokenHash } from '../../lib/secrets.ts';
 import { canonicalUuid } from '../../lib/ids.ts';
@@ -116,17 +118,20 @@ export class NodeService {
 
   // ── Admin API ────────────────────────────────────────────────────────────────────────────────
 
-  async list(query: NodeListQuery): Promise<Page<Node>> {
-    const page = await nodeRepo.list(this.db, query);
+  async list(principal: Principal, query: NodeListQuery): Promise<Page<Node>> {
+    const page = await nodeRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: await this.render(page.items), pagination: page.pagination };
   }
 
-  async get(id: string): Promise<Node> {
-    return (await this.render([await this.require(this.db, canonicalUuid(id))]))[0]!;
+  async get(principal: Principal, id: string): Promise<Node> {
+    id = canonicalUuid(id);
+    assertNodeAccess(principal, id);
+    return (await this.render([await this.require(this.db, id)]))[0]!;
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(principal: Principal, id: string): Promise<void> {
     id = canonicalUuid(id);
+    assertNodeAccess(principal, id);
     await this.require(this.db, id);
     await this.db.transaction().execute(async (trx) => {
       await aliasRepo.deleteForNode(trx, id);
@@ -137,8 +142,9 @@ export class NodeService {
     this.revoked(id);
   }
 
-  async changeCluster(id: string, input: ChangeClusterRequest): Promise<Node> {
+  async changeCluster(principal: Principal, id: string, input: ChangeClusterRequest): Promise<Node> {
     id = canonicalUuid(id);
+    assertNodeAccess(principal, id);
     await this.outbox.run(async (trx, emit) => {
       const node = await this.require(trx, id);
       const target = await lockCluster(trx, input.cluster_name);
@@ -153,7 +159,7 @@ export class NodeService {
       const moved = await this.require(trx, id);
       emit('edge.node.cluster_changed', { ...edgeNodeEventData(moved), previous_cluster_name: node.cluster_name });
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
   // ── Agent API ────────────────────────────────────────────────────────────────────────────────

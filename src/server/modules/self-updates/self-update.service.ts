@@ -19,7 +19,9 @@ import { loadEdgeNodeEventData } from '../nodes/node-events.ts';
 import { resolveTargeting, targetingErrors } from '../targeting/targeting.ts';
 import { type SelfUpdateRequestRow, selfUpdateRepo } from './self-update.repo.ts';
 import type { UpdateTrigger } from './update-trigger.ts';
-import type { NodePrincipal } from '../../principal.ts';
+import type { NodePrincipal, Principal } from '../../principal.ts';
+import { nodeScopeOf } from '../../access.ts';
+import { decodeScope, encodeScope } from '../../db/scope.ts';
 
 export const SELF_UPDATES_QUEUE = 'self_updates';
 
@@ -50,13 +52,14 @@ export class SelfUpdateService {
 
   // ── Admin API ────────────────────────────────────────────────────────────────────────────────
 
-  async create(input: SelfUpdateRequestCreateRequest): Promise<SelfUpdateRequest> {
+  async create(principal: Principal, input: SelfUpdateRequestCreateRequest): Promise<SelfUpdateRequest> {
     const errors = targetingErrors(input.targeting);
     if (Object.keys(errors).length > 0) throw new ValidationError(errors);
     const now = nowIso();
     const row: SelfUpdateRequestRow = {
       id: uuidv7(),
       targeting: JSON.stringify(input.targeting),
+      node_scope: encodeScope(nodeScopeOf(principal)),
       status: 'pending',
       summary: null,
       inserted_at: now,
@@ -91,7 +94,11 @@ export class SelfUpdateService {
   async check({ id: nodeId }: NodePrincipal): Promise<SelfUpdateCheck> {
     const newest = await selfUpdateRepo.newest(this.db);
     if (!newest) return { including_me: false, inserted_at: null };
-    const { nodes } = await resolveTargeting(this.db, JSON.parse(newest.targeting) as Targeting, { forcedNodeFilters: FORCED_FILTERS, onlyNodeId: nodeId });
+    const { nodes } = await resolveTargeting(this.db, JSON.parse(newest.targeting) as Targeting, {
+      forcedNodeFilters: FORCED_FILTERS,
+      onlyNodeId: nodeId,
+      scope: decodeScope(newest.node_scope),
+    });
     return { including_me: nodes.length > 0, inserted_at: toSecondPrecision(newest.inserted_at) };
   }
 
@@ -109,7 +116,7 @@ export class SelfUpdateService {
     await selfUpdateRepo.update(this.db, id, { status: 'processing', updated_at: nowIso() });
 
     const targeting = JSON.parse(request.targeting) as Targeting;
-    const { nodes } = await resolveTargeting(this.db, targeting, { forcedNodeFilters: FORCED_FILTERS });
+    const { nodes } = await resolveTargeting(this.db, targeting, { forcedNodeFilters: FORCED_FILTERS, scope: decodeScope(request.node_scope) });
     const nodeIds = nodes.map((n) => n.id);
     const triggered = await this.trigger.triggerAll(id, nodeIds, Date.now() + this.deps.config.selfUpdateAckTimeoutMs);
     const summary: SelfUpdateSummary = { total: nodeIds.length, triggered: triggered.size, failed: nodeIds.length - triggered.size };

@@ -1,6 +1,7 @@
 /** SQL of `ssh_usernames` and `ssh_public_keys`. */
 import type { Kysely } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
 import type { SshPublicKeyRow, SshUsernameRow } from '../../db/tables/ssh.ts';
@@ -71,8 +72,8 @@ export const sshRepo = {
     return usernames(db).where('ssh_usernames.node_id', '=', nodeId).where('ssh_usernames.username', '=', username).executeTakeFirst();
   },
 
-  listUsernames(db: Db, input: ListInput): Promise<Page<SshUsernameRecord>> {
-    return paginate(usernames(db), input, {
+  listUsernames(db: Db, input: ListInput, scope: NodeScope): Promise<Page<SshUsernameRecord>> {
+    return paginate(withinScope(usernames(db), 'ssh_usernames.node_id', scope), input, {
       filters: usernameFilters,
       sortable: { username: 'ssh_usernames.username', inserted_at: 'ssh_usernames.inserted_at', updated_at: 'ssh_usernames.updated_at' },
       tieBreaker: 'ssh_usernames.id',
@@ -89,8 +90,15 @@ export const sshRepo = {
     if (rows.length > 0) await db.insertInto('ssh_public_keys').values(rows).execute();
   },
 
-  findKey(db: Db, id: string): Promise<SshPublicKeyRow | undefined> {
-    return db.selectFrom('ssh_public_keys').selectAll().where('id', '=', id).executeTakeFirst();
+  /** A key with the node its username belongs to. */
+  findKey(db: Db, id: string): Promise<(SshPublicKeyRow & { node_id: string }) | undefined> {
+    return db
+      .selectFrom('ssh_public_keys')
+      .innerJoin('ssh_usernames', 'ssh_usernames.id', 'ssh_public_keys.ssh_username_id')
+      .selectAll('ssh_public_keys')
+      .select('ssh_usernames.node_id')
+      .where('ssh_public_keys.id', '=', id)
+      .executeTakeFirst();
   },
 
   /** Keys of many usernames in one query, oldest first. */
@@ -109,8 +117,8 @@ export const sshRepo = {
     return row !== undefined;
   },
 
-  listKeys(db: Db, input: ListInput): Promise<Page<SshPublicKeyRow>> {
-    return paginate(keys(db), input, {
+  listKeys(db: Db, input: ListInput, scope: NodeScope): Promise<Page<SshPublicKeyRow>> {
+    return paginate(withinScope(keys(db), 'ssh_usernames.node_id', scope), input, {
       filters: keyFilters,
       sortable: { key_name: 'ssh_public_keys.key_name', inserted_at: 'ssh_public_keys.inserted_at', updated_at: 'ssh_public_keys.updated_at' },
       tieBreaker: 'ssh_public_keys.id',

@@ -21,7 +21,8 @@ import { nodeRepo } from '../nodes/node.repo.ts';
 import { keyDataOf, parseOpenSshPublicKey, PublicKeyError } from './openssh-key.ts';
 import { type SshUsernameRecord, sshRepo } from './ssh.repo.ts';
 import type { SshPublicKeyRow } from '../../db/tables/ssh.ts';
-import type { NodePrincipal } from '../../principal.ts';
+import type { NodePrincipal, Principal } from '../../principal.ts';
+import { assertNodeAccess, canTouchNode, nodeScopeOf } from '../../access.ts';
 
 const KEY_NAME_MAX = 255;
 
@@ -49,7 +50,8 @@ export class SshService {
   // ── usernames ───────────────────────────────────────────────────────────────────────────────
 
   /** The username and all its keys are stored in one transaction: a bad key stores nothing. */
-  async createUsername(nodeId: string, input: SshUsernameCreateRequest): Promise<SshUsername> {
+  async createUsername(principal: Principal, nodeId: string, input: SshUsernameCreateRequest): Promise<SshUsername> {
+    assertNodeAccess(principal, nodeId);
     if (!(await nodeRepo.find(this.db, nodeId))) throw new NotFoundError('Node');
     const id = uuidv7();
     const now = nowIso();
@@ -65,28 +67,29 @@ export class SshService {
         .catch(rethrowTaken);
       await sshRepo.insertKeys(trx, keys).catch(rethrowTaken);
     });
-    return this.getUsername(id);
+    return this.getUsername(principal, id);
   }
 
-  async getUsername(id: string): Promise<SshUsername> {
-    const row = await sshRepo.findUsername(this.db, id);
-    if (!row) throw new NotFoundError('SSH username');
-    return (await this.renderUsernames([row]))[0]!;
+  async getUsername(principal: Principal, id: string): Promise<SshUsername> {
+    return (await this.renderUsernames([await this.requireUsername(this.db, principal, id)]))[0]!;
   }
 
-  async listUsernames(query: SshUsernameListQuery): Promise<Page<SshUsername>> {
-    const page = await sshRepo.listUsernames(this.db, query);
+  async listUsernames(principal: Principal, query: SshUsernameListQuery): Promise<Page<SshUsername>> {
+    const page = await sshRepo.listUsernames(this.db, query, nodeScopeOf(principal));
     return { items: await this.renderUsernames(page.items), pagination: page.pagination };
   }
 
-  async deleteUsername(id: string): Promise<void> {
-    if (!(await sshRepo.deleteUsername(this.db, id))) throw new NotFoundError('SSH username');
+  async deleteUsername(principal: Principal, id: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.requireUsername(trx, principal, id);
+      if (!(await sshRepo.deleteUsername(trx, id))) throw new NotFoundError('SSH username');
+    });
   }
 
   // ── public keys ─────────────────────────────────────────────────────────────────────────────
 
-  async createKey(usernameId: string, input: SshPublicKeyCreateRequest): Promise<SshPublicKey> {
-    if (!(await sshRepo.findUsername(this.db, usernameId))) throw new NotFoundError('SSH username');
+  async createKey(principal: Principal, usernameId: string, input: SshPublicKeyCreateRequest): Promise<SshPublicKey> {
+    await this.requireUsername(this.db, principal, usernameId);
     const problems = keyNameProblems(input.key_name);
     let keyData = '';
     try {
@@ -116,19 +119,33 @@ export class SshService {
     return renderKey(row);
   }
 
-  async getKey(id: string): Promise<SshPublicKey> {
-    const row = await sshRepo.findKey(this.db, id);
-    if (!row) throw new NotFoundError('SSH public key');
-    return renderKey(row);
+  async getKey(principal: Principal, id: string): Promise<SshPublicKey> {
+    return renderKey(await this.requireKey(this.db, principal, id));
   }
 
-  async listKeys(query: SshPublicKeyListQuery): Promise<Page<SshPublicKey>> {
-    const page = await sshRepo.listKeys(this.db, query);
+  async listKeys(principal: Principal, query: SshPublicKeyListQuery): Promise<Page<SshPublicKey>> {
+    const page = await sshRepo.listKeys(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(renderKey), pagination: page.pagination };
   }
 
-  async deleteKey(id: string): Promise<void> {
-    if (!(await sshRepo.deleteKey(this.db, id))) throw new NotFoundError('SSH public key');
+  async deleteKey(principal: Principal, id: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.requireKey(trx, principal, id);
+      if (!(await sshRepo.deleteKey(trx, id))) throw new NotFoundError('SSH public key');
+    });
+  }
+
+  /** Usernames and keys belong to a node: outside the caller's scope they do not exist. */
+  private async requireUsername(db: Db, principal: Principal, id: string): Promise<SshUsernameRecord> {
+    const row = await sshRepo.findUsername(db, id);
+    if (!row || !canTouchNode(principal, row.node_id)) throw new NotFoundError('SSH username');
+    return row;
+  }
+
+  private async requireKey(db: Db, principal: Principal, id: string): Promise<SshPublicKeyRow> {
+    const row = await sshRepo.findKey(db, id);
+    if (!row || !canTouchNode(principal, row.node_id)) throw new NotFoundError('SSH public key');
+    return row;
   }
 
   // ── agent verification ──────────────────────────────────────────────────────────────────────

@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import type { NodeFilters, Targeting } from '../../../contract/admin/targeting.ts';
 import type { Database } from '../../db/schema.ts';
+import type { NodeScope } from '../../db/scope.ts';
 import type { ValidationDetails } from '../../errors.ts';
 import { targetingRepo } from './targeting.repo.ts';
 
@@ -27,6 +28,8 @@ export interface ResolveOptions {
   forcedNodeFilters?: Partial<NodeFilters>;
   /** Only this node can match (the agent's "does the newest request include me" check). */
   onlyNodeId?: string;
+  /** The creator's node scope: nodes outside it are never reached, whatever the targeting says. */
+  scope?: NodeScope;
 }
 
 /** Bind-parameter budget per statement: SQLite allows 32,766, and id lists can be longer. */
@@ -44,6 +47,14 @@ export function targetingErrors(targeting: Targeting): ValidationDetails {
 }
 
 export async function resolveTargeting(db: Db, targeting: Targeting, options: ResolveOptions = {}): Promise<Resolution> {
+  const resolution = await resolveUnscoped(db, targeting, options);
+  const scope = options.scope ?? null;
+  if (scope === null) return resolution;
+  const allowed = new Set(scope);
+  return { ...resolution, nodes: resolution.nodes.filter((node) => allowed.has(node.id)) };
+}
+
+async function resolveUnscoped(db: Db, targeting: Targeting, options: ResolveOptions): Promise<Resolution> {
   const filters: Record<string, unknown> = { ...targeting.node_filters, ...options.forcedNodeFilters };
   switch (targeting.type) {
     case 'all': {

@@ -3,6 +3,8 @@
  * `core_nodes` row) and gets its registration code once; only a hash and a public prefix are kept.
  * Resetting the code also retires the node's auth key, so whoever held the old code or key is out.
  */
+import { assertNodeAccess, nodeScopeOf } from '../../access.ts';
+import type { Principal } from '../../principal.ts';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type {
@@ -150,22 +152,28 @@ export class CoreNodeAdminService {
         if (uniqueViolationColumns(error) && attempt < 5) continue;
         throw error;
       }
-      return { ...(await this.get(id)), registration_code: registration.code };
+      return { ...(await this.read(id)), registration_code: registration.code };
     }
   }
 
-  async get(id: string): Promise<CoreNode> {
+  async get(principal: Principal, id: string): Promise<CoreNode> {
+    assertNodeAccess(principal, id, 'Core node');
+    return this.read(id);
+  }
+
+  private async read(id: string): Promise<CoreNode> {
     const row = await coreNodeRepo.find(this.db, id);
     if (!row) throw new NotFoundError('Core node');
     return renderCoreNode(row);
   }
 
-  async list(query: CoreNodeListQuery): Promise<Page<CoreNode>> {
-    const page = await coreNodeRepo.list(this.db, query);
+  async list(principal: Principal, query: CoreNodeListQuery): Promise<Page<CoreNode>> {
+    const page = await coreNodeRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(renderCoreNode), pagination: page.pagination };
   }
 
-  async update(id: string, input: CoreNodeUpdateRequest): Promise<CoreNode> {
+  async update(principal: Principal, id: string, input: CoreNodeUpdateRequest): Promise<CoreNode> {
+    assertNodeAccess(principal, id, 'Core node');
     await this.outbox.run(async (trx, emit) => {
       const row = await coreNodeRepo.lock(trx, id);
       if (!row) throw new NotFoundError('Core node');
@@ -192,18 +200,20 @@ export class CoreNodeAdminService {
       await bumpNodes(trx, [id]);
       if (status !== row.status) emit('core.node.status_changed', { ...coreNodeEventData((await coreNodeRepo.find(trx, id))!), previous_status: row.status });
     });
-    return this.get(id);
+    return this.read(id);
   }
 
   /** Everything the node owned goes with it (protocols and their grants, outbounds). */
-  async delete(id: string): Promise<void> {
+  async delete(principal: Principal, id: string): Promise<void> {
+    assertNodeAccess(principal, id, 'Core node');
     await this.db.transaction().execute(async (trx) => {
       if (!(await coreNodeRepo.lock(trx, id))) throw new NotFoundError('Core node');
       await inventoryRepo.delete(trx, id);
     });
   }
 
-  async resetCode(id: string): Promise<CoreNodeWithCode> {
+  async resetCode(principal: Principal, id: string): Promise<CoreNodeWithCode> {
+    assertNodeAccess(principal, id, 'Core node');
     for (let attempt = 0; ; attempt++) {
       const registration = newRegistrationCode();
       try {
@@ -216,12 +226,13 @@ export class CoreNodeAdminService {
         if (uniqueViolationColumns(error) && attempt < 5) continue;
         throw error;
       }
-      return { ...(await this.get(id)), registration_code: registration.code };
+      return { ...(await this.read(id)), registration_code: registration.code };
     }
   }
 
   /** The config the node would get now, its secrets (private keys, passwords) redacted. */
-  async config(id: string): Promise<string> {
+  async config(principal: Principal, id: string): Promise<string> {
+    assertNodeAccess(principal, id, 'Core node');
     if (!(await coreNodeRepo.find(this.db, id))) throw new NotFoundError('Core node');
     return (await servedConfig(this.db, id, redact)).body;
   }

@@ -4,6 +4,7 @@
  */
 import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database, NodeRow } from '../../db/schema.ts';
 import type { CoreNodeEventData } from '../../events/catalog.ts';
@@ -78,8 +79,8 @@ export const coreNodeRepo = {
     return coreNodes(db).where('core_nodes.code', '=', code).executeTakeFirst() as Promise<CoreNodeRecord | undefined>;
   },
 
-  list(db: Db, input: ListInput): Promise<Page<CoreNodeRecord>> {
-    return paginate(coreNodes(db), input, {
+  list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<CoreNodeRecord>> {
+    return paginate(withinScope(coreNodes(db), 'nodes.id', scope), input, {
       filters: coreNodeFilters,
       sortable: {
         name: 'nodes.name',

@@ -9,12 +9,15 @@ import { openTestDatabase, type TestDatabase } from '../../../../test/helpers/db
 import { testEngines } from '../../../../test/helpers/server.ts';
 import { Outbox } from '../../events/outbox.ts';
 import { dataKeyFromBytes, SecretBox } from '../../lib/secrets.ts';
+import type { Principal } from '../../principal.ts';
 import { CoreNodeAdminService } from './core-node-admin.service.ts';
 import { OutboundService } from './outbound.service.ts';
 import { ProtocolService } from './protocol.service.ts';
 import { bumpForSubscriptions, bumpNodes } from './revisions.ts';
 import { SubscriptionService } from './subscription.service.ts';
 import { VpnUserService } from './vpn-user.service.ts';
+
+const master: Principal = { type: 'api-key', key: 'master' };
 
 for (const engine of testEngines()) {
   describe(`config revisions [${engine}]`, () => {
@@ -69,14 +72,14 @@ for (const engine of testEngines()) {
       assert.match(fresh.config_hash!, /^[0-9a-f]{64}$/);
       const moved = await bumpedBy(() => protocols.create({ node_id: fresh.id, protocol: 'trojan', port: 8443 }));
       assert.deepEqual(moved, { [fresh.id]: 1 });
-      await nodes.delete(fresh.id);
+      await nodes.delete(master, fresh.id);
     });
 
     it('bumps only the nodes a new subscription is granted on', async () => {
       const [a, b] = nodeIds;
       const moved = await bumpedBy(() => subs.create({ user_id: userId, node_protocol_ids: [protocolOf.get(a!)!, protocolOf.get(b!)!] }));
       assert.deepEqual(moved, { [a!]: 1, [b!]: 1 });
-      const node = await nodes.get(a!);
+      const node = await nodes.get(master, a!);
       assert.equal(node.sync_status, 'pending');
     });
 
@@ -140,10 +143,10 @@ for (const engine of testEngines()) {
       assert.deepEqual(await bumpedBy(() => protocols.update(p, { transport: 'ws', transport_settings: { path: '/x' } })), { [node]: 1 });
       assert.deepEqual(await bumpedBy(() => protocols.update(p, { remark: 'only a label' })), {});
       const o = await outbounds.create({ node_id: node, tag: 'warp', protocol: 'socks', settings: { servers: [{ address: '127.0.0.1', port: 40000 }] } });
-      assert.deepEqual(await bumpedBy(() => nodes.update(node, { routing_rules: [{ outbound_tag: 'warp', domain: ['example.org'] }] })), { [node]: 1 });
-      assert.deepEqual(await bumpedBy(() => nodes.update(node, { name: 'renamed', region: 'eu' })), {});
+      assert.deepEqual(await bumpedBy(() => nodes.update(master, node, { routing_rules: [{ outbound_tag: 'warp', domain: ['example.org'] }] })), { [node]: 1 });
+      assert.deepEqual(await bumpedBy(() => nodes.update(master, node, { name: 'renamed', region: 'eu' })), {});
       assert.deepEqual(await bumpedBy(() => outbounds.update(o.id, { settings: { servers: [{ address: '127.0.0.1', port: 40001 }] } })), { [node]: 1 });
-      await nodes.update(node, { routing_rules: [] });
+      await nodes.update(master, node, { routing_rules: [] });
       assert.deepEqual(await bumpedBy(() => outbounds.delete(o.id)), { [node]: 1 });
     });
 

@@ -66,7 +66,7 @@ for (const engine of testEngines()) {
       await usageRepo.upsertUsage(database.db, [usageRow(s)]);
       await usageRepo.upsertUsage(database.db, [usageRow(s, { bytes_up: 1, bytes_down: COUNTER_MAX })]);
       await usageRepo.upsertUsage(database.db, [usageRow(s, { recorded_at: '2025-01-01T10:01:00.000Z' })]);
-      const page = await usageRepo.listUsage(database.db, { subscription_id: s.subscriptionId });
+      const page = await usageRepo.listUsage(database.db, { subscription_id: s.subscriptionId }, null);
       const byMinute = Object.fromEntries(page.items.map((r) => [r.recorded_at, [Number(r.bytes_up), Number(r.bytes_down)]]));
       assert.deepEqual(byMinute, { [minute]: [11, COUNTER_MAX], '2025-01-01T10:01:00.000Z': [10, 20] });
     });
@@ -131,7 +131,7 @@ for (const engine of testEngines()) {
           inserted_at: now(),
         },
       ]);
-      const page = await usageRepo.listSessionEvents(database.db, { user_id: s.userId, event_type: 'connect' });
+      const page = await usageRepo.listSessionEvents(database.db, { user_id: s.userId, event_type: 'connect' }, null);
       assert.deepEqual(
         page.items.map((r) => [r.event_type, r.ip_address]),
         [['connect', '198.51.100.7']],

@@ -5,6 +5,7 @@
  * same SQL runs on both engines: VALUES columns are called column1… on SQLite and Postgres alike,
  * and casts give Postgres the types its untyped parameters lack.
  */
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { dateFrom, dateUntil, equals, type Filter, type ListInput, type Page, paginate } from '../../db/listing.ts';
@@ -256,8 +257,8 @@ export const usageRepo = {
     }
   },
 
-  listUsage(db: Db, input: ListInput): Promise<Page<UsageListRow>> {
-    return paginate(db.selectFrom('usage_records').selectAll(), input, {
+  listUsage(db: Db, input: ListInput, scope: NodeScope): Promise<Page<UsageListRow>> {
+    return paginate(withinScope(db.selectFrom('usage_records').selectAll(), 'usage_records.node_id', scope), input, {
       filters: usageFilters,
       sortable: {
         recorded_at: 'usage_records.recorded_at',
@@ -270,8 +271,8 @@ export const usageRepo = {
     }) as Promise<Page<UsageListRow>>;
   },
 
-  listSessionEvents(db: Db, input: ListInput): Promise<Page<SessionEventListRow>> {
-    return paginate(db.selectFrom('session_events').selectAll(), input, {
+  listSessionEvents(db: Db, input: ListInput, scope: NodeScope): Promise<Page<SessionEventListRow>> {
+    return paginate(withinScope(db.selectFrom('session_events').selectAll(), 'session_events.node_id', scope), input, {
       filters: sessionEventFilters,
       sortable: { occurred_at: 'session_events.occurred_at', inserted_at: 'session_events.inserted_at', id: 'session_events.id' },
       tieBreaker: 'session_events.id',

@@ -12,7 +12,8 @@ import { bumpForSubscriptions } from './revisions.ts';
 import { emitStatusEvent } from './subscription-events.ts';
 import { COUNTER_MAX, type SubscriptionDelta, type UsageRow, usageRepo } from './usage.repo.ts';
 import type { SubscriptionLinkService } from './subscription-links.service.ts';
-import type { NodePrincipal } from '../../principal.ts';
+import type { NodePrincipal, Principal } from '../../principal.ts';
+import { nodeScopeOf } from '../../access.ts';
 
 /** Idempotency keys are remembered this long: far beyond any agent's retry window. */
 const BATCH_KEY_TTL_MS = 24 * 3600_000;
@@ -237,8 +238,8 @@ export class UsageService {
     });
   }
 
-  async listUsage(query: UsageListQuery): Promise<Page<UsageRecord>> {
-    const page = await usageRepo.listUsage(this.deps.db, query);
+  async listUsage(principal: Principal, query: UsageListQuery): Promise<Page<UsageRecord>> {
+    const page = await usageRepo.listUsage(this.deps.db, query, nodeScopeOf(principal));
     return {
       pagination: page.pagination,
       items: page.items.map((r) => ({
@@ -254,8 +255,8 @@ export class UsageService {
     };
   }
 
-  async listSessionEvents(query: SessionEventListQuery): Promise<Page<SessionEventRecord>> {
-    const page = await usageRepo.listSessionEvents(this.deps.db, query);
+  async listSessionEvents(principal: Principal, query: SessionEventListQuery): Promise<Page<SessionEventRecord>> {
+    const page = await usageRepo.listSessionEvents(this.deps.db, query, nodeScopeOf(principal));
     return {
       pagination: page.pagination,
       items: page.items.map((r) => ({

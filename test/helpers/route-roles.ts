@@ -1,0 +1,167 @@
+/**
+ * Every Admin API route and the lowest role it admits (issue 13): viewer reads; operator runs
+ * commands, cancels and deletes executions, triggers self-updates and manages SSH access; admin
+ * manages clusters, enrollment keys, nodes, aliases, webhooks and the VPN service. Enrollment-key
+ * reads are admin too: a key read back enrolls nodes. `public` routes
+ * take no credential at all. Shared by the route-role test and the operator role matrix.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { RegisteredRoute } from '../../src/server/app.ts';
+import { requiredRole } from '../../src/server/faces/face-kit.ts';
+import type { Role } from '../../src/server/principal.ts';
+
+export type RouteRole = Role | 'public';
+
+export const ADMIN_ROUTE_ROLES: Record<string, RouteRole> = {
+  'GET /metrics': 'viewer',
+
+  'POST /api/v1/clusters': 'admin',
+  'GET /api/v1/clusters': 'viewer',
+  'GET /api/v1/clusters/:name': 'viewer',
+  'PATCH /api/v1/clusters/:name': 'admin',
+  'DELETE /api/v1/clusters/:name': 'admin',
+
+  'POST /api/v1/clusters/default/enrollment_keys/public': 'public',
+  'POST /api/v1/clusters/default/enrollment_keys': 'admin',
+  'POST /api/v1/clusters/:cluster_name/enrollment_keys': 'admin',
+  'GET /api/v1/enrollment_keys': 'admin',
+  'GET /api/v1/enrollment_keys/:id': 'admin',
+  'PATCH /api/v1/enrollment_keys/:id': 'admin',
+  'DELETE /api/v1/enrollment_keys/:id': 'admin',
+
+  'GET /api/v1/nodes': 'viewer',
+  'GET /api/v1/nodes/:id': 'viewer',
+  'DELETE /api/v1/nodes/:id': 'admin',
+  'PATCH /api/v1/nodes/:id/change_cluster': 'admin',
+
+  'GET /api/v1/fleet': 'viewer',
+  'GET /api/v1/fleet/:id': 'viewer',
+  'PATCH /api/v1/fleet/:id': 'admin',
+  'DELETE /api/v1/fleet/:id': 'admin',
+
+  'POST /api/v1/nodes/:node_id/aliases': 'admin',
+  'GET /api/v1/aliases': 'viewer',
+  'GET /api/v1/aliases/:id': 'viewer',
+  'DELETE /api/v1/aliases/:id': 'admin',
+
+  'GET /api/v1/admins/me': 'viewer',
+  'GET /api/v1/admins/me/discovery': 'public',
+  'GET /api/v1/admins/my_admin_cluster': 'viewer',
+  'GET /api/v1/admins/admin_clusters': 'viewer',
+  'GET /api/v1/admins/edge_clusters': 'viewer',
+  'GET /api/v1/admins/orphaned_clusters': 'viewer',
+  'GET /api/v1/event_types': 'viewer',
+  'GET /api/v1/admins/me/metrics': 'viewer',
+  'GET /api/v1/admins/me/metrics/raw': 'viewer',
+
+  'GET /api/v1/nodes/:node_id/metrics': 'viewer',
+  'GET /api/v1/nodes/:node_id/metrics/host': 'viewer',
+  'GET /api/v1/nodes/:node_id/metrics/agent': 'viewer',
+  'GET /api/v1/nodes/:node_id/metrics/host/raw': 'viewer',
+  'GET /api/v1/nodes/:node_id/metrics/agent/raw': 'viewer',
+  'GET /api/v1/nodes/:node_id/metrics/wireguard/raw': 'viewer',
+
+  'POST /api/v1/commands': 'operator',
+  'GET /api/v1/commands': 'viewer',
+  'GET /api/v1/commands/:id': 'viewer',
+  'DELETE /api/v1/commands/:id': 'operator',
+  'GET /api/v1/command_executions': 'viewer',
+  'GET /api/v1/command_executions/:id': 'viewer',
+  'DELETE /api/v1/command_executions/:id': 'operator',
+  'PATCH /api/v1/command_executions/:id/cancel': 'operator',
+
+  'POST /api/v1/nodes/:node_id/ssh_usernames': 'operator',
+  'GET /api/v1/ssh_usernames': 'viewer',
+  'GET /api/v1/ssh_usernames/:id': 'viewer',
+  'DELETE /api/v1/ssh_usernames/:id': 'operator',
+  'POST /api/v1/ssh_usernames/:ssh_username_id/ssh_public_keys': 'operator',
+  'GET /api/v1/ssh_public_keys': 'viewer',
+  'GET /api/v1/ssh_public_keys/:id': 'viewer',
+  'DELETE /api/v1/ssh_public_keys/:id': 'operator',
+
+  'POST /api/v1/self_update_requests': 'operator',
+  'GET /api/v1/self_update_requests': 'viewer',
+  'GET /api/v1/self_update_requests/:id': 'viewer',
+  'DELETE /api/v1/self_update_requests/:id': 'operator',
+
+  'POST /api/v1/webhooks': 'admin',
+  'GET /api/v1/webhooks': 'viewer',
+  'GET /api/v1/webhooks/:id': 'viewer',
+  'DELETE /api/v1/webhooks/:id': 'admin',
+
+  'POST /api/v1/vpn/users': 'admin',
+  'GET /api/v1/vpn/users': 'viewer',
+  'GET /api/v1/vpn/users/:id': 'viewer',
+  'PATCH /api/v1/vpn/users/:id': 'admin',
+  'DELETE /api/v1/vpn/users/:id': 'admin',
+  'POST /api/v1/vpn/subscriptions': 'admin',
+  'GET /api/v1/vpn/subscriptions': 'viewer',
+  'GET /api/v1/vpn/subscriptions/:id': 'viewer',
+  'PATCH /api/v1/vpn/subscriptions/:id': 'admin',
+  'DELETE /api/v1/vpn/subscriptions/:id': 'admin',
+  'POST /api/v1/vpn/subscriptions/:id/revoke': 'admin',
+  'POST /api/v1/vpn/subscriptions/:id/reset_traffic': 'admin',
+  'GET /api/v1/vpn/subscriptions/:id/protocols': 'viewer',
+  'PUT /api/v1/vpn/subscriptions/:id/protocols': 'admin',
+  'POST /api/v1/vpn/subscriptions/:id/protocols': 'admin',
+  'DELETE /api/v1/vpn/subscriptions/:id/protocols/:node_protocol_id': 'admin',
+  'POST /api/v1/vpn/nodes': 'admin',
+  'GET /api/v1/vpn/nodes': 'viewer',
+  'GET /api/v1/vpn/nodes/:id': 'viewer',
+  'PATCH /api/v1/vpn/nodes/:id': 'admin',
+  'DELETE /api/v1/vpn/nodes/:id': 'admin',
+  'POST /api/v1/vpn/nodes/:id/reset_code': 'admin',
+  'GET /api/v1/vpn/nodes/:id/config': 'viewer',
+  'POST /api/v1/vpn/node_protocols': 'admin',
+  'GET /api/v1/vpn/node_protocols': 'viewer',
+  'GET /api/v1/vpn/node_protocols/:id': 'viewer',
+  'PATCH /api/v1/vpn/node_protocols/:id': 'admin',
+  'DELETE /api/v1/vpn/node_protocols/:id': 'admin',
+  'POST /api/v1/vpn/node_outbounds': 'admin',
+  'GET /api/v1/vpn/node_outbounds': 'viewer',
+  'GET /api/v1/vpn/node_outbounds/:id': 'viewer',
+  'PATCH /api/v1/vpn/node_outbounds/:id': 'admin',
+  'DELETE /api/v1/vpn/node_outbounds/:id': 'admin',
+  'GET /api/v1/vpn/usage': 'viewer',
+  'GET /api/v1/vpn/session_events': 'viewer',
+};
+
+export interface AdminRoute {
+  method: string;
+  url: string;
+  /** The credential the route takes: the API key's routes or the metrics key's. */
+  auth: 'api' | 'metrics' | 'public';
+  /** What the role gate enforces for it, read from the route's own declaration. */
+  role: RouteRole;
+}
+
+/** The Admin API face: `/api/v1` without the agents' routes, and the root `/metrics` it guards too. */
+const isAdminApi = (url: string) => url === '/metrics' || (url.startsWith('/api/v1/') && !url.startsWith('/api/v1/agents/'));
+
+/** Every Admin API route the server registered, with the role its declaration makes the gate enforce. */
+export function adminRoutes(registered: readonly RegisteredRoute[]): AdminRoute[] {
+  return registered
+    .filter((route) => isAdminApi(route.url))
+    .map((route) => {
+      const auth = route.config.auth ?? 'api';
+      const role = auth === 'public' ? 'public' : requiredRole({ method: route.method, routeOptions: { config: route.config } } as FastifyRequest);
+      return { method: route.method, url: route.url, auth, role };
+    });
+}
+
+const PARAM_VALUES: Record<string, string> = {
+  name: 'no-such-cluster',
+  cluster_name: 'no-such-cluster',
+  node_protocol_id: '999999',
+};
+
+/**
+ * A request to the route that stores nothing whoever sends it: unknown ids, and on writes a body
+ * of a content type no route parses (refused with 415 after the role gate has spoken).
+ */
+export function harmlessProbe(route: Pick<AdminRoute, 'method' | 'url'>): { path: string; body?: string; headers?: Record<string, string> } {
+  const intIds = route.url.startsWith('/api/v1/vpn/');
+  const path = route.url.replace(/:([A-Za-z_]+)/g, (_, name: string) => PARAM_VALUES[name] ?? (intIds ? '999999' : '00000000-0000-4000-8000-000000000000'));
+  if (route.method === 'GET' || route.method === 'HEAD') return { path };
+  return { path, body: 'probe', headers: { 'content-type': 'application/x-role-probe' } };
+}
