@@ -124,6 +124,28 @@ export const ADMIN_ROUTE_ROLES: Record<string, RouteRole> = {
   'DELETE /api/v1/vpn/node_outbounds/:id': 'admin',
   'GET /api/v1/vpn/usage': 'viewer',
   'GET /api/v1/vpn/session_events': 'viewer',
+
+  // Operators (users: admin+, with the spec's super_admin rules in the service; self may read itself).
+  'POST /api/v1/auth/login': 'public',
+  'POST /api/v1/auth/login-form': 'public',
+  'POST /api/v1/auth/logout': 'viewer',
+  'GET /api/v1/auth/me': 'viewer',
+  'GET /api/v1/users': 'admin',
+  'POST /api/v1/users': 'admin',
+  'GET /api/v1/users/:id': 'viewer',
+  'PUT /api/v1/users/:id': 'admin',
+  'DELETE /api/v1/users/:id': 'admin',
+  // Every operator manages their own tokens (a token's role never exceeds its owner's).
+  'POST /api/v1/tokens': 'viewer',
+  'GET /api/v1/tokens': 'viewer',
+  'DELETE /api/v1/tokens/:id': 'viewer',
+
+  'GET /api/v1/audit': 'admin',
+  'GET /api/v1/settings': 'admin',
+  'PUT /api/v1/settings': 'admin',
+  'GET /api/v1/export': 'super_admin',
+  'POST /api/v1/export': 'super_admin',
+  'POST /api/v1/import': 'super_admin',
 };
 
 export interface AdminRoute {
