@@ -14,6 +14,7 @@ import { parseNodeIds, renderUser } from './render.ts';
 import { sessionRepo } from './session.repo.ts';
 import { type TokenWithUser, tokenRepo } from './token.repo.ts';
 import { userRepo } from './user.repo.ts';
+import { newUserRow } from './user.service.ts';
 
 type Db = Kysely<Database>;
 
@@ -181,25 +182,23 @@ export class AuthService {
   async ensureFirstOperator(username: string, password: string): Promise<boolean> {
     if (await userRepo.any(this.db)) return false;
     const passwordHash = await hashPassword(password);
-    const now = iso(this.now());
     try {
-      await userRepo.insert(this.db, {
-        id: uuidv7(),
-        username,
-        display_name: username,
-        email: null,
-        role: 'super_admin',
-        password_hash: passwordHash,
-        is_temporary: 0,
-        expires_at: null,
-        allowed_node_ids: null,
-        is_active: 1,
-        last_login_at: null,
-        failed_logins: 0,
-        locked_until: null,
-        inserted_at: now,
-        updated_at: now,
-      });
+      await userRepo.insert(
+        this.db,
+        newUserRow(
+          {
+            username,
+            display_name: username,
+            email: null,
+            role: 'super_admin',
+            password_hash: passwordHash,
+            is_temporary: 0,
+            expires_at: null,
+            allowed_node_ids: null,
+          },
+          iso(this.now()),
+        ),
+      );
       return true;
     } catch (error) {
       if (uniqueViolationColumns(error)) return false;

@@ -22,6 +22,14 @@ type Db = Kysely<Database>;
  * a node-restricted caller manages only users within its own nodes; nobody deletes themselves.
  * Boot keys act with their role (MASTER_KEY = super_admin) and are nobody's "self".
  */
+/** A new user row: active, never signed in, not locked. */
+export function newUserRow(
+  fields: Pick<UserRow, 'username' | 'display_name' | 'email' | 'role' | 'password_hash' | 'is_temporary' | 'expires_at' | 'allowed_node_ids'>,
+  now = nowIso(),
+): UserRow {
+  return { id: uuidv7(), ...fields, is_active: 1, last_login_at: null, failed_logins: 0, locked_until: null, inserted_at: now, updated_at: now };
+}
+
 export class UserService {
   constructor(private readonly deps: { db: Db }) {}
 
@@ -51,9 +59,7 @@ export class UserService {
     this.assertMayGrant(caller, input.role, input.allowed_node_ids ?? null);
     const expiresAt = futureTimestamp(input.expires_at ?? null);
     const passwordHash = await hashPassword(input.password);
-    const now = nowIso();
-    const row: UserRow = {
-      id: uuidv7(),
+    const row = newUserRow({
       username: input.username,
       display_name: input.display_name ?? input.username,
       email: input.email ?? null,
@@ -62,13 +68,7 @@ export class UserService {
       is_temporary: input.is_temporary ? 1 : 0,
       expires_at: expiresAt,
       allowed_node_ids: storedNodeIds(input.allowed_node_ids ?? null),
-      is_active: 1,
-      last_login_at: null,
-      failed_logins: 0,
-      locked_until: null,
-      inserted_at: now,
-      updated_at: now,
-    };
+    });
     await userRepo.insert(this.db, row).catch(rethrowTaken);
     return renderUser(row);
   }
