@@ -132,10 +132,10 @@ for (const engine of testEngines()) {
       const targeting = { type: 'nodes' as const, node_ids: [theirs.nodeId] };
       const outside = await selfUpdates.create(restricted, { targeting });
       await server.ctx.jobs.drain();
-      assert.equal((await selfUpdates.get(outside.id)).summary?.total, 0);
+      assert.equal((await selfUpdates.get(MASTER, outside.id)).summary?.total, 0);
       const unrestricted = await selfUpdates.create(MASTER, { targeting });
       await server.ctx.jobs.drain();
-      assert.equal((await selfUpdates.get(unrestricted.id)).summary?.total, 1);
+      assert.equal((await selfUpdates.get(MASTER, unrestricted.id)).summary?.total, 1);
     });
   });
 }
