@@ -22,6 +22,7 @@ import { migrateToLatest } from '../src/server/db/migrate.ts';
 import type { Database } from '../src/server/db/schema.ts';
 import { Outbox } from '../src/server/events/outbox.ts';
 import { dataKeyFromBytes, SecretBox } from '../src/server/lib/secrets.ts';
+import type { Principal } from '../src/server/principal.ts';
 import { newSsSecret } from '../src/server/modules/vpn/credentials.ts';
 import { CoreNodeAdminService } from '../src/server/modules/vpn/core-node-admin.service.ts';
 import { SecretCache, servedConfig } from '../src/server/modules/vpn/node-config.ts';
@@ -58,6 +59,7 @@ async function scratch() {
   };
 }
 
+const MASTER: Principal = { type: 'api-key', key: 'master' };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 async function time(runs: number, fn: () => unknown): Promise<number> {
   const samples: number[] = [];
@@ -140,7 +142,7 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     const node = await nodes.create({ name: 'big', host: 'big.vpn.example.com' });
     const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
     const ps = [
-      await protocols.create({
+      await protocols.create(MASTER, {
         node_id: node.id,
         protocol: 'vless',
         port: 443,
@@ -148,16 +150,16 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
         flow: 'xtls-rprx-vision',
         reality_settings: { target: 'www.example.com:443', server_names: ['www.example.com'], short_ids: ['', 'abcd'] },
       }),
-      await protocols.create({ node_id: node.id, protocol: 'vmess', port: 8080, transport: 'ws', transport_settings: { path: '/vm' } }),
-      await protocols.create({
+      await protocols.create(MASTER, { node_id: node.id, protocol: 'vmess', port: 8080, transport: 'ws', transport_settings: { path: '/vm' } }),
+      await protocols.create(MASTER, {
         node_id: node.id,
         protocol: 'trojan',
         port: 8443,
         security: 'tls',
         tls_settings: { certificate: pem, key: '-----BEGIN PRIVATE KEY-----\nX\n-----END PRIVATE KEY-----' },
       }),
-      await protocols.create({ node_id: node.id, protocol: 'shadowsocks', port: 8388, ss_method: '2022-blake3-aes-256-gcm' }),
-      await protocols.create({ node_id: node.id, protocol: 'mtproto', port: 993, mtproto_settings: { tls_domain: 'www.google.com' } }),
+      await protocols.create(MASTER, { node_id: node.id, protocol: 'shadowsocks', port: 8388, ss_method: '2022-blake3-aes-256-gcm' }),
+      await protocols.create(MASTER, { node_id: node.id, protocol: 'mtproto', port: 993, mtproto_settings: { tls_domain: 'www.google.com' } }),
     ];
     const subs = await insertSubscriptions(db, box, SUBSCRIPTIONS);
     await grant(
@@ -220,7 +222,7 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     for (let i = 0; i < NODES; i++) {
       const node = await nodes.create({ name: `n${i}`, host: `n${i}.vpn.example.com` });
       nodeIds.push(node.id);
-      protocolIds.push((await protocols.create({ node_id: node.id, protocol: 'vless', port: 443 })).id);
+      protocolIds.push((await protocols.create(MASTER, { node_id: node.id, protocol: 'vless', port: 443 })).id);
     }
     const subs = await insertSubscriptions(db, box, SUBSCRIPTIONS);
     const grants = new Map<number, number[]>();
@@ -239,7 +241,7 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
     // Correctness first: a change bumps exactly the nodes the subscription is granted on.
     const probe = subs[0]!;
     const before = await revisions();
-    await subscriptions.update(probe, { status: 'disabled' });
+    await subscriptions.update(MASTER, probe, { status: 'disabled' });
     const after = await revisions();
     const bumped = [...after]
       .filter(([id, rev]) => rev !== before.get(id))
@@ -253,7 +255,7 @@ const box = new SecretBox(dataKeyFromBytes(randomBytes(32)));
 
     const targets = subs.slice(1, 1 + CHANGES);
     let i = 0;
-    const change = await time(targets.length, () => subscriptions.update(targets[i++]!, { status: 'disabled' }));
+    const change = await time(targets.length, () => subscriptions.update(MASTER, targets[i++]!, { status: 'disabled' }));
     const fleet = await time(3, () => bumpNodes(db, nodeIds));
 
     console.log(`2) ${fmt(NODES)} nodes, ${fmt(SUBSCRIPTIONS)} subscriptions on 3 nodes each (~${fmt((SUBSCRIPTIONS * 3) / NODES)} per node), ${engine}`);

@@ -276,8 +276,8 @@ for (const engine of testEngines()) {
       };
       const viaA = await server.api.get('/api/v1/admins/edge_clusters');
       assert.deepEqual(viaA.body.data, expected);
-      assert.deepEqual(await b.service.edgeClusters(), expected);
-      assert.deepEqual(await b.service.orphanedClusters(), {});
+      assert.deepEqual(await b.service.edgeClusters({ type: 'api-key', key: 'master' }), expected);
+      assert.deepEqual(await b.service.orphanedClusters({ type: 'api-key', key: 'master' }), {});
 
       assert.deepEqual(a.ownedClusterIds().sort(), [clusters.mid!.id, clusters.small!.id].sort());
       assert.deepEqual(b.service.ownedClusterIds().sort(), [clusters.big!.id, clusters.empty!.id].sort());

@@ -9,6 +9,7 @@ import type { Database } from '../../src/server/db/schema.ts';
 import { Outbox } from '../../src/server/events/outbox.ts';
 import { uuidv7 } from '../../src/server/lib/ids.ts';
 import { dataKeyFromBytes, SecretBox } from '../../src/server/lib/secrets.ts';
+import type { Principal } from '../../src/server/principal.ts';
 import { clusterRepo } from '../../src/server/modules/clusters/cluster.repo.ts';
 import { type CommandRow, commandRepo } from '../../src/server/modules/commands/command.repo.ts';
 import { type ExecutionRow, executionRepo } from '../../src/server/modules/commands/execution.repo.ts';
@@ -21,6 +22,7 @@ import { SubscriptionService } from '../../src/server/modules/vpn/subscription.s
 import { VpnUserService } from '../../src/server/modules/vpn/vpn-user.service.ts';
 import { uniqueName } from './factories.ts';
 
+const MASTER: Principal = { type: 'api-key', key: 'master' };
 const nowIso = () => new Date().toISOString();
 
 /** Cluster ranges are unique: each factory call takes the next /24 of 10.0.0.0/8. */
@@ -128,7 +130,7 @@ export function rowFactory(db: Kysely<Database>) {
     },
 
     async protocol(nodeId: string, overrides: { protocol?: 'vless' | 'trojan' | 'vmess'; port?: number } = {}): Promise<number> {
-      return (await protocols.create({ node_id: nodeId, protocol: 'vless', port: 443, ...overrides })).id;
+      return (await protocols.create(MASTER, { node_id: nodeId, protocol: 'vless', port: 443, ...overrides })).id;
     },
 
     async vpnUser(overrides: { username?: string } = {}): Promise<number> {
@@ -145,7 +147,7 @@ export function rowFactory(db: Kysely<Database>) {
         status?: 'active' | 'disabled';
       } = {},
     ): Promise<number> {
-      return (await subscriptions.create({ user_id: userId, ...overrides })).id;
+      return (await subscriptions.create(MASTER, { user_id: userId, ...overrides })).id;
     },
   };
 }

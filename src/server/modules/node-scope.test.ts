@@ -3,7 +3,7 @@
  * lists hold only their nodes' rows, a get outside the scope is 404, a write outside it is 404 and
  * stores nothing, and a command's fan-out never reaches a node outside its creator's scope. The
  * data is made through the API with the master key; the services are then driven with a
- * hand-built principal, because operators cannot sign in on this branch yet.
+ * hand-built principal (test/api/node-scope.test.ts walks the same rules over HTTP as operators).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +11,7 @@ import { createCluster } from '../../../test/helpers/factories.ts';
 import { registerAgent, type RegisteredAgent } from '../../../test/helpers/agents.ts';
 import { startServer, testEngines, type TestServer } from '../../../test/helpers/server.ts';
 import { databaseSnapshot } from '../../../test/helpers/snapshot.ts';
+import { createNode, createProtocol, createSubscription, createUser } from '../../../test/helpers/vpn-admin.ts';
 import { AppError } from '../errors.ts';
 import type { OperatorPrincipal, Principal } from '../principal.ts';
 
@@ -32,6 +33,11 @@ async function assertNotFound(promise: Promise<unknown>) {
   await assert.rejects(promise, (error: unknown) => error instanceof AppError && error.code === 'not_found');
 }
 
+/** A node outside the scope, named in a body, is refused as a node that does not exist is. */
+async function assertUnknown(promise: Promise<unknown>, field: string) {
+  await assert.rejects(promise, (error: unknown) => error instanceof AppError && error.code === 'validation_failed' && field in (error.details ?? {}));
+}
+
 const ids = (page: { items: Array<{ id: string }> }) => page.items.map((item) => item.id).sort();
 
 for (const engine of testEngines()) {
@@ -40,10 +46,12 @@ for (const engine of testEngines()) {
     let mine: RegisteredAgent;
     let theirs: RegisteredAgent;
     let restricted: OperatorPrincipal;
+    let clusterName: string;
 
     before(async () => {
       server = await startServer(engine);
       const cluster = await createCluster(server.api);
+      clusterName = cluster.name;
       mine = await registerAgent(server.api, { cluster, self_update_enabled: true });
       theirs = await registerAgent(server.api, { cluster, self_update_enabled: true });
       restricted = operator({ allowedNodeIds: [mine.nodeId] });
@@ -132,10 +140,119 @@ for (const engine of testEngines()) {
       const targeting = { type: 'nodes' as const, node_ids: [theirs.nodeId] };
       const outside = await selfUpdates.create(restricted, { targeting });
       await server.ctx.jobs.drain();
-      assert.equal((await selfUpdates.get(outside.id)).summary?.total, 0);
+      assert.equal((await selfUpdates.get(MASTER, outside.id)).summary?.total, 0);
       const unrestricted = await selfUpdates.create(MASTER, { targeting });
       await server.ctx.jobs.drain();
-      assert.equal((await selfUpdates.get(unrestricted.id)).summary?.total, 1);
+      assert.equal((await selfUpdates.get(MASTER, unrestricted.id)).summary?.total, 1);
+    });
+
+    it('shows a restricted caller only the self-update requests made under exactly their scope', async () => {
+      const { selfUpdates } = server.ctx;
+      const targeting = { type: 'all' as const };
+      const own = await selfUpdates.create(restricted, { targeting });
+      const wider = await selfUpdates.create(operator({ allowedNodeIds: [mine.nodeId, theirs.nodeId] }), { targeting });
+      const everywhere = await selfUpdates.create(MASTER, { targeting });
+      await server.ctx.jobs.drain();
+
+      const visible = ids(await selfUpdates.list(restricted, { page_size: 100 }));
+      assert.ok(visible.includes(own.id));
+      assert.ok(!visible.includes(wider.id) && !visible.includes(everywhere.id));
+      assert.equal((await selfUpdates.get(restricted, own.id)).id, own.id);
+      await assertNotFound(selfUpdates.get(restricted, everywhere.id));
+      await assertNotFound(selfUpdates.get(restricted, wider.id));
+
+      const before = await databaseSnapshot(server);
+      await assertNotFound(selfUpdates.delete(restricted, everywhere.id));
+      assert.equal(await databaseSnapshot(server), before);
+      await selfUpdates.delete(restricted, own.id);
+      await assertNotFound(selfUpdates.get(MASTER, own.id));
+    });
+
+    describe('VPN objects of Core nodes', () => {
+      let coreMine: string;
+      let coreTheirs: string;
+      let vpnRestricted: OperatorPrincipal;
+
+      before(async () => {
+        coreMine = (await createNode(server.api)).id;
+        coreTheirs = (await createNode(server.api)).id;
+        vpnRestricted = operator({ role: 'admin', allowedNodeIds: [coreMine] });
+      });
+
+      it('narrows node protocols to the nodes in scope and refuses the others as missing', async () => {
+        const { protocols } = server.ctx.vpn;
+        const own = await createProtocol(server.api, coreMine, { protocol: 'vless', port: 443 });
+        const other = await createProtocol(server.api, coreTheirs, { protocol: 'vless', port: 443 });
+        assert.deepEqual(
+          (await protocols.list(vpnRestricted, { page_size: 100 })).items.map((p) => p.id),
+          [own.id],
+        );
+        assert.equal((await protocols.get(vpnRestricted, own.id)).id, own.id);
+        await assertNotFound(protocols.get(vpnRestricted, other.id));
+
+        const before = await databaseSnapshot(server);
+        await assertNotFound(protocols.update(vpnRestricted, other.id, { remark: 'mine now' }));
+        await assertNotFound(protocols.delete(vpnRestricted, other.id));
+        await assertUnknown(protocols.create(vpnRestricted, { node_id: coreTheirs, protocol: 'trojan', port: 8443 }), 'node_id');
+        assert.equal(await databaseSnapshot(server), before);
+        assert.equal((await protocols.update(vpnRestricted, own.id, { remark: 'ours' })).remark, 'ours');
+      });
+
+      it('narrows node outbounds the same way', async () => {
+        const { outbounds } = server.ctx.vpn;
+        const settings = { servers: [{ address: '127.0.0.1', port: 40000 }] };
+        const own = await outbounds.create(MASTER, { node_id: coreMine, tag: 'warp', protocol: 'socks', settings });
+        const other = await outbounds.create(MASTER, { node_id: coreTheirs, tag: 'warp', protocol: 'socks', settings });
+        assert.deepEqual(
+          (await outbounds.list(vpnRestricted, { page_size: 100 })).items.map((o) => o.id),
+          [own.id],
+        );
+        await assertNotFound(outbounds.get(vpnRestricted, other.id));
+
+        const before = await databaseSnapshot(server);
+        await assertNotFound(outbounds.update(vpnRestricted, other.id, { tag: 'renamed' }));
+        await assertNotFound(outbounds.delete(vpnRestricted, other.id));
+        await assertUnknown(outbounds.create(vpnRestricted, { node_id: coreTheirs, tag: 'other', protocol: 'freedom' }), 'node_id');
+        assert.equal(await databaseSnapshot(server), before);
+        await outbounds.delete(vpnRestricted, own.id);
+      });
+
+      it("shows, grants and takes away a subscription's protocols only within the scope; grants elsewhere survive", async () => {
+        const { subscriptions, protocols } = server.ctx.vpn;
+        const own = await createProtocol(server.api, coreMine, { protocol: 'trojan', port: 2443 });
+        const other = await createProtocol(server.api, coreTheirs, { protocol: 'trojan', port: 2443 });
+        const user = await createUser(server.api);
+        const subscription = await createSubscription(server.api, user.id, { node_protocol_ids: [own.id, other.id] });
+
+        assert.deepEqual((await subscriptions.get(vpnRestricted, subscription.id)).node_protocol_ids, [own.id]);
+        assert.deepEqual(
+          (await protocols.list(vpnRestricted, { subscription_id: subscription.id })).items.map((p) => p.id),
+          [own.id],
+        );
+        assert.deepEqual((await subscriptions.list(vpnRestricted, { node_id: coreTheirs })).items, []);
+
+        const before = await databaseSnapshot(server);
+        await assertNotFound(subscriptions.removeGrant(vpnRestricted, subscription.id, other.id));
+        await assertUnknown(subscriptions.addGrants(vpnRestricted, subscription.id, [other.id]), 'node_protocol_ids');
+        await assertUnknown(subscriptions.setGrants(vpnRestricted, subscription.id, [own.id, other.id]), 'node_protocol_ids');
+        await assertUnknown(subscriptions.create(vpnRestricted, { user_id: user.id, node_protocol_ids: [other.id] }), 'node_protocol_ids');
+        assert.equal(await databaseSnapshot(server), before);
+
+        assert.deepEqual((await subscriptions.setGrants(vpnRestricted, subscription.id, [])).node_protocol_ids, []);
+        assert.deepEqual((await subscriptions.get(MASTER, subscription.id)).node_protocol_ids, [other.id]);
+      });
+    });
+
+    it("lists only the caller's nodes in a cluster and in the admin instances' cluster maps", async () => {
+      const { clusters, instances } = server.ctx;
+      const view = await clusters.get(restricted, clusterName);
+      assert.deepEqual(
+        view.nodes.map((n) => n.id),
+        [mine.nodeId],
+      );
+      assert.equal(view.node_count, 2, 'capacity counts every node');
+      const names = Object.values(await instances.edgeClusters(restricted)).flatMap((byCluster) => Object.values(byCluster).flat());
+      assert.deepEqual(names, [`node-${mine.nodeId}`]);
     });
   });
 }

@@ -50,7 +50,7 @@ export const adminsRoutes =
       {
         schema: { tags, summary: 'Edge cluster assignments of every admin', response: { 200: Single(EdgeClusters) } },
       },
-      async (req) => ok(req, await ctx.instances.edgeClusters()),
+      async (req) => ok(req, await ctx.instances.edgeClusters(req.principal)),
     );
 
     app.get(
@@ -58,7 +58,7 @@ export const adminsRoutes =
       {
         schema: { tags, summary: 'Clusters no admin has capacity for', response: { 200: Single(OrphanedClusters) } },
       },
-      async (req) => ok(req, await ctx.instances.orphanedClusters()),
+      async (req) => ok(req, await ctx.instances.orphanedClusters(req.principal)),
     );
 
     app.get(

@@ -17,7 +17,7 @@ export const clusterRoutes =
         config: { degradedGate: true },
       },
       async (req, reply) => {
-        const cluster = await ctx.clusters.create(req.body);
+        const cluster = await ctx.clusters.create(req.principal, req.body);
         return created(req, reply, cluster, `/api/v1/clusters/${cluster.name}`);
       },
     );
@@ -27,7 +27,7 @@ export const clusterRoutes =
       {
         schema: { tags, summary: 'List clusters', querystring: ClusterListQuery, response: { 200: Paged(Cluster) } },
       },
-      async (req) => paged(req, await ctx.clusters.list(req.query)),
+      async (req) => paged(req, await ctx.clusters.list(req.principal, req.query)),
     );
 
     app.get(
@@ -35,7 +35,7 @@ export const clusterRoutes =
       {
         schema: { tags, summary: 'Get a cluster', params: ClusterNameParams, response: { 200: Single(Cluster) } },
       },
-      async (req) => ok(req, await ctx.clusters.get(req.params.name)),
+      async (req) => ok(req, await ctx.clusters.get(req.principal, req.params.name)),
     );
 
     app.patch(
@@ -44,7 +44,7 @@ export const clusterRoutes =
         schema: { tags, summary: 'Update a cluster', params: ClusterNameParams, body: ClusterUpdateRequest, response: { 200: Single(Cluster) } },
         config: { degradedGate: true },
       },
-      async (req) => ok(req, await ctx.clusters.update(req.params.name, req.body)),
+      async (req) => ok(req, await ctx.clusters.update(req.principal, req.params.name, req.body)),
     );
 
     app.delete(

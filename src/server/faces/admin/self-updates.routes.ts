@@ -40,7 +40,7 @@ export const selfUpdateRoutes =
       {
         schema: { tags, summary: 'List self-update requests', querystring: SelfUpdateRequestListQuery, response: { 200: Paged(SelfUpdateRequest) } },
       },
-      async (req) => paged(req, await ctx.selfUpdates.list(req.query)),
+      async (req) => paged(req, await ctx.selfUpdates.list(req.principal, req.query)),
     );
 
     app.get(
@@ -48,7 +48,7 @@ export const selfUpdateRoutes =
       {
         schema: { tags, summary: 'Get a self-update request', params: SelfUpdateRequestIdParams, response: { 200: Single(SelfUpdateRequest) } },
       },
-      async (req) => ok(req, await ctx.selfUpdates.get(req.params.id)),
+      async (req) => ok(req, await ctx.selfUpdates.get(req.principal, req.params.id)),
     );
 
     app.delete(
@@ -58,7 +58,7 @@ export const selfUpdateRoutes =
         config: { role: 'operator' },
       },
       async (req, reply) => {
-        await ctx.selfUpdates.delete(req.params.id);
+        await ctx.selfUpdates.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );

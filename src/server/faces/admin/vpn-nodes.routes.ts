@@ -132,7 +132,7 @@ export const vpnNodeRoutes =
         },
       },
       async (req, reply) => {
-        const protocol = await ctx.vpn.protocols.create(req.body);
+        const protocol = await ctx.vpn.protocols.create(req.principal, req.body);
         return created(req, reply, protocol, `/api/v1/vpn/node_protocols/${protocol.id}`);
       },
     );
@@ -148,7 +148,7 @@ export const vpnNodeRoutes =
           response: { 200: Paged(NodeProtocol) },
         },
       },
-      async (req) => paged(req, await ctx.vpn.protocols.list(req.query)),
+      async (req) => paged(req, await ctx.vpn.protocols.list(req.principal, req.query)),
     );
 
     app.get(
@@ -156,7 +156,7 @@ export const vpnNodeRoutes =
       {
         schema: { tags: protocols, summary: 'Get a node protocol', params: IntIdParams, response: { 200: Single(NodeProtocol) } },
       },
-      async (req) => ok(req, await ctx.vpn.protocols.get(req.params.id)),
+      async (req) => ok(req, await ctx.vpn.protocols.get(req.principal, req.params.id)),
     );
 
     app.patch(
@@ -170,7 +170,7 @@ export const vpnNodeRoutes =
           response: { 200: Single(NodeProtocol) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.protocols.update(req.params.id, req.body)),
+      async (req) => ok(req, await ctx.vpn.protocols.update(req.principal, req.params.id, req.body)),
     );
 
     app.delete(
@@ -179,7 +179,7 @@ export const vpnNodeRoutes =
         schema: { tags: protocols, summary: 'Delete a node protocol and its grants', params: IntIdParams, response: { 204: Type.Null() } },
       },
       async (req, reply) => {
-        await ctx.vpn.protocols.delete(req.params.id);
+        await ctx.vpn.protocols.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );
@@ -191,7 +191,7 @@ export const vpnNodeRoutes =
         schema: { tags: outbounds, summary: 'Add an outbound to a Core node', body: NodeOutboundCreateRequest, response: { 201: Single(NodeOutbound) } },
       },
       async (req, reply) => {
-        const outbound = await ctx.vpn.outbounds.create(req.body);
+        const outbound = await ctx.vpn.outbounds.create(req.principal, req.body);
         return created(req, reply, outbound, `/api/v1/vpn/node_outbounds/${outbound.id}`);
       },
     );
@@ -207,7 +207,7 @@ export const vpnNodeRoutes =
           response: { 200: Paged(NodeOutbound) },
         },
       },
-      async (req) => paged(req, await ctx.vpn.outbounds.list(req.query)),
+      async (req) => paged(req, await ctx.vpn.outbounds.list(req.principal, req.query)),
     );
 
     app.get(
@@ -215,7 +215,7 @@ export const vpnNodeRoutes =
       {
         schema: { tags: outbounds, summary: 'Get a node outbound', params: IntIdParams, response: { 200: Single(NodeOutbound) } },
       },
-      async (req) => ok(req, await ctx.vpn.outbounds.get(req.params.id)),
+      async (req) => ok(req, await ctx.vpn.outbounds.get(req.principal, req.params.id)),
     );
 
     app.patch(
@@ -229,7 +229,7 @@ export const vpnNodeRoutes =
           response: { 200: Single(NodeOutbound) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.outbounds.update(req.params.id, req.body)),
+      async (req) => ok(req, await ctx.vpn.outbounds.update(req.principal, req.params.id, req.body)),
     );
 
     app.delete(
@@ -238,7 +238,7 @@ export const vpnNodeRoutes =
         schema: { tags: outbounds, summary: 'Delete a node outbound', params: IntIdParams, response: { 204: Type.Null() } },
       },
       async (req, reply) => {
-        await ctx.vpn.outbounds.delete(req.params.id);
+        await ctx.vpn.outbounds.delete(req.principal, req.params.id);
         return noContent(reply);
       },
     );

@@ -103,7 +103,7 @@ export const vpnAdminRoutes =
         },
       },
       async (req, reply) => {
-        const subscription = await ctx.vpn.subscriptions.create(req.body);
+        const subscription = await ctx.vpn.subscriptions.create(req.principal, req.body);
         return created(req, reply, subscription, `/api/v1/vpn/subscriptions/${subscription.id}`);
       },
     );
@@ -120,7 +120,7 @@ export const vpnAdminRoutes =
           response: { 200: Paged(VpnSubscription) },
         },
       },
-      async (req) => paged(req, await ctx.vpn.subscriptions.list(req.query)),
+      async (req) => paged(req, await ctx.vpn.subscriptions.list(req.principal, req.query)),
     );
 
     app.get(
@@ -128,7 +128,7 @@ export const vpnAdminRoutes =
       {
         schema: { tags: subscriptions, summary: 'Get a subscription', params: IntIdParams, response: { 200: Single(VpnSubscription) } },
       },
-      async (req) => ok(req, await ctx.vpn.subscriptions.get(req.params.id)),
+      async (req) => ok(req, await ctx.vpn.subscriptions.get(req.principal, req.params.id)),
     );
 
     app.patch(
@@ -142,7 +142,7 @@ export const vpnAdminRoutes =
           response: { 200: Single(VpnSubscription) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.subscriptions.update(req.params.id, req.body)),
+      async (req) => ok(req, await ctx.vpn.subscriptions.update(req.principal, req.params.id, req.body)),
     );
 
     app.delete(
@@ -167,7 +167,7 @@ export const vpnAdminRoutes =
           response: { 200: Single(VpnSubscription) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.subscriptions.revoke(req.params.id)),
+      async (req) => ok(req, await ctx.vpn.subscriptions.revoke(req.principal, req.params.id)),
     );
 
     app.post(
@@ -181,7 +181,7 @@ export const vpnAdminRoutes =
           response: { 200: Single(VpnSubscription) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.subscriptions.resetTraffic(req.params.id)),
+      async (req) => ok(req, await ctx.vpn.subscriptions.resetTraffic(req.principal, req.params.id)),
     );
 
     // ── Grants: which node protocols a subscription may use ─────────────────────────────────────
@@ -197,8 +197,8 @@ export const vpnAdminRoutes =
         },
       },
       async (req) => {
-        await ctx.vpn.subscriptions.get(req.params.id);
-        return paged(req, await ctx.vpn.protocols.list({ ...req.query, subscription_id: req.params.id }));
+        await ctx.vpn.subscriptions.get(req.principal, req.params.id);
+        return paged(req, await ctx.vpn.protocols.list(req.principal, { ...req.query, subscription_id: req.params.id }));
       },
     );
 
@@ -213,7 +213,7 @@ export const vpnAdminRoutes =
           response: { 200: Single(VpnSubscription) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.subscriptions.setGrants(req.params.id, req.body.node_protocol_ids)),
+      async (req) => ok(req, await ctx.vpn.subscriptions.setGrants(req.principal, req.params.id, req.body.node_protocol_ids)),
     );
 
     app.post(
@@ -227,7 +227,7 @@ export const vpnAdminRoutes =
           response: { 200: Single(VpnSubscription) },
         },
       },
-      async (req) => ok(req, await ctx.vpn.subscriptions.addGrants(req.params.id, req.body.node_protocol_ids)),
+      async (req) => ok(req, await ctx.vpn.subscriptions.addGrants(req.principal, req.params.id, req.body.node_protocol_ids)),
     );
 
     app.delete(
@@ -236,7 +236,7 @@ export const vpnAdminRoutes =
         schema: { tags: subscriptions, summary: 'Take one node protocol away from a subscription', params: GrantParams, response: { 204: Type.Null() } },
       },
       async (req, reply) => {
-        await ctx.vpn.subscriptions.removeGrant(req.params.id, req.params.node_protocol_id);
+        await ctx.vpn.subscriptions.removeGrant(req.principal, req.params.id, req.params.node_protocol_id);
         return noContent(reply);
       },
     );

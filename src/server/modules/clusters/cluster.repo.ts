@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import type { ClusterRow, Database } from '../../db/schema.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import { atLeast, atMost, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 
 const nodeCount = sql<number>`(select count(*) from nodes n where n.cluster_id = clusters.id)`;
@@ -66,13 +67,30 @@ export const clusterRepo = {
   },
 
   /** Node summaries of many clusters in one query. */
-  nodeSummaries(db: Db, clusterIds: string[]): Promise<NodeSummaryRow[]> {
-    if (clusterIds.length === 0) return Promise.resolve([]);
-    return db
+  /** Every node of each cluster, counted (capacity is a fact of the cluster, whoever asks). */
+  async nodeCounts(db: Db, clusterIds: string[]): Promise<Map<string, number>> {
+    if (clusterIds.length === 0) return new Map();
+    const rows = await db
       .selectFrom('nodes')
-      .leftJoin('edge_nodes', 'edge_nodes.node_id', 'nodes.id')
-      .select(['nodes.id', 'nodes.cluster_id as cluster_id', 'nodes.status', 'edge_nodes.id_type'])
+      .select(['nodes.cluster_id', (eb) => eb.fn.countAll().as('count')])
       .where('nodes.cluster_id', 'in', clusterIds)
+      .groupBy('nodes.cluster_id')
+      .execute();
+    return new Map(rows.map((r) => [r.cluster_id!, Number(r.count)]));
+  },
+
+  /** The clusters' nodes that are in the scope. */
+  nodeSummaries(db: Db, clusterIds: string[], scope: NodeScope): Promise<NodeSummaryRow[]> {
+    if (clusterIds.length === 0) return Promise.resolve([]);
+    return withinScope(
+      db
+        .selectFrom('nodes')
+        .leftJoin('edge_nodes', 'edge_nodes.node_id', 'nodes.id')
+        .select(['nodes.id', 'nodes.cluster_id as cluster_id', 'nodes.status', 'edge_nodes.id_type'])
+        .where('nodes.cluster_id', 'in', clusterIds),
+      'nodes.id',
+      scope,
+    )
       .orderBy('nodes.inserted_at')
       .orderBy('nodes.id')
       .execute() as Promise<NodeSummaryRow[]>;

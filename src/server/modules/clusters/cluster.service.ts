@@ -1,5 +1,7 @@
 import type { Cluster, ClusterCreateRequest, ClusterListQuery, ClusterUpdateRequest } from '../../../contract/admin/clusters.ts';
 import type { Kysely } from 'kysely';
+import { nodeScopeOf } from '../../access.ts';
+import type { Principal } from '../../principal.ts';
 import type { ClusterRow, Database } from '../../db/schema.ts';
 import type { Page } from '../../db/listing.ts';
 import { uniqueViolationColumns } from '../../db/dialect.ts';
@@ -28,7 +30,7 @@ export class ClusterService {
     private readonly policy: ClusterPolicy,
   ) {}
 
-  async create(input: ClusterCreateRequest): Promise<Cluster> {
+  async create(principal: Principal, input: ClusterCreateRequest): Promise<Cluster> {
     const errors: Record<string, string[]> = {};
     if (RESERVED_NAMES.has(input.name)) errors.name = ['is reserved'];
     let requested: Cidr | null = null;
@@ -66,19 +68,19 @@ export class ClusterService {
       await clusterRepo.insert(trx, cluster).catch(rethrowTaken);
       return cluster;
     });
-    return (await this.render([row]))[0]!;
+    return (await this.render(principal, [row]))[0]!;
   }
 
-  async get(name: string): Promise<Cluster> {
-    return (await this.render([await this.require(name)]))[0]!;
+  async get(principal: Principal, name: string): Promise<Cluster> {
+    return (await this.render(principal, [await this.require(name)]))[0]!;
   }
 
-  async list(query: ClusterListQuery): Promise<Page<Cluster>> {
+  async list(principal: Principal, query: ClusterListQuery): Promise<Page<Cluster>> {
     const page = await clusterRepo.list(this.db, query);
-    return { items: await this.render(page.items), pagination: page.pagination };
+    return { items: await this.render(principal, page.items), pagination: page.pagination };
   }
 
-  async update(name: string, input: ClusterUpdateRequest): Promise<Cluster> {
+  async update(principal: Principal, name: string, input: ClusterUpdateRequest): Promise<Cluster> {
     const cluster = await this.require(name);
     if (input.node_limit !== undefined) {
       if (input.node_limit !== null) {
@@ -90,7 +92,7 @@ export class ClusterService {
       }
       await clusterRepo.updateNodeLimit(this.db, cluster.id, input.node_limit, nowIso());
     }
-    return this.get(name);
+    return this.get(principal, name);
   }
 
   async delete(name: string): Promise<void> {
@@ -125,11 +127,11 @@ export class ClusterService {
     throw new ConflictError('no free IPv4 range is left in the auto-generated pool');
   }
 
-  private async render(rows: ClusterRow[]): Promise<Cluster[]> {
-    const summaries = await clusterRepo.nodeSummaries(
-      this.db,
-      rows.map((r) => r.id),
-    );
+  /** `nodes` lists only the caller's nodes; `node_count` counts them all, as `node_limit` does. */
+  private async render(principal: Principal, rows: ClusterRow[]): Promise<Cluster[]> {
+    const ids = rows.map((r) => r.id);
+    const summaries = await clusterRepo.nodeSummaries(this.db, ids, nodeScopeOf(principal));
+    const counts = await clusterRepo.nodeCounts(this.db, ids);
     const byCluster = new Map<string, NodeSummaryRow[]>();
     for (const s of summaries) byCluster.set(s.cluster_id, [...(byCluster.get(s.cluster_id) ?? []), s]);
     return rows.map((row) => {
@@ -139,7 +141,7 @@ export class ClusterService {
         name: row.name,
         ipv4_range: row.ipv4_range,
         node_limit: row.node_limit,
-        node_count: nodes.length,
+        node_count: counts.get(row.id) ?? 0,
         nodes: nodes.map((n) => ({ id: n.id, status: n.status, id_type: n.id_type, vpn_hostname: this.naming.nodeHostname(n.id, row.name) })),
         network_name: this.naming.networkName(row.name),
         vpn_domain: this.naming.vpnDomain(row.name),

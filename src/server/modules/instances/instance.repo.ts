@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, InstanceRow } from '../../db/schema.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 
 export type Db = Kysely<Database>;
 
@@ -69,9 +70,11 @@ export const instanceRepo = {
   },
 
   /** Every node that belongs to a cluster, in the order the cluster views list them. */
-  clusteredNodes(db: Db): Promise<{ id: string; cluster_id: string }[]> {
-    return db.selectFrom('nodes').select(['id', 'cluster_id']).where('cluster_id', 'is not', null).orderBy('inserted_at').orderBy('id').execute() as Promise<
-      { id: string; cluster_id: string }[]
-    >;
+  /** Nodes in a cluster, of those in the scope. */
+  clusteredNodes(db: Db, scope: NodeScope): Promise<{ id: string; cluster_id: string }[]> {
+    return withinScope(db.selectFrom('nodes').select(['id', 'cluster_id']).where('cluster_id', 'is not', null), 'nodes.id', scope)
+      .orderBy('inserted_at')
+      .orderBy('id')
+      .execute() as Promise<{ id: string; cluster_id: string }[]>;
   },
 };

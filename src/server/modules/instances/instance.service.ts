@@ -7,7 +7,10 @@
 import { readFileSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import type { Admin, AdminCluster, AdminTopologyEntry, ClusterNodeNames, EdgeClusters, MyAdminCluster } from '../../../contract/admin/admins.ts';
+import { nodeScopeOf } from '../../access.ts';
 import type { Config } from '../../config.ts';
+import type { NodeScope } from '../../db/scope.ts';
+import type { Principal } from '../../principal.ts';
 import type { Database, InstanceRow } from '../../db/schema.ts';
 import { DNS_LABEL } from '../../../contract/types.ts';
 import { Scheduler } from '../../jobs/scheduler.ts';
@@ -194,11 +197,14 @@ export class InstanceService {
     return [{ name: this.naming.clusterName, ipv4_range: ADMIN_CLUSTER_IPV4_RANGE, admin_count: admins.length, admins }];
   }
 
-  /** `admin-<id>` → `cluster-<name>` → node names, for every live admin (those owning nothing get `{}`). */
-  async edgeClusters(): Promise<EdgeClusters> {
+  /**
+   * `admin-<id>` → `cluster-<name>` → node names, for every live admin (those owning nothing get
+   * `{}`). Admins and clusters are the fleet's shape, shown to all; node names only within scope.
+   */
+  async edgeClusters(principal: Principal): Promise<EdgeClusters> {
     await this.refresh();
     const m = this.metadata;
-    const nodes = await this.nodeNamesByCluster();
+    const nodes = await this.nodeNamesByCluster(nodeScopeOf(principal));
     const result: EdgeClusters = {};
     for (const admin of m.topology) result[admin.name] = {};
     for (const clusterId of this.byClusterName([...m.owners.keys()])) {
@@ -209,11 +215,11 @@ export class InstanceService {
   }
 
   /** `cluster-<name>` → node names of every cluster no admin can fit; `{}` when all fit. */
-  async orphanedClusters(): Promise<ClusterNodeNames> {
+  async orphanedClusters(principal: Principal): Promise<ClusterNodeNames> {
     await this.refresh();
     const m = this.metadata;
     if (m.orphaned.length === 0) return {};
-    const nodes = await this.nodeNamesByCluster();
+    const nodes = await this.nodeNamesByCluster(nodeScopeOf(principal));
     const result: ClusterNodeNames = {};
     for (const clusterId of this.byClusterName(m.orphaned)) result[`cluster-${m.clusterNames.get(clusterId)}`] = nodes.get(clusterId) ?? [];
     return result;
@@ -294,9 +300,15 @@ export class InstanceService {
     return [...clusterIds].sort((a, b) => compare(names.get(a)!, names.get(b)!));
   }
 
-  private async nodeNamesByCluster(): Promise<Map<string, string[]>> {
+  /** Clusters no admin can fit, after recomputing the assignment. */
+  async orphanedClusterCount(): Promise<number> {
+    await this.refresh();
+    return this.metadata.orphaned.length;
+  }
+
+  private async nodeNamesByCluster(scope: NodeScope): Promise<Map<string, string[]>> {
     const byCluster = new Map<string, string[]>();
-    for (const node of await instanceRepo.clusteredNodes(this.db)) {
+    for (const node of await instanceRepo.clusteredNodes(this.db, scope)) {
       const list = byCluster.get(node.cluster_id);
       const name = `node-${node.id}`;
       if (list) list.push(name);

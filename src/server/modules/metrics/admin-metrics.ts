@@ -36,7 +36,7 @@ export interface AdminMetricsSources {
   brokerEnabled: boolean;
   /** Job queues to list even while they hold no job. */
   queues: string[];
-  instances: { isDegraded(): boolean; ownedClusterIds(): string[]; orphanedClusters(): Promise<Record<string, unknown>> };
+  instances: { isDegraded(): boolean; ownedClusterIds(): string[]; orphanedClusterCount(): Promise<number> };
 }
 
 const MB = 1024 * 1024;
@@ -89,7 +89,7 @@ export class AdminMetricsCollector {
   async collect(): Promise<AdminMetrics> {
     const [nodes, queues] = await Promise.all([this.nodes(), this.queues()]);
     // First: it recomputes the assignment, so ownership and degradation below are current.
-    const orphaned = Object.keys(await this.sources.instances.orphanedClusters()).length;
+    const orphaned = await this.sources.instances.orphanedClusterCount();
     const optional = (name: string) => this.read(name);
     const r = async <K extends string>(block: string, fields: readonly K[]) =>
       Object.fromEntries(await Promise.all(fields.map(async (f) => [f, await optional(`nodeplane_${block}_${f}`)]))) as Record<K, number | null>;

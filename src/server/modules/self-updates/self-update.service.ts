@@ -72,17 +72,21 @@ export class SelfUpdateService {
     return view(row);
   }
 
-  async list(query: SelfUpdateRequestListQuery): Promise<Page<SelfUpdateRequest>> {
-    const page = await selfUpdateRepo.list(this.db, query);
+  async list(principal: Principal, query: SelfUpdateRequestListQuery): Promise<Page<SelfUpdateRequest>> {
+    const page = await selfUpdateRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(view), pagination: page.pagination };
   }
 
-  async get(id: string): Promise<SelfUpdateRequest> {
-    return view(await this.require(id));
+  async get(principal: Principal, id: string): Promise<SelfUpdateRequest> {
+    return view(await this.require(principal, id));
   }
 
-  async delete(id: string): Promise<void> {
-    const row = await this.require(id);
+  /**
+   * A restricted caller sees only requests made under exactly their scope, which cannot have
+   * reached a node outside it: the commands' "reached other nodes too" refusal has no case here.
+   */
+  async delete(principal: Principal, id: string): Promise<void> {
+    const row = await this.require(principal, id);
     if (!(await selfUpdateRepo.deleteCompleted(this.db, id))) {
       throw new ConflictError(`cannot delete self-update request with status '${row.status}' - only completed requests can be deleted`);
     }
@@ -145,8 +149,8 @@ export class SelfUpdateService {
     });
   }
 
-  private async require(id: string): Promise<SelfUpdateRequestRow> {
-    const row = await selfUpdateRepo.find(this.db, id);
+  private async require(principal: Principal, id: string): Promise<SelfUpdateRequestRow> {
+    const row = await selfUpdateRepo.findVisible(this.db, id, nodeScopeOf(principal));
     if (!row) throw new NotFoundError('Self-update request');
     return row;
   }

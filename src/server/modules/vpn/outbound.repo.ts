@@ -3,6 +3,7 @@ import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import type { NodeOutboundsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
@@ -26,8 +27,8 @@ export const outboundRepo = {
     return db.selectFrom('node_outbounds').selectAll().where('id', '=', id).executeTakeFirst();
   },
 
-  list(db: Db, input: ListInput): Promise<Page<OutboundRow>> {
-    return paginate(db.selectFrom('node_outbounds').selectAll('node_outbounds'), input, {
+  list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<OutboundRow>> {
+    return paginate(withinScope(db.selectFrom('node_outbounds').selectAll('node_outbounds'), 'node_outbounds.node_id', scope), input, {
       filters: outboundFilters,
       sortable: {
         id: 'node_outbounds.id',

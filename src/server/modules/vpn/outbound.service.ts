@@ -1,9 +1,12 @@
 /**
  * Node outbounds: Xray egress routes beyond `direct` and `block`, with the traffic counters the
  * node reports. An outbound that a routing rule names cannot be renamed or deleted until the rule
- * goes: a rule pointing nowhere would make Xray refuse the whole config.
+ * goes: a rule pointing nowhere would make Xray refuse the whole config. Outside the caller's
+ * node scope an outbound does not exist for them.
  */
 import type { Kysely } from 'kysely';
+import { canTouchNode, nodeScopeOf } from '../../access.ts';
+import type { Principal } from '../../principal.ts';
 import type { NodeOutbound, NodeOutboundCreateRequest, NodeOutboundListQuery, NodeOutboundUpdateRequest } from '../../../contract/admin/vpn-outbounds.ts';
 import type { RoutingRule } from '../../../contract/admin/vpn-nodes.ts';
 import type { Page } from '../../db/listing.ts';
@@ -26,10 +29,11 @@ const canonical = (value: object | undefined): string => JSON.stringify(sortKeys
 export class OutboundService {
   constructor(private readonly db: Db) {}
 
-  async create(input: NodeOutboundCreateRequest): Promise<NodeOutbound> {
+  async create(principal: Principal, input: NodeOutboundCreateRequest): Promise<NodeOutbound> {
     if (isReservedTag(input.tag)) throw ValidationError.field('tag', 'is reserved');
     const id = await this.db.transaction().execute(async (trx) => {
-      if (!(await coreNodeRepo.lock(trx, input.node_id))) throw ValidationError.field('node_id', 'does not exist');
+      // A node outside the scope gets the answer a missing one gets, so ids cannot be probed.
+      if (!canTouchNode(principal, input.node_id) || !(await coreNodeRepo.lock(trx, input.node_id))) throw ValidationError.field('node_id', 'does not exist');
       const now = nowIso();
       const id = await outboundRepo
         .insert(trx, {
@@ -47,24 +51,24 @@ export class OutboundService {
       await bumpNodes(trx, [input.node_id]);
       return id;
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
-  async get(id: number): Promise<NodeOutbound> {
+  async get(principal: Principal, id: number): Promise<NodeOutbound> {
     const row = await outboundRepo.findById(this.db, id);
-    if (!row) throw new NotFoundError('Node outbound');
+    if (!row || !canTouchNode(principal, row.node_id)) throw new NotFoundError('Node outbound');
     return render(row);
   }
 
-  async list(query: NodeOutboundListQuery): Promise<Page<NodeOutbound>> {
-    const page = await outboundRepo.list(this.db, query);
+  async list(principal: Principal, query: NodeOutboundListQuery): Promise<Page<NodeOutbound>> {
+    const page = await outboundRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(render), pagination: page.pagination };
   }
 
-  async update(id: number, input: NodeOutboundUpdateRequest): Promise<NodeOutbound> {
+  async update(principal: Principal, id: number, input: NodeOutboundUpdateRequest): Promise<NodeOutbound> {
     if (input.tag !== undefined && isReservedTag(input.tag)) throw ValidationError.field('tag', 'is reserved');
     await this.db.transaction().execute(async (trx) => {
-      const prev = await this.lock(trx, id);
+      const prev = await this.lock(trx, principal, id);
       if (input.tag !== undefined && input.tag !== prev.tag) await assertUnreferenced(trx, prev);
       await outboundRepo
         .update(trx, id, {
@@ -77,12 +81,12 @@ export class OutboundService {
         .catch(rethrowTaken);
       await bumpNodes(trx, [prev.node_id]);
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
-  async delete(id: number): Promise<void> {
+  async delete(principal: Principal, id: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const prev = await this.lock(trx, id);
+      const prev = await this.lock(trx, principal, id);
       await assertUnreferenced(trx, prev);
       await outboundRepo.delete(trx, id);
       await bumpNodes(trx, [prev.node_id]);
@@ -90,9 +94,10 @@ export class OutboundService {
   }
 
   /** Locks the node first, then the outbound: the order every node-level change takes. */
-  private async lock(trx: Db, id: number): Promise<OutboundRow> {
+  private async lock(trx: Db, principal: Principal, id: number): Promise<OutboundRow> {
     const peek = await outboundRepo.findNodeId(trx, id);
-    if (peek) await coreNodeRepo.lock(trx, peek.node_id);
+    if (!peek || !canTouchNode(principal, peek.node_id)) throw new NotFoundError('Node outbound');
+    await coreNodeRepo.lock(trx, peek.node_id);
     const row = await outboundRepo.lockById(trx, id);
     if (!row) throw new NotFoundError('Node outbound');
     return row;

@@ -3,6 +3,7 @@ import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
 import { forUpdate } from '../../db/dialect.ts';
 import { equals, type Filter, type ListInput, type Page, paginate, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import type { ProtocolRow } from './protocol-spec.ts';
 import type { NodeProtocolsTable } from '../../db/tables/vpn.ts';
 
@@ -42,8 +43,8 @@ export const protocolRepo = {
     return protocols(db).where('node_protocols.id', '=', id).executeTakeFirst() as Promise<ProtocolRecord | undefined>;
   },
 
-  async list(db: Db, input: ListInput): Promise<Page<ProtocolRecord>> {
-    const page = await paginate(protocols(db), input, {
+  async list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<ProtocolRecord>> {
+    const page = await paginate(withinScope(protocols(db), 'node_protocols.node_id', scope), input, {
       filters: protocolFilters,
       sortable: {
         id: 'node_protocols.id',
@@ -72,9 +73,12 @@ export const protocolRepo = {
     await db.deleteFrom('node_protocols').where('id', '=', id).execute();
   },
 
-  /** Those of `ids` that exist, locked so they cannot vanish meanwhile. */
-  async lockExisting(db: Db, ids: number[]): Promise<number[]> {
-    const rows = await forUpdate(db, db.selectFrom('node_protocols').select('id').where('id', 'in', ids)).execute();
+  /** Those of `ids` that exist on nodes in the scope, locked so they cannot vanish meanwhile. */
+  async lockExisting(db: Db, ids: number[], scope: NodeScope): Promise<number[]> {
+    const rows = await forUpdate(
+      db,
+      withinScope(db.selectFrom('node_protocols').select('id').where('id', 'in', ids), 'node_protocols.node_id', scope),
+    ).execute();
     return rows.map((r) => Number(r.id));
   },
 

@@ -1,5 +1,10 @@
-/** Node protocols (inbounds): CRUD, each change re-rendering only its own node. */
+/**
+ * Node protocols (inbounds): CRUD, each change re-rendering only its own node. A protocol belongs
+ * to its Core node: outside the caller's node scope it does not exist for them.
+ */
 import type { Kysely } from 'kysely';
+import { canTouchNode, nodeScopeOf } from '../../access.ts';
+import type { Principal } from '../../principal.ts';
 import type { NodeProtocol, NodeProtocolCreateRequest, NodeProtocolListQuery, NodeProtocolUpdateRequest } from '../../../contract/admin/vpn-protocols.ts';
 import type { Page } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
@@ -20,55 +25,56 @@ export class ProtocolService {
     private readonly secrets: SecretBox,
   ) {}
 
-  async create(input: NodeProtocolCreateRequest): Promise<NodeProtocol> {
+  async create(principal: Principal, input: NodeProtocolCreateRequest): Promise<NodeProtocol> {
     const built = buildProtocol(input, null, this.secrets);
     if ('errors' in built) throw new ValidationError(built.errors);
     const id = await this.db.transaction().execute(async (trx) => {
-      if (!(await coreNodeRepo.lock(trx, input.node_id))) throw ValidationError.field('node_id', 'does not exist');
+      // A node outside the scope gets the answer a missing one gets, so ids cannot be probed.
+      if (!canTouchNode(principal, input.node_id) || !(await coreNodeRepo.lock(trx, input.node_id))) throw ValidationError.field('node_id', 'does not exist');
       if (input.protocol === 'mtproto' && built.fields.enabled === 1) await this.assertSingleMtproto(trx, input.node_id, null);
       const now = nowIso();
       const id = await protocolRepo.insert(trx, { ...built.fields, node_id: input.node_id, inserted_at: now, updated_at: now }).catch(rethrowTaken);
       await bumpNodes(trx, [input.node_id]);
       return id;
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
-  async get(id: number): Promise<NodeProtocol> {
+  async get(principal: Principal, id: number): Promise<NodeProtocol> {
     const row = await protocolRepo.findById(this.db, id);
-    if (!row) throw new NotFoundError('Node protocol');
+    if (!row || !canTouchNode(principal, row.node_id)) throw new NotFoundError('Node protocol');
     return renderProtocol(row);
   }
 
-  async list(query: NodeProtocolListQuery): Promise<Page<NodeProtocol>> {
-    const page = await protocolRepo.list(this.db, query);
+  async list(principal: Principal, query: NodeProtocolListQuery): Promise<Page<NodeProtocol>> {
+    const page = await protocolRepo.list(this.db, query, nodeScopeOf(principal));
     return { items: page.items.map(renderProtocol), pagination: page.pagination };
   }
 
-  async update(id: number, input: NodeProtocolUpdateRequest): Promise<NodeProtocol> {
+  async update(principal: Principal, id: number, input: NodeProtocolUpdateRequest): Promise<NodeProtocol> {
     await this.db.transaction().execute(async (trx) => {
-      const prev = await this.lock(trx, id);
+      const prev = await this.lock(trx, principal, id);
       const built = buildProtocol(input, prev, this.secrets);
       if ('errors' in built) throw new ValidationError(built.errors);
       if (prev.protocol === 'mtproto' && built.fields.enabled === 1) await this.assertSingleMtproto(trx, prev.node_id, id);
       await protocolRepo.update(trx, id, { ...built.fields, updated_at: nowIso() }).catch(rethrowTaken);
       await bumpNodes(trx, [prev.node_id]);
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
   /** Deleting an inbound drops its grants; usage rows recorded against it stay. */
-  async delete(id: number): Promise<void> {
+  async delete(principal: Principal, id: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const prev = await this.lock(trx, id);
+      const prev = await this.lock(trx, principal, id);
       await protocolRepo.delete(trx, id);
       await bumpNodes(trx, [prev.node_id]);
     });
   }
 
-  private async lock(trx: Db, id: number): Promise<ProtocolRow> {
+  private async lock(trx: Db, principal: Principal, id: number): Promise<ProtocolRow> {
     const row = await protocolRepo.lockById(trx, id);
-    if (!row) throw new NotFoundError('Node protocol');
+    if (!row || !canTouchNode(principal, row.node_id)) throw new NotFoundError('Node protocol');
     return row;
   }
 

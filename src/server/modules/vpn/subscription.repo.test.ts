@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { openTestDatabase, type TestDatabase } from '../../../../test/helpers/db.ts';
 import { rowFactory } from '../../../../test/helpers/rows.ts';
 import { testEngines } from '../../../../test/helpers/server.ts';
+import { protocolRepo } from './protocol.repo.ts';
 import { subscriptionRepo } from './subscription.repo.ts';
 
 const iso = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();
@@ -30,13 +31,33 @@ for (const engine of testEngines()) {
       await subscriptionRepo.addGrants(database.db, id, [p2, p1]);
       await subscriptionRepo.addGrants(database.db, id, [p1]);
       assert.deepEqual(
-        (await subscriptionRepo.grantsOf(database.db, [id])).get(id),
+        (await subscriptionRepo.grantsOf(database.db, [id], null)).get(id),
         [p1, p2].sort((a, b) => a - b),
       );
       assert.equal(await subscriptionRepo.removeGrant(database.db, id, p1), true);
       assert.equal(await subscriptionRepo.removeGrant(database.db, id, p1), false);
-      await subscriptionRepo.clearGrants(database.db, id);
-      assert.equal((await subscriptionRepo.grantsOf(database.db, [id])).get(id), undefined);
+      await subscriptionRepo.clearGrants(database.db, id, null);
+      assert.equal((await subscriptionRepo.grantsOf(database.db, [id], null)).get(id), undefined);
+    });
+
+    it('reads, filters and clears grants within a node scope, leaving grants elsewhere', async () => {
+      const [mine, theirs] = [await make.coreNode(), await make.coreNode()];
+      const [own, other] = [await make.protocol(mine), await make.protocol(theirs)];
+      const user = await make.vpnUser();
+      const id = await make.subscription(user, { node_protocol_ids: [own, other] });
+      const scope = [mine];
+      assert.deepEqual((await subscriptionRepo.grantsOf(database.db, [id], scope)).get(id), [own]);
+      assert.deepEqual((await subscriptionRepo.grantsOf(database.db, [id], [])).get(id), undefined);
+      const listed = async (filter: { node_id?: string; node_protocol_id?: number }, s: string[] | null) =>
+        (await subscriptionRepo.list(database.db, { user_id: user, ...filter }, s)).items.map((r) => Number(r.id));
+      assert.deepEqual(await listed({ node_id: theirs }, null), [id]);
+      assert.deepEqual(await listed({ node_id: theirs }, scope), []);
+      assert.deepEqual(await listed({ node_protocol_id: other }, scope), []);
+      assert.deepEqual(await listed({ node_protocol_id: own }, scope), [id]);
+      assert.deepEqual(await protocolRepo.lockExisting(database.db, [own, other], scope), [own]);
+
+      await subscriptionRepo.clearGrants(database.db, id, scope);
+      assert.deepEqual((await subscriptionRepo.grantsOf(database.db, [id], null)).get(id), [other]);
     });
 
     it('updates, locks and deletes a row; lists it by filters', async () => {
@@ -45,7 +66,7 @@ for (const engine of testEngines()) {
       await subscriptionRepo.update(database.db, id, { reset_strategy: 'week' });
       const locked = await database.db.transaction().execute((trx) => subscriptionRepo.lock(trx, id));
       assert.equal(locked?.reset_strategy, 'week');
-      const page = await subscriptionRepo.list(database.db, { user_id: user, is_unlimited: false });
+      const page = await subscriptionRepo.list(database.db, { user_id: user, is_unlimited: false }, null);
       assert.deepEqual(
         page.items.map((r) => Number(r.id)),
         [id],

@@ -4,39 +4,50 @@ import { chunks } from '../../db/chunks.ts';
 import { forUpdate } from '../../db/dialect.ts';
 import { dateRange, equals, type Filter, type ListInput, type Page, paginate, present, textFilter, timestampFilters } from '../../db/listing.ts';
 import type { Database } from '../../db/schema.ts';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
 import type { VpnSubscriptionsTable } from '../../db/tables/vpn.ts';
 
 type Db = Kysely<Database>;
 type SubscriptionRow = Selectable<VpnSubscriptionsTable>;
 
-const subscriptionFilters: Record<string, Filter> = {
+/** The grant filters match only grants of protocols on nodes in the scope: others do not exist for the caller. */
+const subscriptionFilters = (scope: NodeScope): Record<string, Filter> => ({
   user_id: equals('vpn_subscriptions.user_id'),
   status: textFilter('vpn_subscriptions.status'),
   reset_strategy: textFilter('vpn_subscriptions.reset_strategy'),
   link_uuid: (eb, v: string) => eb('vpn_subscriptions.link_uuid', '=', v.toLowerCase()),
   node_protocol_id: (eb, v: number) =>
     eb.exists(
-      eb
-        .selectFrom('subscription_protocols as sp')
-        .select('sp.subscription_id')
-        .whereRef('sp.subscription_id', '=', 'vpn_subscriptions.id')
-        .where('sp.node_protocol_id', '=', v),
+      withinScope(
+        eb
+          .selectFrom('subscription_protocols as sp')
+          .innerJoin('node_protocols as np', 'np.id', 'sp.node_protocol_id')
+          .select('sp.subscription_id')
+          .whereRef('sp.subscription_id', '=', 'vpn_subscriptions.id')
+          .where('sp.node_protocol_id', '=', v),
+        'np.node_id',
+        scope,
+      ),
     ),
   node_id: (eb, v: string) =>
     eb.exists(
-      eb
-        .selectFrom('subscription_protocols as sp')
-        .innerJoin('node_protocols as np', 'np.id', 'sp.node_protocol_id')
-        .select('sp.subscription_id')
-        .whereRef('sp.subscription_id', '=', 'vpn_subscriptions.id')
-        .where('np.node_id', '=', v),
+      withinScope(
+        eb
+          .selectFrom('subscription_protocols as sp')
+          .innerJoin('node_protocols as np', 'np.id', 'sp.node_protocol_id')
+          .select('sp.subscription_id')
+          .whereRef('sp.subscription_id', '=', 'vpn_subscriptions.id')
+          .where('np.node_id', '=', v),
+        'np.node_id',
+        scope,
+      ),
     ),
   has_expiry: present('vpn_subscriptions.expires_at'),
   is_unlimited: (eb, v: boolean) => eb('vpn_subscriptions.traffic_limit_bytes', v ? '=' : '>', 0),
   online: equals('vpn_subscriptions.online', (v: boolean) => (v ? 1 : 0)),
   ...dateRange('expires_at', 'vpn_subscriptions.expires_at'),
   ...timestampFilters('vpn_subscriptions'),
-};
+});
 
 /** A period reset is due when the last one (or the creation) is before the period's start. */
 const resetDue = (boundary: string) => (eb: ExpressionBuilder<Database, 'vpn_subscriptions'>) =>
@@ -147,8 +158,12 @@ export const subscriptionRepo = {
 
   // ── Grants ────────────────────────────────────────────────────────────────────────────────
 
-  async clearGrants(db: Db, subscriptionId: number): Promise<void> {
-    await db.deleteFrom('subscription_protocols').where('subscription_id', '=', subscriptionId).execute();
+  /** The subscription's grants of protocols on nodes in the scope; grants elsewhere stay. */
+  async clearGrants(db: Db, subscriptionId: number, scope: NodeScope): Promise<void> {
+    let query = db.deleteFrom('subscription_protocols').where('subscription_id', '=', subscriptionId);
+    if (scope !== null)
+      query = query.where('node_protocol_id', 'in', withinScope(db.selectFrom('node_protocols').select('node_protocols.id'), 'node_protocols.node_id', scope));
+    await query.execute();
   },
 
   /** false when there was no such grant. */
@@ -165,9 +180,9 @@ export const subscriptionRepo = {
     return db.selectFrom('vpn_subscriptions').selectAll().where('id', '=', id).executeTakeFirst();
   },
 
-  list(db: Db, input: ListInput): Promise<Page<Selectable<VpnSubscriptionsTable>>> {
+  list(db: Db, input: ListInput, scope: NodeScope): Promise<Page<Selectable<VpnSubscriptionsTable>>> {
     return paginate(db.selectFrom('vpn_subscriptions').selectAll('vpn_subscriptions'), input, {
-      filters: subscriptionFilters,
+      filters: subscriptionFilters(scope),
       sortable: {
         id: 'vpn_subscriptions.id',
         user_id: 'vpn_subscriptions.user_id',
@@ -195,15 +210,21 @@ export const subscriptionRepo = {
     }
   },
 
-  async grantsOf(db: Db, subscriptionIds: number[]): Promise<Map<number, number[]>> {
+  /** Each subscription's granted protocol ids, of protocols on nodes in the scope. */
+  async grantsOf(db: Db, subscriptionIds: number[], scope: NodeScope): Promise<Map<number, number[]>> {
     const out = new Map<number, number[]>();
     for (const part of chunks(subscriptionIds)) {
-      const rows = await db
-        .selectFrom('subscription_protocols')
-        .select(['subscription_id', 'node_protocol_id'])
-        .where('subscription_id', 'in', part)
-        .orderBy('subscription_id')
-        .orderBy('node_protocol_id')
+      const rows = await withinScope(
+        db
+          .selectFrom('subscription_protocols')
+          .innerJoin('node_protocols', 'node_protocols.id', 'subscription_protocols.node_protocol_id')
+          .select(['subscription_protocols.subscription_id', 'subscription_protocols.node_protocol_id'])
+          .where('subscription_protocols.subscription_id', 'in', part),
+        'node_protocols.node_id',
+        scope,
+      )
+        .orderBy('subscription_protocols.subscription_id')
+        .orderBy('subscription_protocols.node_protocol_id')
         .execute();
       for (const r of rows) {
         const list = out.get(r.subscription_id) ?? [];

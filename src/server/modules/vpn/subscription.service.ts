@@ -2,8 +2,15 @@
  * Subscriptions and their grants (which node protocols each may use). Every change re-renders the
  * nodes it can affect — those owning protocols the subscription is granted, before and after the
  * change — and bumps the ones whose config changed, in the same transaction.
+ *
+ * Subscriptions are not node-owned, so every operator sees every one; their grants are (through
+ * the protocol's node), so a restricted caller sees, grants and takes away only protocols on nodes
+ * in their scope, and grants elsewhere survive their changes untouched.
  */
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { canTouchNode, nodeScopeOf } from '../../access.ts';
+import type { NodeScope } from '../../db/scope.ts';
+import type { Principal } from '../../principal.ts';
 import type {
   VpnSubscription,
   VpnSubscriptionCreateRequest,
@@ -41,13 +48,13 @@ export class SubscriptionService {
     private readonly secrets: SecretBox,
   ) {}
 
-  async create(input: VpnSubscriptionCreateRequest): Promise<VpnSubscription> {
+  async create(principal: Principal, input: VpnSubscriptionCreateRequest): Promise<VpnSubscription> {
     const id = await this.outbox.run(async (trx) => {
       const errors: Record<string, string[]> = {};
       const user = await vpnUserRepo.lockIdById(trx, input.user_id);
       if (!user) errors.user_id = ['does not exist'];
       const protocolIds = input.node_protocol_ids ?? [];
-      const missing = await this.missingProtocols(trx, protocolIds);
+      const missing = await this.missingProtocols(trx, protocolIds, nodeScopeOf(principal));
       if (missing.length > 0) errors.node_protocol_ids = [`unknown node protocol ids: ${missing.join(', ')}`];
       if (Object.keys(errors).length > 0) throw new ValidationError(errors);
 
@@ -73,18 +80,18 @@ export class SubscriptionService {
       await bumpForSubscriptions(trx, [id]);
       return id;
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
-  async get(id: number): Promise<VpnSubscription> {
+  async get(principal: Principal, id: number): Promise<VpnSubscription> {
     const row = await subscriptionRepo.find(this.db, id);
     if (!row) throw new NotFoundError('Subscription');
-    return (await this.render([row]))[0]!;
+    return (await this.render(principal, [row]))[0]!;
   }
 
-  async list(query: VpnSubscriptionListQuery): Promise<Page<VpnSubscription>> {
-    const page = await subscriptionRepo.list(this.db, query);
-    return { items: await this.render(page.items), pagination: page.pagination };
+  async list(principal: Principal, query: VpnSubscriptionListQuery): Promise<Page<VpnSubscription>> {
+    const page = await subscriptionRepo.list(this.db, query, nodeScopeOf(principal));
+    return { items: await this.render(principal, page.items), pagination: page.pagination };
   }
 
   /**
@@ -92,7 +99,7 @@ export class SubscriptionService {
    * `limited`); `disabled` sticks until set active again. Raising the limit or moving the expiry
    * brings a limited or expired subscription back.
    */
-  async update(id: number, input: VpnSubscriptionUpdateRequest): Promise<VpnSubscription> {
+  async update(principal: Principal, id: number, input: VpnSubscriptionUpdateRequest): Promise<VpnSubscription> {
     await this.outbox.run(async (trx, emit) => {
       const before = await this.lock(trx, id);
       const now = nowIso();
@@ -114,7 +121,7 @@ export class SubscriptionService {
       await bumpForSubscriptions(trx, [id]);
       emitStatusEvent(emit, before.status, { ...before, ...change }, now);
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
   async delete(id: number): Promise<void> {
@@ -127,18 +134,18 @@ export class SubscriptionService {
   }
 
   /** A new link UUID and Shadowsocks secret: every credential of the old link stops working. */
-  async revoke(id: number): Promise<VpnSubscription> {
+  async revoke(principal: Principal, id: number): Promise<VpnSubscription> {
     await this.db.transaction().execute(async (trx) => {
       await this.lock(trx, id);
       const now = nowIso();
       await subscriptionRepo.update(trx, id, { link_uuid: newLinkUuid(), ss_password_enc: this.secrets.seal(newSsSecret()), revoked_at: now, updated_at: now });
       await bumpForSubscriptions(trx, [id]);
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
   /** Zeroes the period counters (lifetime stays); a limited subscription is served again. */
-  async resetTraffic(id: number): Promise<VpnSubscription> {
+  async resetTraffic(principal: Principal, id: number): Promise<VpnSubscription> {
     await this.outbox.run(async (trx, emit) => {
       const before = await this.lock(trx, id);
       const now = nowIso();
@@ -149,28 +156,29 @@ export class SubscriptionService {
       await bumpForSubscriptions(trx, [id]);
       emitStatusEvent(emit, before.status, { ...before, ...change }, now);
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
   // ── Grants ───────────────────────────────────────────────────────────────────────────────────
 
-  /** Replaces the set of node protocols the subscription may use. */
-  async setGrants(id: number, protocolIds: number[]): Promise<VpnSubscription> {
-    await this.changeGrants(id, protocolIds, async (trx) => {
-      await subscriptionRepo.clearGrants(trx, id);
+  /** Replaces the set of node protocols the subscription may use, among those the caller sees. */
+  async setGrants(principal: Principal, id: number, protocolIds: number[]): Promise<VpnSubscription> {
+    await this.changeGrants(principal, id, protocolIds, async (trx) => {
+      await subscriptionRepo.clearGrants(trx, id, nodeScopeOf(principal));
       await subscriptionRepo.addGrants(trx, id, protocolIds);
     });
-    return this.get(id);
+    return this.get(principal, id);
   }
 
-  async addGrants(id: number, protocolIds: number[]): Promise<VpnSubscription> {
-    await this.changeGrants(id, protocolIds, (trx) => subscriptionRepo.addGrants(trx, id, protocolIds));
-    return this.get(id);
+  async addGrants(principal: Principal, id: number, protocolIds: number[]): Promise<VpnSubscription> {
+    await this.changeGrants(principal, id, protocolIds, (trx) => subscriptionRepo.addGrants(trx, id, protocolIds));
+    return this.get(principal, id);
   }
 
-  async removeGrant(id: number, protocolId: number): Promise<void> {
+  async removeGrant(principal: Principal, id: number, protocolId: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await this.lock(trx, id);
+      if ((await this.missingProtocols(trx, [protocolId], nodeScopeOf(principal))).length > 0) throw new NotFoundError('Grant');
       const nodes = await nodesOfProtocols(trx, [protocolId]);
       if (!(await subscriptionRepo.removeGrant(trx, id, protocolId))) throw new NotFoundError('Grant');
       await rememberRemovedGrants(trx, id, [protocolId], await bumpNodes(trx, nodes));
@@ -178,16 +186,17 @@ export class SubscriptionService {
   }
 
   /** Nodes before and after the change: a protocol taken away changes its node's config too. */
-  private async changeGrants(id: number, protocolIds: number[], change: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+  private async changeGrants(principal: Principal, id: number, protocolIds: number[], change: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await this.lock(trx, id);
-      const missing = await this.missingProtocols(trx, protocolIds);
+      // A protocol on a node outside the scope is as unknown as one that does not exist.
+      const missing = await this.missingProtocols(trx, protocolIds, nodeScopeOf(principal));
       if (missing.length > 0) throw ValidationError.field('node_protocol_ids', `unknown node protocol ids: ${missing.join(', ')}`);
       const before = await nodesOfSubscriptions(trx, [id]);
-      const granted = (await subscriptionRepo.grantsOf(trx, [id])).get(id) ?? [];
+      const granted = (await subscriptionRepo.grantsOf(trx, [id], null)).get(id) ?? [];
       await change(trx);
       const after = await nodesOfSubscriptions(trx, [id]);
-      const kept = new Set((await subscriptionRepo.grantsOf(trx, [id])).get(id) ?? []);
+      const kept = new Set((await subscriptionRepo.grantsOf(trx, [id], null)).get(id) ?? []);
       const bumped = await bumpNodes(trx, [...before, ...after]);
       await rememberRemovedGrants(
         trx,
@@ -209,19 +218,20 @@ export class SubscriptionService {
     return row;
   }
 
-  /** Ids among `ids` with no node protocol; the rest are locked so they cannot vanish meanwhile. */
-  private async missingProtocols(trx: Db, ids: number[]): Promise<number[]> {
+  /** Ids among `ids` with no node protocol in the scope; the rest are locked so they cannot vanish meanwhile. */
+  private async missingProtocols(trx: Db, ids: number[], scope: NodeScope): Promise<number[]> {
     const found = new Set<number>();
     for (const part of chunks(ids)) {
-      for (const existing of await protocolRepo.lockExisting(trx, part)) found.add(existing);
+      for (const existing of await protocolRepo.lockExisting(trx, part, scope)) found.add(existing);
     }
     return ids.filter((i) => !found.has(i));
   }
 
-  private async render(rows: SubscriptionRow[]): Promise<VpnSubscription[]> {
+  private async render(principal: Principal, rows: SubscriptionRow[]): Promise<VpnSubscription[]> {
     const grants = await subscriptionRepo.grantsOf(
       this.db,
       rows.map((r) => Number(r.id)),
+      nodeScopeOf(principal),
     );
     return rows.map((row) => {
       const up = Number(row.used_up_bytes);
@@ -242,7 +252,7 @@ export class SubscriptionService {
         revoked_at: toSecondPrecision(row.revoked_at),
         online: Number(row.online) === 1,
         online_at: toSecondPrecision(row.online_at),
-        last_node_id: row.last_node_id,
+        last_node_id: row.last_node_id !== null && canTouchNode(principal, row.last_node_id) ? row.last_node_id : null,
         node_protocol_ids: grants.get(Number(row.id)) ?? [],
         inserted_at: toSecondPrecision(row.inserted_at),
         updated_at: toSecondPrecision(row.updated_at),
