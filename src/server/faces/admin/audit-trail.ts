@@ -1,8 +1,10 @@
 /**
  * The Admin API's audit trail: every state-changing call (POST/PUT/PATCH/DELETE) and every login
  * is recorded with its caller, action, target and answer, refused calls included, so an
- * attacker's attempts show up. The agents face (`/api/v1/agents/*`) is a sibling scope and is not
- * recorded: nodes reporting in are telemetry, and what changes through it is already an event.
+ * attacker's attempts show up (refusals nobody can be named for are bounded per client address
+ * by the audit service, the rest aggregated). The agents face (`/api/v1/agents/*`) is a sibling
+ * scope and is not recorded: nodes reporting in are telemetry, and what changes through it is
+ * already an event.
  *
  * Recorded in `onSend`, before the answer leaves: a client that saw its answer can read its row,
  * and a crash between the change and the record cannot lose the record. A failed write is logged,
