@@ -72,6 +72,9 @@ export interface Config {
   eventPruningIntervalMs: number;
   /** Failed enrollment-key verifications of one key and outcome are recorded once per window, with a count. */
   failedVerifyEventWindowMs: number;
+  /** Refused unauthenticated calls and failed logins recorded one by one per client address and window; the rest as one aggregate row. */
+  auditRefusalsPerAddress: number;
+  auditRefusalsWindowMs: number;
   /** Requests per client IP and route per window on public routes (enrollment, registration); 0 = no limit. */
   rateLimitPublicMax: number;
   rateLimitPublicWindowMs: number;
@@ -204,6 +207,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     eventRetentionDays: int('EVENT_RETENTION_DAYS', 30, 0, 36_500),
     eventPruningIntervalMs: int('EVENT_PRUNING_INTERVAL_MS', 3_600_000, 50),
     failedVerifyEventWindowMs: int('FAILED_VERIFY_EVENT_WINDOW_MS', 60_000, 50, 86_400_000),
+    auditRefusalsPerAddress: int('AUDIT_REFUSALS_PER_ADDRESS', 20, 0, 1_000_000),
+    auditRefusalsWindowMs: int('AUDIT_REFUSALS_WINDOW_MS', 60_000, 50, 86_400_000),
     rateLimitPublicMax: int('RATE_LIMIT_PUBLIC_MAX', 600),
     rateLimitPublicWindowMs: int('RATE_LIMIT_PUBLIC_WINDOW_MS', 60_000, 100, 86_400_000),
     rateLimitSubscriptionMax: int('RATE_LIMIT_SUBSCRIPTION_MAX', 120),

@@ -156,7 +156,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const settingsM = settingsModule({ db, bus, onError: (error) => log.error({ err: error }, 'reading the settings failed'), config });
   const { settings } = settingsM.services;
   const eventRetention = new EventRetention(db, () => settings.eventRetentionDays());
-  const auditM = auditModule({ db, outbox, retentionDays: () => settings.eventRetentionDays() });
+  const auditM = auditModule({ db, outbox, retentionDays: () => settings.eventRetentionDays(), log, config });
   const { audit } = auditM.services;
 
   // ── MODULES ── one factory each (`modules/<noun>/<noun>.module.ts`), in dependency order; what
@@ -262,8 +262,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   // plus the root's own passes right here (channel directory pruning, outbox and audit retention), and
   // per-instance loops that are not periodic passes, run by start()/stop() (START / STOP below):
   // the job runner and event relay (workers), the instances heartbeat (the membership lease),
-  // the agent hub's pings (per connection), the nodes' last-seen and the enrollment keys'
-  // failed-verification buffers (per buffer), the metrics' event-loop monitor.
+  // the agent hub's pings (per connection), the nodes' last-seen, the enrollment keys'
+  // failed-verification and the audit's refusal tallies (per buffer), the metrics' event-loop monitor.
   scheduler.add({
     name: 'channels.prune-dead-instances',
     scope: 'once-in-fleet',
@@ -295,12 +295,13 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //          channels stand on: enrollment-keys (failed-verification buffer),
   //          instances (the membership lease every owned-clusters pass needs), nodes (last-seen
   //          buffer) → channels, hub → the other modules → scheduler → job runner
-  //   stop   enrollment-keys first (its last tally is recorded while the relay and the job runner
-  //          still run) → scheduler, job runner → the other modules, reversed → hub, channels →
+  //   stop   enrollment-keys and audit first (their last tallies are recorded while the relay and the
+  //          job runner still run) → scheduler, job runner → the other modules, reversed → hub, channels →
   //          nodes (flushes what the closing channels touched last) → instances (leaves the
   //          membership) → relay
   const beforeChannels: ModuleManifest<unknown>[] = [settingsM, enrollmentKeysM, instancesM, nodesM];
   const afterChannels = manifests.filter((manifest) => !beforeChannels.includes(manifest));
+  const stoppedFirst: ModuleManifest<unknown>[] = [enrollmentKeysM, auditM];
   await relay.start();
   for (const manifest of beforeChannels) await manifest.start?.();
   await channels.start();
@@ -347,10 +348,10 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     },
     adminUrls,
     async stop() {
-      await enrollmentKeysM.stop?.();
+      for (const manifest of stoppedFirst) await manifest.stop?.();
       await scheduler.stop();
       await jobs.stop();
-      for (const manifest of afterChannels.slice().reverse()) await manifest.stop?.();
+      for (const manifest of afterChannels.slice().reverse()) if (!stoppedFirst.includes(manifest)) await manifest.stop?.();
       await agentHub.stop();
       await channels.stop();
       stopConfigRelay();

@@ -5,8 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import { registerAgent } from '../helpers/agents.ts';
 import { createCluster } from '../helpers/factories.ts';
+import { createOperator, login, loginAs, nextAddress, PASSWORD, signedIn, tokenFor } from '../helpers/operators.ts';
+import { eventsOf } from '../helpers/stream-agent.ts';
 import { until } from '../helpers/processes.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 import { WebhookReceiver } from '../helpers/webhook-receiver.ts';
@@ -14,6 +17,8 @@ import { routeAudit } from '../../src/server/faces/admin/audit-trail.ts';
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SECRET = 'a-cryptographically-random-32-byte-secret';
+/** A string that must never reach the audit log (a password, a passphrase…). */
+const secret = (what: string) => `${what}-${randomBytes(8).toString('hex')}-Aa1!`;
 
 for (const engine of testEngines()) {
   describe(`audit log [${engine}]`, () => {
@@ -150,6 +155,161 @@ for (const engine of testEngines()) {
       } finally {
         await receiver.stop();
       }
+    });
+
+    /** Every audit row matching `query`, all pages. */
+    const everyRow = async (query = '') => {
+      const rows: any[] = [];
+      for (let page = 1; ; page++) {
+        const { data, meta } = await audit(`${query}&per_page=100&page=${page}`);
+        rows.push(...data);
+        if (!meta.pagination.has_next) return rows;
+      }
+    };
+    /** The whole audit log and every `audit.recorded` event, as text. */
+    const everything = async () => JSON.stringify([await everyRow(), await eventsOf(server, 'audit.recorded')]);
+
+    it('records a sign-in as auth.login with the operator and the session, and the sign-out of that session as auth.logout', async () => {
+      const operator = await createOperator(server.api);
+      const client = await loginAs(server.api, operator.username);
+      const [signIn, ...more] = (await audit(`action=auth.login&actor_id=${operator.id}`)).data;
+      assert.equal(more.length, 0);
+      assert.equal(signIn.actor_type, 'operator');
+      assert.equal(signIn.actor_name, operator.username);
+      assert.equal(signIn.status, 200);
+      assert.match(signIn.ip, /^10\./, 'the address the sign-in came from');
+      assert.equal(typeof signIn.details.session_id, 'string');
+
+      assert.equal((await client.post('/api/v1/auth/logout', {})).status, 200);
+      const [signOut] = (await audit(`action=auth.logout&actor_id=${operator.id}`)).data;
+      assert.equal(signOut.actor_name, operator.username);
+      assert.equal(signOut.details.session_id, signIn.details.session_id);
+    });
+
+    it('records a form sign-in as auth.login wherever it goes next, and a refused one as auth.login_failed', async () => {
+      const operator = await createOperator(server.api);
+      const form = (password: string, next: string) =>
+        fetch(`${server.url}/api/v1/auth/login-form`, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': nextAddress() },
+          body: new URLSearchParams({ username: operator.username, password, next }).toString(),
+        });
+      const wrong = secret('form-password');
+      assert.equal((await form(wrong, '/dashboard')).headers.get('location'), '/login?error=invalid');
+      const signedInRes = await form(PASSWORD, '/login?error=invalid');
+      assert.equal(signedInRes.status, 303);
+      assert.ok(signedInRes.headers.getSetCookie().some((c) => c.startsWith('session=')));
+
+      const rows = (await everyRow('action=auth.*')).filter((r) => r.actor_id === operator.id || r.details?.username === operator.username);
+      assert.deepEqual(
+        rows.map((r) => [r.action, r.actor_id]),
+        [
+          ['auth.login', operator.id],
+          ['auth.login_failed', null],
+        ],
+      );
+      assert.ok(!(await everything()).includes(wrong));
+    });
+
+    it('records a failed login with the attempted username and never the password', async () => {
+      const operator = await createOperator(server.api);
+      const wrong = secret('wrong-password');
+      assert.equal((await login(server.api, operator.username, wrong)).status, 401);
+      const unknown = `nobody-${randomBytes(4).toString('hex')}`;
+      assert.equal((await login(server.api, unknown, wrong)).status, 401);
+      const failed = (await everyRow('action=auth.login_failed')).filter((r) => [operator.username, unknown].includes(r.details.username));
+      assert.deepEqual(
+        failed.map((r) => [r.details.username, r.actor_type, r.actor_id, r.status]),
+        [
+          [unknown, 'public', null, 401],
+          [operator.username, 'public', null, 401],
+        ],
+      );
+      assert.ok(!(await everything()).includes(wrong), 'the password is in no audit row or event');
+    });
+
+    it("records users' creation, update and deletion by a super_admin, with the user as the target", async () => {
+      const admin = await signedIn(server.api, { role: 'super_admin' });
+      const created = await admin.post('/api/v1/users', { username: `u-${randomBytes(4).toString('hex')}`, password: PASSWORD, role: 'viewer' });
+      assert.equal(created.status, 201, created.text);
+      const id = created.body.data.id;
+      assert.equal((await admin.put(`/api/v1/users/${id}`, { role: 'operator' })).status, 200);
+      assert.equal((await admin.delete(`/api/v1/users/${id}`)).status, 204);
+      const { data } = await audit(`target_type=user&target_id=${id}`);
+      assert.deepEqual(
+        data.map((r: any) => [r.action, r.actor_type, r.actor_id, r.status]),
+        [
+          ['user.delete', 'operator', admin.operator.id, 204],
+          ['user.update', 'operator', admin.operator.id, 200],
+          ['user.create', 'operator', admin.operator.id, 201],
+        ],
+      );
+    });
+
+    it('records a write made with an API token as the token, naming its operator and the token', async () => {
+      const admin = await signedIn(server.api, { role: 'admin' });
+      const token = await tokenFor(admin, { role: 'admin' });
+      const cluster = await createCluster(token.api);
+      const [row] = (await audit(`target_id=${cluster.id}`)).data;
+      assert.equal(row.action, 'cluster.create');
+      assert.equal(row.actor_type, 'token');
+      assert.equal(row.actor_id, admin.operator.id);
+      assert.equal(row.actor_name, admin.operator.username);
+      assert.equal(row.details.token_id, token.id);
+      const [made] = (await audit(`action=token.create&target_id=${token.id}`)).data;
+      assert.equal(made.actor_type, 'operator');
+      assert.ok(!(await everything()).includes(token.token), 'the token itself is in no audit row or event');
+    });
+
+    it("records a viewer's refused write with the viewer as the caller, and stores nothing else", async () => {
+      const viewer = await signedIn(server.api, { role: 'viewer' });
+      const name = `viewer-${randomBytes(4).toString('hex')}`;
+      assert.equal((await viewer.post('/api/v1/clusters', { name })).status, 403);
+      const [row] = (await audit(`actor_id=${viewer.operator.id}&action=cluster.create`)).data;
+      assert.equal(row.actor_type, 'operator');
+      assert.equal(row.actor_name, viewer.operator.username);
+      assert.equal(row.status, 403);
+      assert.equal(row.target_id, null);
+      assert.equal((await server.api.get(`/api/v1/clusters/${name}`)).status, 404);
+    });
+
+    it('keeps the secrets of request bodies out of the log: passwords, webhook secrets and headers, export and import passphrases', async () => {
+      const admin = await signedIn(server.api, { role: 'super_admin' });
+      const secrets = {
+        password: secret('user-password'),
+        newPassword: secret('new-password'),
+        webhookSecret: secret('webhook-secret-at-least-32-characters'),
+        header: secret('header-value'),
+        passphrase: secret('export-passphrase'),
+        wrongPassphrase: secret('wrong-passphrase'),
+      };
+      const user = await admin.post('/api/v1/users', { username: `s-${randomBytes(4).toString('hex')}`, password: secrets.password, role: 'viewer' });
+      assert.equal(user.status, 201, user.text);
+      assert.equal((await admin.put(`/api/v1/users/${user.body.data.id}`, { password: secrets.newPassword })).status, 200);
+      const hook = await admin.post('/api/v1/webhooks', {
+        url: 'http://127.0.0.1:9/hook',
+        secret: secrets.webhookSecret,
+        headers: { 'x-api-key': secrets.header },
+        subscribed_events: ['audit.recorded'],
+      });
+      assert.equal(hook.status, 201, hook.text);
+      const sealed = await admin.post('/api/v1/export', { passphrase: secrets.passphrase });
+      assert.equal(sealed.status, 200, sealed.text);
+      const dryRun = await admin.post('/api/v1/import', { document: sealed.body, passphrase: secrets.passphrase, dry_run: true });
+      const wrong = await admin.post('/api/v1/import', { document: sealed.body, passphrase: secrets.wrongPassphrase });
+      assert.ok(wrong.status >= 400 && wrong.status < 500, wrong.text);
+
+      const rows = (await everyRow(`actor_id=${admin.operator.id}`)).map((r) => [r.action, r.status]);
+      assert.deepEqual(rows.slice(0, 3), [
+        ['import.create', wrong.status],
+        ['import.create', dryRun.status],
+        ['export.create', 200],
+      ]);
+      const log = await everything();
+      for (const [what, value] of Object.entries(secrets)) assert.ok(!log.includes(value), `${what} is in the audit log or its events`);
+      const withDetails = (await everyRow(`actor_id=${admin.operator.id}`)).filter((r) => r.details && Object.keys(r.details).some((k) => k !== 'session_id'));
+      assert.deepEqual(withDetails, [], 'only settings saves carry details beyond the session');
     });
 
     it('names every state-changing Admin API route', () => {

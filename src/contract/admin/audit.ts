@@ -15,12 +15,17 @@ export const AuditRecord = Type.Object({
   action: Type.String(),
   target_type: Nullable(Type.String()),
   target_id: Nullable(Type.String()),
+  /** Empty for an `auth.refusals_aggregated` row, which stands for many calls. */
   method: Type.String(),
   path: Type.String(),
-  /** The HTTP status the call was answered with: refused calls are recorded too. */
+  /** The HTTP status the call was answered with: refused calls are recorded too (0 for an aggregate). */
   status: Type.Integer(),
   ip: Nullable(Type.String()),
-  /** Per action: the attempted username of a failed login, the saved settings, the operator's session or token id. */
+  /**
+   * Per action: the attempted username of a failed login, the saved settings, the operator's
+   * session or token id; for `auth.refusals_aggregated`, `{refusals, actions: {action: count},
+   * first_at, last_at}` of the address's refusals not recorded one by one.
+   */
   details: Nullable(Type.Unsafe<Record<string, unknown>>(Type.Object({}, { additionalProperties: true }))),
 });
 export type AuditRecord = Static<typeof AuditRecord>;

@@ -1,8 +1,10 @@
 /**
  * The Admin API's audit trail: every state-changing call (POST/PUT/PATCH/DELETE) and every login
  * is recorded with its caller, action, target and answer, refused calls included, so an
- * attacker's attempts show up. The agents face (`/api/v1/agents/*`) is a sibling scope and is not
- * recorded: nodes reporting in are telemetry, and what changes through it is already an event.
+ * attacker's attempts show up (refusals nobody can be named for are bounded per client address
+ * by the audit service, the rest aggregated). The agents face (`/api/v1/agents/*`) is a sibling
+ * scope and is not recorded: nodes reporting in are telemetry, and what changes through it is
+ * already an event.
  *
  * Recorded in `onSend`, before the answer leaves: a client that saw its answer can read its row,
  * and a crash between the change and the record cannot lose the record. A failed write is logged,
@@ -143,11 +145,11 @@ function createdId(payload: unknown): string | null {
   }
 }
 
-/** A login fails with a 4xx (JSON) or a redirect back to the login page (form). */
-function loginRefused(reply: FastifyReply): boolean {
-  const location = reply.getHeader('location');
-  return reply.statusCode >= 400 || (typeof location === 'string' && location.startsWith('/login'));
-}
+/**
+ * Login routes are public, so their caller is an operator only once the route signed one in. A
+ * refused form login is a redirect too, and a successful one may redirect to the login page.
+ */
+const loginRefused = (request: FastifyRequest) => request.principal.type !== 'operator';
 
 function targetIdOf(request: FastifyRequest, reply: FastifyReply, payload: unknown, route: RouteAudit): string | null {
   if (route.creates) return reply.statusCode < 400 ? createdId(payload) : null;
@@ -163,7 +165,7 @@ function entryOf(request: FastifyRequest, reply: FastifyReply, payload: unknown,
     // Only ever the username: the password is never read here.
     const attempted = (request.body as { username?: unknown } | undefined)?.username;
     const username = typeof attempted === 'string' ? attempted.slice(0, 256) : null;
-    if (loginRefused(reply))
+    if (loginRefused(request))
       return { ...base, ...none, action: 'auth.login_failed', actorType: 'public', actorId: null, actorName: null, details: { username } };
   }
   const { details, ...actor } = actorOf(request.principal);
