@@ -181,7 +181,10 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const { webhooks, broker } = webhooksM.services;
   const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
   const { vpn, coreNodes, usage } = vpnM.services;
-  const inventoryM = inventoryModule({ db, deleters: { 'edge-agent': (principal, id) => nodes.delete(principal, id), core: (principal, id) => vpn.nodes.delete(principal, id) } });
+  const inventoryM = inventoryModule({
+    db,
+    deleters: { 'edge-agent': (principal, id) => nodes.delete(principal, id), core: (principal, id) => vpn.nodes.delete(principal, id) },
+  });
   const { fleet } = inventoryM.services;
   const metricsM = metricsModule({
     db,

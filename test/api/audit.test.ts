@@ -294,6 +294,7 @@ for (const engine of testEngines()) {
         subscribed_events: ['audit.recorded'],
       });
       assert.equal(hook.status, 201, hook.text);
+      assert.equal((await admin.get('/api/v1/export')).status, 200);
       const sealed = await admin.post('/api/v1/export', { passphrase: secrets.passphrase });
       assert.equal(sealed.status, 200, sealed.text);
       const dryRun = await admin.post('/api/v1/import', { document: sealed.body, passphrase: secrets.passphrase, dry_run: true });
@@ -301,10 +302,11 @@ for (const engine of testEngines()) {
       assert.ok(wrong.status >= 400 && wrong.status < 500, wrong.text);
 
       const rows = (await everyRow(`actor_id=${admin.operator.id}`)).map((r) => [r.action, r.status]);
-      assert.deepEqual(rows.slice(0, 3), [
-        ['import.create', wrong.status],
-        ['import.create', dryRun.status],
-        ['export.create', 200],
+      assert.deepEqual(rows.slice(0, 4), [
+        ['import.run', wrong.status],
+        ['import.run', dryRun.status],
+        ['export.encrypted', 200],
+        ['export.plain', 200],
       ]);
       const log = await everything();
       for (const [what, value] of Object.entries(secrets)) assert.ok(!log.includes(value), `${what} is in the audit log or its events`);

@@ -34,7 +34,13 @@ export interface RouteAudit {
 const LOGIN: RouteAudit = { action: 'auth.login', targetType: null, targetParam: null, creates: false, login: true };
 
 /** Routes whose derived name would be wrong, or that the manager spec names. */
+/** Reads worth a record: a plain export hands out the whole plane's inventory. */
+const AUDITED_READS = new Set(['GET /api/v1/export']);
+
 const OVERRIDES: Record<string, RouteAudit> = {
+  'GET /api/v1/export': { action: 'export.plain', targetType: null, targetParam: null, creates: false },
+  'POST /api/v1/export': { action: 'export.encrypted', targetType: null, targetParam: null, creates: false },
+  'POST /api/v1/import': { action: 'import.run', targetType: null, targetParam: null, creates: false },
   'POST /api/v1/auth/login': LOGIN,
   'POST /api/v1/auth/login-form': LOGIN,
   'POST /api/v1/auth/logout': { action: 'auth.logout', targetType: null, targetParam: null, creates: false },
@@ -184,8 +190,8 @@ function entryOf(request: FastifyRequest, reply: FastifyReply, payload: unknown,
 export function installAuditTrail(scope: FastifyInstance, audit: AuditService): void {
   const routes = new Map<string, RouteAudit>();
   scope.addHook('onSend', async (request, reply, payload) => {
-    if (!WRITES.has(request.method)) return payload;
     const key = `${request.method} ${request.routeOptions.url}`;
+    if (!WRITES.has(request.method) && !AUDITED_READS.has(key)) return payload;
     let route = routes.get(key);
     if (!route) routes.set(key, (route = routeAudit(request.method, request.routeOptions.url ?? request.url)));
     try {
