@@ -261,6 +261,7 @@ for (const engine of testEngines()) {
     it('issues a new token (status pending) that registers the node again', async () => {
       const { node, edge } = await registered();
       await edge.stop();
+      await eventually(async () => (await server.managerApi.get(`/api/v1/nodes/${node.id}`)).body.status === 'offline');
       const token = await server.managerApi.post(`/api/v1/nodes/${node.id}/token`);
       assert.equal(token.status, 200);
       assert.equal((await server.managerApi.get(`/api/v1/nodes/${node.id}`)).body.status, 'pending');

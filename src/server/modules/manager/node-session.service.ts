@@ -162,14 +162,17 @@ export class NodeSessionService {
     emit('manager.node.disconnected', eventData(node, { status: 'offline' }));
   }
 
-  /** `health`: stored as the node's last_health; its `version` is the node's software version. */
+  /** `health`: stored as the node's last_health; its `version` is the node's software version (§1.4.2). */
   async health(nodeId: string, payload: unknown): Promise<void> {
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return;
     const version = text((payload as Record<string, unknown>).version, MAX_VERSION);
     const now = nowIso();
     await this.deps.db.transaction().execute(async (trx) => {
       await managerRepo.update(trx, nodeId, { last_health: JSON.stringify(payload), ...(version !== null ? { software_version: version } : {}) });
-      await inventoryRepo.update(trx, nodeId, { status: 'online', last_seen_at: now, ...(version !== null ? { version } : {}) });
+      // A live node reporting is online again if something marked it offline; `pending` (a token
+      // re-issued by an operator) stays until the node registers with the new token.
+      await inventoryRepo.setStatusIf(trx, nodeId, 'offline', { status: 'online', updated_at: now });
+      await inventoryRepo.update(trx, nodeId, { last_seen_at: now, ...(version !== null ? { version } : {}) });
     });
   }
 
