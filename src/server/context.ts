@@ -290,10 +290,11 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
   //   operators     prune-logins-and-sessions (once in fleet)
   //   settings      refresh (every instance; the fallback for lost change signals)
+  //   manager       on start and stop: the node sessions this instance held end (those nodes go offline)
   // plus the root's own passes right here (channel directory pruning, outbox and audit retention), and
   // per-instance loops that are not periodic passes, run by start()/stop() (START / STOP below):
   // the job runner and event relay (workers), the instances heartbeat (the membership lease),
-  // the agent hub's pings (per connection), the nodes' last-seen, the enrollment keys'
+  // the agent hub's and the manager hub's pings (per connection), the nodes' last-seen, the enrollment keys'
   // failed-verification and the audit's refusal tallies (per buffer), the metrics' event-loop monitor.
   scheduler.add({
     name: 'channels.prune-dead-instances',
