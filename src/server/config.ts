@@ -89,6 +89,14 @@ export interface Config {
   httpHeadersTimeoutMs: number;
   httpRequestTimeoutMs: number;
   httpKeepAliveTimeoutMs: number;
+  /** The manager face's own TLS listener (manager spec §1.1, §5.8); null = off. */
+  managerPort: number | null;
+  managerHost: string;
+  /** Both or neither; neither = a self-signed certificate generated into the data dir. */
+  managerTlsCertFile: string | null;
+  managerTlsKeyFile: string | null;
+  /** How long a node may take to send its auth frame on /ws/node. */
+  managerAuthTimeoutMs: number;
 }
 
 class ConfigError extends Error {}
@@ -154,9 +162,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   // Node refuses a headers timeout longer than the request timeout.
   if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
 
+  const managerTlsCertFile = read('MANAGER_TLS_CERT_FILE') ?? null;
+  const managerTlsKeyFile = read('MANAGER_TLS_KEY_FILE') ?? null;
+  if ((managerTlsCertFile === null) !== (managerTlsKeyFile === null)) {
+    throw new ConfigError('MANAGER_TLS_CERT_FILE and MANAGER_TLS_KEY_FILE must be set together');
+  }
+  const host = read('HOST') ?? '0.0.0.0';
+
   return Object.freeze({
     port: int('PORT', 8080, 0, 65535),
-    host: read('HOST') ?? '0.0.0.0',
+    host,
     dataDir,
     databaseUrl,
     masterKey: read('MASTER_KEY') ?? null,
@@ -218,6 +233,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     httpHeadersTimeoutMs: headersTimeoutMs,
     httpRequestTimeoutMs: requestTimeoutMs,
     httpKeepAliveTimeoutMs: int('HTTP_KEEPALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
+    managerPort: read('MANAGER_PORT')?.toLowerCase() === 'off' ? null : int('MANAGER_PORT', 8443, 0, 65535),
+    managerHost: read('MANAGER_HOST') ?? host,
+    managerTlsCertFile,
+    managerTlsKeyFile,
+    managerAuthTimeoutMs: int('MANAGER_AUTH_TIMEOUT_MS', 10_000, 50, 600_000),
   });
 }
 

@@ -64,6 +64,8 @@ import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
 import type { BackupService } from './modules/backup/backup.service.ts';
 import { backupModule } from './modules/backup/backup.module.ts';
 import { bodyValidator } from './http/validation.ts';
+import { type ManagerServices, managerModule } from './modules/manager/manager.module.ts';
+import { ManagerNodeHub } from './faces/manager/node-hub.ts';
 import { ExportDocument } from '../contract/admin/backup.ts';
 
 export interface AppContext {
@@ -99,6 +101,8 @@ export interface AppContext {
   audit: AuditService;
   settings: SettingsService;
   backup: BackupService;
+  manager: ManagerServices;
+  managerHub: ManagerNodeHub;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -181,9 +185,23 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const { webhooks, broker } = webhooksM.services;
   const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
   const { vpn, coreNodes, usage } = vpnM.services;
+  const managerM = managerModule({
+    db,
+    outbox,
+    secrets,
+    instanceId,
+    onError: (error) => log.error({ err: error }, 'manager node write failed'),
+    closeSession: (nodeId) => channels.revoke(nodeId),
+  });
+  const manager = managerM.services;
   const inventoryM = inventoryModule({
     db,
-    deleters: { 'edge-agent': (principal, id) => nodes.delete(principal, id), core: (principal, id) => vpn.nodes.delete(principal, id) },
+    deleters: {
+      'edge-agent': (principal, id) => nodes.delete(principal, id),
+      core: (principal, id) => vpn.nodes.delete(principal, id),
+      'manager-edge': (principal, id) => manager.nodes.delete(principal, id),
+      'manager-relay': (principal, id) => manager.nodes.delete(principal, id),
+    },
   });
   const { fleet } = inventoryM.services;
   const metricsM = metricsModule({
@@ -222,6 +240,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     metricsM,
     operatorsM,
     backupM,
+    managerM,
   ];
 
   // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
@@ -238,7 +257,16 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     { pingIntervalMs: config.agentPingIntervalMs, healthIntervalMs: config.agentHealthIntervalMs, channelGraceMs: config.nodeChannelGraceMs },
   );
   registerAgentHubMetrics(registry, agentHub);
-  settings.onChange(() => agentHub.setPingInterval(settings.agentPingIntervalMs()));
+  // Manager nodes (bilbycast edges and relays) on /ws/node: keepalive and silence from the settings.
+  const managerHub = new ManagerNodeHub(manager.sessions, channels, log, {
+    authTimeoutMs: config.managerAuthTimeoutMs,
+    pingIntervalMs: () => settings.agentPingIntervalMs(),
+    offlineAfterMs: () => settings.nodeUnreachableAfterMs(),
+  });
+  settings.onChange(() => {
+    agentHub.setPingInterval(settings.agentPingIntervalMs());
+    managerHub.retime();
+  });
   const thresholdWarning = unreachableThresholdWarning(config.nodeUnreachableAfterMs, config.agentPingIntervalMs);
   if (thresholdWarning) log.warn(thresholdWarning);
 
@@ -262,10 +290,11 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //   vpn           sweep-subscriptions, sweep-offline-core-nodes, prune-ingest-batch-keys (once in fleet)
   //   operators     prune-logins-and-sessions (once in fleet)
   //   settings      refresh (every instance; the fallback for lost change signals)
+  //   manager       on start and stop: the node sessions this instance held end (those nodes go offline)
   // plus the root's own passes right here (channel directory pruning, outbox and audit retention), and
   // per-instance loops that are not periodic passes, run by start()/stop() (START / STOP below):
   // the job runner and event relay (workers), the instances heartbeat (the membership lease),
-  // the agent hub's pings (per connection), the nodes' last-seen, the enrollment keys'
+  // the agent hub's and the manager hub's pings (per connection), the nodes' last-seen, the enrollment keys'
   // failed-verification and the audit's refusal tallies (per buffer), the metrics' event-loop monitor.
   scheduler.add({
     name: 'channels.prune-dead-instances',
@@ -309,6 +338,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   for (const manifest of beforeChannels) await manifest.start?.();
   await channels.start();
   agentHub.start();
+  managerHub.start();
   for (const manifest of afterChannels) await manifest.start?.();
   scheduler.start();
   await jobs.start();
@@ -346,6 +376,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     audit,
     settings,
     backup,
+    manager,
+    managerHub,
     setListeningPort(port) {
       listeningPort = port;
     },
@@ -355,6 +387,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
       await scheduler.stop();
       await jobs.stop();
       for (const manifest of afterChannels.slice().reverse()) if (!stoppedFirst.includes(manifest)) await manifest.stop?.();
+      await managerHub.stop();
       await agentHub.stop();
       await channels.stop();
       stopConfigRelay();

@@ -9,7 +9,8 @@ import { migrateToLatest } from './db/migrate.ts';
 import { loadBootKeys } from './keys.ts';
 import { type AppContext, createContext } from './context.ts';
 import { generatePassword } from './modules/operators/passwords.ts';
-import { buildApp } from './app.ts';
+import { buildApp, buildManagerApp } from './app.ts';
+import { loadManagerTls } from './faces/manager/tls.ts';
 
 export const LISTEN_BACKLOG = 4096;
 
@@ -45,19 +46,36 @@ export async function serve(): Promise<void> {
     );
   }
   log.info({ address, engine: database.engine }, 'Nodeplane is serving');
+  const managerApp = await listenManager(ctx, config, log);
 
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     log.info({ signal }, 'shutting down');
-    await app.close();
+    await Promise.all([app.close(), managerApp?.close()]);
     await ctx.stop();
     await database.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** The manager face's own TLS listener (MANAGER_PORT; `off` = none). */
+async function listenManager(ctx: AppContext, config: Config, log: Logger) {
+  if (config.managerPort === null) return null;
+  const tls = loadManagerTls(config);
+  if (tls.generatedInto) log.warn({ file: tls.generatedInto }, 'Generated a self-signed certificate for the manager listener');
+  const managerApp = await buildManagerApp(ctx, {
+    logger: { level: config.logLevel },
+    https: { cert: tls.cert, key: tls.key },
+    selfSignedCert: tls.selfSigned,
+  });
+  const address = await managerApp.listen({ port: config.managerPort, host: config.managerHost, backlog: LISTEN_BACKLOG });
+  // Nodes pin this (`cert_fingerprint` in their manager block), or trust it with accept_self_signed_cert.
+  log.info({ address, cert_fingerprint: tls.fingerprint, self_signed: tls.selfSigned }, 'Manager face is serving (wss://…/ws/node)');
+  return managerApp;
 }
 
 /**

@@ -136,6 +136,9 @@ for (const engine of testEngines()) {
         'vpn.subscription.limited',
         'vpn.subscription.expired',
         'audit.recorded',
+        'manager.node.registered',
+        'manager.node.connected',
+        'manager.node.disconnected',
       ]);
     });
 

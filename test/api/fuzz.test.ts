@@ -13,6 +13,7 @@ import { createCluster } from '../helpers/factories.ts';
 import { joinTicket, registerAgent } from '../helpers/agents.ts';
 import { registeredNode } from '../helpers/vpn-admin.ts';
 import { databaseSnapshot } from '../helpers/snapshot.ts';
+import { HttpsApiClient } from '../helpers/https-client.ts';
 
 interface Probe {
   method: string;
@@ -301,6 +302,45 @@ for (const engine of testEngines()) {
       assert.equal(health.status, 200);
       assert.equal(await databaseSnapshot(server), before, 'the database changed');
       assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution');
+    });
+
+    // The manager face's own listener (TLS) has its own document, built but not served.
+    it('answers every malformed manager-face request without a 5xx and changes nothing', async () => {
+      const doc = server.managerApp!.swagger() as any;
+      const probes: Probe[] = [];
+      for (const [path, item] of Object.entries<any>(doc.paths)) {
+        for (const [method, op] of Object.entries<any>(item)) probes.push(...probesFor(method.toUpperCase(), path, op));
+        const concrete = path.replace(/\{[^}]+\}/g, 'prod');
+        probes.push({ method: 'PATCH', path: concrete, body: '{}', what: 'unrouted method' });
+        probes.push({ method: 'GET', path: `${concrete}/no-such-thing`, what: 'unrouted sub-path' });
+        for (const method of Object.keys(item).filter((m) => ['post', 'put'].includes(m)))
+          probes.push({ method: method.toUpperCase(), path: concrete, body: JSON.stringify({ blob: 'y'.repeat(300 * 1024) }), what: 'body over limit' });
+      }
+      assert.ok(probes.filter((p) => p.path.startsWith('/api/v1/nodes') && p.expect).length >= 10, 'too few hostile-value probes on manager nodes');
+      console.log(`hostile input, manager face [${engine}]: ${probes.length} malformed requests across ${Object.keys(doc.paths).length} paths`);
+
+      const client = new HttpsApiClient(server.managerUrl, server.managerCert, null);
+      const before = await databaseSnapshot(server);
+      const failures: string[] = [];
+      const queue = [...probes];
+      const worker = async () => {
+        for (let probe = queue.shift(); probe; probe = queue.shift()) {
+          const headers: Record<string, string> = { authorization: probe.authorization ?? `Bearer ${server.masterKey}` };
+          if (probe.body !== undefined) headers['content-type'] = probe.contentType ?? 'application/json';
+          const res = await client.request(probe.method, probe.path, { headers, ...(probe.body !== undefined ? { rawBody: probe.body } : {}) });
+          const where = `${probe.method} ${probe.path.slice(0, 120)} (${probe.what})`;
+          if (res.status >= 500) failures.push(`${where} → ${res.status} ${res.text.slice(0, 200)}`);
+          else if (res.status < 400) failures.push(`${where} was accepted with ${res.status}`);
+          else if (typeof res.body !== 'object' || typeof res.body?.error !== 'string')
+            failures.push(`${where} → ${res.status} without {"error"}: ${res.text.slice(0, 200)}`);
+          else if (probe.expect && (res.status !== (probe.status ?? 400) || !probe.expect.test(res.text)))
+            failures.push(`${where} → ${res.status}, not refused for that: ${res.text.slice(0, 200)}`);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+      assert.deepEqual(failures, []);
+      assert.equal((await client.get('/health')).status, 200);
+      assert.equal(await databaseSnapshot(server), before, 'the database changed');
     });
   });
 }

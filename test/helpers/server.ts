@@ -14,7 +14,9 @@ import { createScratchPostgresDatabase, type Engine, openDatabase } from '../../
 import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import { loadBootKeys } from '../../src/server/keys.ts';
 import { type AppContext, createContext } from '../../src/server/context.ts';
-import { buildApp } from '../../src/server/app.ts';
+import { buildApp, buildManagerApp } from '../../src/server/app.ts';
+import { loadManagerTls } from '../../src/server/faces/manager/tls.ts';
+import { HttpsApiClient } from './https-client.ts';
 import { LISTEN_BACKLOG } from '../../src/server/main.ts';
 
 /** SQLite always; Postgres too when TEST_POSTGRES_URL is set (as .ci/run does). */
@@ -31,6 +33,14 @@ export interface TestServer {
   dataDir: string;
   databaseUrl: string;
   api: ApiClient;
+  /** The manager face's TLS listener: `https://127.0.0.1:<port>` (null with MANAGER_PORT=off). */
+  managerUrl: string;
+  managerApp: FastifyInstance | null;
+  /** The listener's (self-signed) certificate, to trust it, and its SHA-256 fingerprint, to pin it. */
+  managerCert: string;
+  managerFingerprint: string;
+  /** The manager REST API with the master key, trusting the listener's certificate. */
+  managerApi: HttpsApiClient;
   stop(): Promise<void>;
 }
 
@@ -60,6 +70,7 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
       // Loopback is the test's "proxy": helpers that sign in many operators give each login its own
       // X-Forwarded-For, so the per-address login limit (5 a minute) counts them apart.
       TRUST_PROXY: '127.0.0.1',
+      MANAGER_PORT: '0',
       ...env,
     },
     dataDir,
@@ -74,6 +85,15 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   const port = typeof address === 'object' && address ? address.port : 0;
   ctx.setListeningPort(port);
   const url = `http://127.0.0.1:${port}`;
+  const tls = loadManagerTls(config);
+  let managerApp: FastifyInstance | null = null;
+  let managerUrl = '';
+  if (config.managerPort !== null) {
+    managerApp = await buildManagerApp(ctx, { https: { cert: tls.cert, key: tls.key }, selfSignedCert: tls.selfSigned });
+    await managerApp.listen({ port: 0, host: '127.0.0.1', backlog: LISTEN_BACKLOG });
+    const managerAddress = managerApp.server.address();
+    managerUrl = `https://127.0.0.1:${typeof managerAddress === 'object' && managerAddress ? managerAddress.port : 0}`;
+  }
   return {
     engine,
     url,
@@ -83,8 +103,13 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
     dataDir,
     databaseUrl: scratch.url,
     api: new ApiClient(url, masterKey),
+    managerUrl,
+    managerApp,
+    managerCert: tls.cert,
+    managerFingerprint: tls.fingerprint,
+    managerApi: new HttpsApiClient(managerUrl, tls.cert, masterKey),
     async stop() {
-      await app.close();
+      await Promise.all([app.close(), managerApp?.close()]);
       await ctx.stop();
       await database.close();
       await scratch.drop();

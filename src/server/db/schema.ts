@@ -12,6 +12,7 @@ import type { InstanceTables, InstancesTable } from './tables/instances.ts';
 import type { JobTables } from './tables/jobs.ts';
 import type { OperatorTables } from './tables/operators.ts';
 import type { AuditSettingsTables } from './tables/audit-settings.ts';
+import type { ManagerTables } from './tables/manager.ts';
 import type { AliasesTable, EdgeNodesTable, NodeTables, NodesTable } from './tables/nodes.ts';
 import type { SelfUpdateTables } from './tables/self-updates.ts';
 import type { SshTables } from './tables/ssh.ts';
@@ -32,7 +33,8 @@ export interface Database
     VpnTables,
     ChannelTables,
     OperatorTables,
-    AuditSettingsTables {}
+    AuditSettingsTables,
+    ManagerTables {}
 
 export type ClusterRow = Selectable<ClustersTable>;
 export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;

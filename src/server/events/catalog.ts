@@ -75,6 +75,18 @@ export interface AuditRecordedEventData {
   details: Record<string, unknown> | null;
 }
 
+/** A manager-face node (bilbycast edge or relay): no token, no secret. */
+export interface ManagerNodeEventData {
+  node_id: string;
+  kind: string;
+  name: string;
+  device_type: string;
+  status: string;
+  software_version: string | null;
+  protocol_version: number | null;
+  last_seen_at: string | null;
+}
+
 export interface EventDataMap {
   'edge.node.registered': EdgeNodeEventData;
   'edge.node.reregistered': EdgeNodeEventData;
@@ -138,6 +150,10 @@ export interface EventDataMap {
     expired_at: string;
   };
   'audit.recorded': AuditRecordedEventData;
+  /** A manager node consumed its registration token and received its node secret. */
+  'manager.node.registered': ManagerNodeEventData;
+  'manager.node.connected': ManagerNodeEventData;
+  'manager.node.disconnected': ManagerNodeEventData;
 }
 
 export type EventType = keyof EventDataMap;
@@ -166,6 +182,9 @@ export const EVENT_TYPES: readonly EventType[] = [
   'vpn.subscription.limited',
   'vpn.subscription.expired',
   'audit.recorded',
+  'manager.node.registered',
+  'manager.node.connected',
+  'manager.node.disconnected',
 ];
 
 export const isEventType = (value: string): value is EventType => (EVENT_TYPES as readonly string[]).includes(value);

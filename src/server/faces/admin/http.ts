@@ -115,13 +115,13 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const MAX_CREDENTIAL_LENGTH = 512;
 
 /**
- * The Admin API's one authenticator (and the metrics routes'): `Authorization: Bearer` is a boot
+ * The Admin API's one authenticator (also the metrics routes' and the manager face's): `Authorization: Bearer` is a boot
  * key (compared in memory, so boot keys never reach the database) or else an operator's API
  * token; without a bearer, the `session` cookie. A cookie request that changes state must repeat
  * the session's CSRF token in `X-CSRF-Token` (403 otherwise); bearer requests need none, since a
  * browser never attaches them on its own.
  */
-async function authenticate(request: FastifyRequest, need: 'api' | 'metrics', deps: AdminAuthDeps): Promise<Principal | null> {
+export async function authenticateOperator(request: FastifyRequest, need: 'api' | 'metrics', deps: AdminAuthDeps): Promise<Principal | null> {
   const bearer = readToken(request);
   if (bearer !== null) {
     const bootKey = apiKeyPrincipal(bearer, need, deps.keys);
@@ -145,7 +145,7 @@ async function authenticate(request: FastifyRequest, need: 'api' | 'metrics', de
 export function installAdminAuth(scope: FastifyInstance, deps: AdminAuthDeps) {
   installAuthenticator(
     scope,
-    (request, need) => authenticate(request, need, deps),
+    (request, need) => authenticateOperator(request, need, deps),
     () => new AppError('unauthorized', 'Unauthorized'),
   );
   installRoleGate(scope);

@@ -8,6 +8,8 @@ import { UUID_PATTERN } from '../../lib/ids.ts';
 
 export const EDGE_AGENT_KIND = 'edge-agent' satisfies NodeKind;
 export const CORE_KIND = 'core' satisfies NodeKind;
+export const MANAGER_EDGE_KIND = 'manager-edge' satisfies NodeKind;
+export const MANAGER_RELAY_KIND = 'manager-relay' satisfies NodeKind;
 
 const identity = Object.fromEntries(FLEET_STATUSES.map((s) => [s, s])) as Record<FleetStatus, FleetStatus>;
 
@@ -21,6 +23,7 @@ export const STATUS_MAP: Record<NodeKind, Record<string, FleetStatus>> = {
   // `disabled` is the operator's switch: the node serves no users, whatever its heartbeat says.
   core: { pending: 'pending', online: 'online', offline: 'offline', error: 'error', disabled: 'offline' },
   mesh: identity,
+  // The manager's own statuses are the shared set (manager spec §5.3).
   'manager-edge': identity,
   'manager-relay': identity,
   pasarguard: identity,

@@ -1,0 +1,26 @@
+/**
+ * The manager face (manager spec): bilbycast edge and relay nodes on `/ws/node`, and the manager's
+ * REST API under `/api/v1` in its own shapes, on the manager's own TLS listener. Operators sign in
+ * with the one operator system (session cookie + CSRF, or bearer API token / boot key).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppContext } from '../../context.ts';
+import { installFace } from '../face-kit.ts';
+import { installManagerAuth, managerErrors } from './http.ts';
+import { managerNodeRoutes } from './nodes.routes.ts';
+import { nodeSocketRoutes } from './node-socket.routes.ts';
+
+export const managerFace =
+  (ctx: AppContext): FastifyPluginAsync =>
+  async (app) => {
+    await app.register(nodeSocketRoutes(ctx));
+    await app.register(managerApi(ctx), { prefix: '/api/v1' });
+  };
+
+const managerApi =
+  (ctx: AppContext): FastifyPluginAsync =>
+  async (api) => {
+    installFace(api, managerErrors);
+    installManagerAuth(api, { keys: ctx.keys, operators: ctx.operators.auth });
+    await api.register(managerNodeRoutes(ctx));
+  };

@@ -1,0 +1,75 @@
+/**
+ * The SQL of the manager face's side tables: `manager_nodes` (a node's manager facts, keyed by its
+ * inventory id) and `manager_events`. The inventory row itself is written by `inventoryRepo`.
+ */
+import type { Kysely } from 'kysely';
+import { type NodeScope, withinScope } from '../../db/scope.ts';
+import type { Database } from '../../db/schema.ts';
+import type { ManagerEventRow, ManagerNodeRow, NewManagerEvent } from '../../db/tables/manager.ts';
+
+type Db = Kysely<Database>;
+
+/** A manager node: its inventory row joined with its manager facts. */
+export type ManagerNodeRecord = ManagerNodeRow & {
+  kind: string;
+  name: string;
+  status: string;
+  last_seen_at: string | null;
+  inserted_at: string;
+  updated_at: string;
+};
+
+export type ManagerNodeChange = Partial<Omit<ManagerNodeRow, 'node_id' | 'device_type'>>;
+
+const joined = (db: Db) =>
+  db
+    .selectFrom('manager_nodes')
+    .innerJoin('nodes', 'nodes.id', 'manager_nodes.node_id')
+    .selectAll('manager_nodes')
+    .select(['nodes.kind', 'nodes.name', 'nodes.status', 'nodes.last_seen_at', 'nodes.inserted_at', 'nodes.updated_at']);
+
+export const managerRepo = {
+  async insert(db: Db, row: ManagerNodeRow): Promise<void> {
+    await db.insertInto('manager_nodes').values(row).execute();
+  },
+
+  find(db: Db, id: string): Promise<ManagerNodeRecord | undefined> {
+    return joined(db).where('manager_nodes.node_id', '=', id).executeTakeFirst();
+  },
+
+  findByTokenHash(db: Db, hash: string): Promise<ManagerNodeRecord | undefined> {
+    return joined(db).where('manager_nodes.registration_token_hash', '=', hash).executeTakeFirst();
+  },
+
+  /** Oldest first, as the manager lists them. */
+  list(db: Db, filter: { deviceType?: string }, scope: NodeScope): Promise<ManagerNodeRecord[]> {
+    let q = withinScope(joined(db), 'manager_nodes.node_id', scope);
+    if (filter.deviceType !== undefined) q = q.where('manager_nodes.device_type', '=', filter.deviceType);
+    return q.orderBy('nodes.inserted_at').orderBy('manager_nodes.node_id').execute();
+  },
+
+  async update(db: Db, id: string, change: ManagerNodeChange): Promise<void> {
+    if (Object.keys(change).length > 0) await db.updateTable('manager_nodes').set(change).where('node_id', '=', id).execute();
+  },
+
+  /** Ids of the nodes whose live session the instance holds (or held before it stopped). */
+  async heldBy(db: Db, instanceId: string): Promise<string[]> {
+    const rows = await db.selectFrom('manager_nodes').select('node_id').where('held_by', '=', instanceId).execute();
+    return rows.map((row) => row.node_id);
+  },
+
+  /** Clears the holder only if it is still `instanceId` (the node may have reconnected elsewhere). */
+  async release(db: Db, id: string, instanceId: string): Promise<boolean> {
+    const result = await db.updateTable('manager_nodes').set({ held_by: null }).where('node_id', '=', id).where('held_by', '=', instanceId).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  },
+
+  async insertEvents(db: Db, events: NewManagerEvent[]): Promise<void> {
+    if (events.length > 0) await db.insertInto('manager_events').values(events).execute();
+  },
+
+  /** A node's events, newest first (the events API lists them with its own filters). */
+  eventsOf(db: Db, nodeId: string, limit = 100): Promise<ManagerEventRow[]> {
+    return db.selectFrom('manager_events').selectAll().where('node_id', '=', nodeId).orderBy('id', 'desc').limit(limit).execute();
+  },
+};

@@ -1,0 +1,246 @@
+/**
+ * What happens on a manager node's live session (manager spec §1.2–1.8), independent of the socket:
+ * the auth frame (registration token → node id + fresh secret; id + secret → session), connect and
+ * disconnect (status, the manager's own `connection`/`compatibility` events, outbox events), and the
+ * node's reports: `health` durably, `stats` in memory (latest per node) with last_seen_at coalesced,
+ * `event` frames into `manager_events` with the manager's ingest rules.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../../db/schema.ts';
+import type { NewManagerEvent } from '../../db/tables/manager.ts';
+import type { ManagerNodeEventData } from '../../events/catalog.ts';
+import type { Emit, Outbox } from '../../events/outbox.ts';
+import { UUID_PATTERN } from '../../lib/ids.ts';
+import { constantTimeEqual, type SecretBox, tokenHash } from '../../lib/secrets.ts';
+import { nowIso } from '../../lib/time.ts';
+import { inventoryRepo } from '../inventory/inventory.repo.ts';
+import { LastSeenBuffer } from '../nodes/last-seen.buffer.ts';
+import { AuthLockout } from './auth-lockout.ts';
+import { DEVICE_DRIVERS, driverOf } from './devices.ts';
+import { type ManagerNodeRecord, managerRepo } from './manager.repo.ts';
+
+export type AuthOutcome =
+  | { kind: 'registered'; nodeId: string; nodeSecret: string; protocolVersion: number | null }
+  | { kind: 'authenticated'; nodeId: string; protocolVersion: number | null }
+  | { kind: 'refused'; message: string };
+
+export interface LatestStats {
+  payload: Record<string, unknown>;
+  at: string;
+}
+
+export interface NodeSessionDeps {
+  db: Kysely<Database>;
+  outbox: Outbox;
+  secrets: SecretBox;
+  /** This instance: recorded as the holder of the sessions it accepts. */
+  instanceId: string;
+  onError: (error: unknown) => void;
+}
+
+const SEVERITIES = new Set(['info', 'warning', 'critical']);
+/** Stats arrive every second; last_seen_at is written at most this often per node (batched). */
+const LAST_SEEN_FLUSH_MS = 5_000;
+const MAX_CATEGORY = 256;
+const MAX_MESSAGE = 10_000;
+const MAX_VERSION = 128;
+
+/** Postgres refuses NUL in text; a node's strings are stored without them. */
+const text = (value: unknown, max: number): string | null => (typeof value === 'string' ? value.replace(/\u0000/g, '').slice(0, max) : null);
+
+const int32 = (value: unknown): number | null => (Number.isInteger(value) && Math.abs(value as number) <= 2 ** 31 - 1 ? (value as number) : null);
+
+export class NodeSessionService {
+  private readonly lockout = new AuthLockout();
+  private readonly latest = new Map<string, LatestStats>();
+  private readonly lastSeen: LastSeenBuffer;
+
+  constructor(private readonly deps: NodeSessionDeps) {
+    this.lastSeen = new LastSeenBuffer((seen) => inventoryRepo.touchMany(deps.db, seen), LAST_SEEN_FLUSH_MS, deps.onError);
+  }
+
+  /** The node's auth frame payload → the manager's reply. Credentials win over a token (§1.2). */
+  async authenticate(payload: unknown): Promise<AuthOutcome> {
+    const p = payload !== null && typeof payload === 'object' && !Array.isArray(payload) ? (payload as Record<string, unknown>) : {};
+    const protocolVersion = int32(p.protocol_version);
+    if (p.node_id !== undefined && p.node_id !== null) return this.withSecret(p.node_id, p.node_secret, protocolVersion);
+    if (typeof p.registration_token === 'string' && p.registration_token !== '') return this.register(p.registration_token, protocolVersion);
+    return refused('Missing node_id in auth payload');
+  }
+
+  private async withSecret(rawId: unknown, secret: unknown, protocolVersion: number | null): Promise<AuthOutcome> {
+    if (typeof secret !== 'string' || secret === '') return refused('Missing node_secret in auth payload');
+    const nodeId = typeof rawId === 'string' ? rawId.slice(0, 64).toLowerCase() : '';
+    if (this.lockout.isLocked(nodeId)) return refused('Too many failed authentication attempts, try again later');
+    const node = UUID_PATTERN.test(nodeId) ? await managerRepo.find(this.deps.db, nodeId) : undefined;
+    if (!node) return this.failed(nodeId, 'Node not registered');
+    if (expired(node)) return refused('Node has expired');
+    let stored: string | null = null;
+    try {
+      stored = node.node_secret_enc === null ? null : this.deps.secrets.open(node.node_secret_enc);
+    } catch (error) {
+      this.deps.onError(error);
+    }
+    if (stored === null || !constantTimeEqual(secret, stored)) return this.failed(nodeId, 'Invalid node secret');
+    this.lockout.clear(nodeId);
+    return { kind: 'authenticated', nodeId, protocolVersion };
+  }
+
+  private async register(token: string, protocolVersion: number | null): Promise<AuthOutcome> {
+    const id = `token:${token.slice(0, 8)}`;
+    if (this.lockout.isLocked(id)) return refused('Too many failed authentication attempts, try again later');
+    const nodeSecret = randomUUID();
+    const outcome = await this.deps.outbox.run(async (trx, emit): Promise<AuthOutcome> => {
+      const node = await managerRepo.findByTokenHash(trx, tokenHash(token));
+      if (!node || node.status !== 'pending') return refused('Invalid registration token');
+      if (expired(node)) return refused('Node has expired');
+      await managerRepo.update(trx, node.node_id, { registration_token_hash: null, node_secret_enc: this.deps.secrets.seal(nodeSecret) });
+      emit('manager.node.registered', eventData(node, {}));
+      return { kind: 'registered', nodeId: node.node_id, nodeSecret, protocolVersion };
+    });
+    if (outcome.kind === 'refused' && outcome.message === 'Invalid registration token') this.lockout.fail(id);
+    else if (outcome.kind !== 'refused') this.lockout.clear(id);
+    return outcome;
+  }
+
+  private failed(id: string, message: string): AuthOutcome {
+    this.lockout.fail(id);
+    return refused(message);
+  }
+
+  /** The session is live here: online, held by this instance, with its connection events. */
+  async connected(nodeId: string, protocolVersion: number | null): Promise<void> {
+    await this.deps.outbox.run(async (trx, emit) => {
+      const node = await managerRepo.find(trx, nodeId);
+      if (!node) return;
+      const now = nowIso();
+      await inventoryRepo.update(trx, nodeId, { status: 'online', last_seen_at: now, updated_at: now });
+      await managerRepo.update(trx, nodeId, { held_by: this.deps.instanceId, protocol_version: protocolVersion });
+      const events: NewManagerEvent[] = [managerEvent(nodeId, 'info', 'connection', 'Node connected to manager', now)];
+      const expected = driverOf(node.device_type)?.protocolVersion ?? DEVICE_DRIVERS.edge.protocolVersion;
+      if (protocolVersion !== expected) {
+        events.push(
+          managerEvent(
+            nodeId,
+            'warning',
+            'compatibility',
+            `Node speaks protocol version ${protocolVersion ?? 'unknown'}, this manager expects ${expected}`,
+            now,
+            {
+              node_protocol_version: protocolVersion,
+              manager_protocol_version: expected,
+            },
+          ),
+        );
+      }
+      await managerRepo.insertEvents(trx, events);
+      emit('manager.node.connected', eventData(node, { status: 'online', last_seen_at: now, protocol_version: protocolVersion }));
+    });
+  }
+
+  /** The session here ended without a replacement here: offline, unless it already lives elsewhere. */
+  async disconnected(nodeId: string): Promise<void> {
+    this.latest.delete(nodeId);
+    await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, nodeId));
+  }
+
+  /** Sessions this instance held (before a crash, or while stopping) end: those nodes go offline. */
+  async releaseHeld(): Promise<void> {
+    for (const nodeId of await managerRepo.heldBy(this.deps.db, this.deps.instanceId)) {
+      await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, nodeId));
+    }
+  }
+
+  private async markOffline(trx: Transaction<Database>, emit: Emit, nodeId: string): Promise<void> {
+    if (!(await managerRepo.release(trx, nodeId, this.deps.instanceId))) return;
+    const node = await managerRepo.find(trx, nodeId);
+    if (!node) return;
+    const now = nowIso();
+    await inventoryRepo.update(trx, nodeId, { status: 'offline', updated_at: now });
+    await managerRepo.insertEvents(trx, [managerEvent(nodeId, 'critical', 'connection', 'Node disconnected from manager', now)]);
+    emit('manager.node.disconnected', eventData(node, { status: 'offline' }));
+  }
+
+  /** `health`: stored as the node's last_health; its `version` is the node's software version (§1.4.2). */
+  async health(nodeId: string, payload: unknown): Promise<void> {
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return;
+    const version = text((payload as Record<string, unknown>).version, MAX_VERSION);
+    const now = nowIso();
+    await this.deps.db.transaction().execute(async (trx) => {
+      await managerRepo.update(trx, nodeId, { last_health: JSON.stringify(payload), ...(version !== null ? { software_version: version } : {}) });
+      // A live node reporting is online again if something marked it offline; `pending` (a token
+      // re-issued by an operator) stays until the node registers with the new token.
+      await inventoryRepo.setStatusIf(trx, nodeId, 'offline', { status: 'online', updated_at: now });
+      await inventoryRepo.update(trx, nodeId, { last_seen_at: now, ...(version !== null ? { version } : {}) });
+    });
+  }
+
+  /** `stats`: the latest per node, in memory; the node counts as seen. */
+  stats(nodeId: string, payload: unknown): void {
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return;
+    const at = nowIso();
+    this.latest.set(nodeId, { payload: payload as Record<string, unknown>, at });
+    this.lastSeen.record(nodeId, at);
+  }
+
+  /** A deleted node's session ended: nothing of it is kept. */
+  forget(nodeId: string): void {
+    this.latest.delete(nodeId);
+    this.lastSeen.forget(nodeId);
+  }
+
+  /** The latest `stats` of every node with a session on this instance (the dashboard stream reads it). */
+  latestStats(): ReadonlyMap<string, LatestStats> {
+    return this.latest;
+  }
+
+  /** `event`: stored with the manager's ingest rules (§1.4.3). */
+  async event(nodeId: string, payload: unknown): Promise<void> {
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return;
+    const p = payload as Record<string, unknown>;
+    const severity = typeof p.severity === 'string' && SEVERITIES.has(p.severity) ? p.severity : 'info';
+    const row = managerEvent(nodeId, severity, text(p.category, MAX_CATEGORY) || 'unknown', text(p.message, MAX_MESSAGE) ?? '', nowIso(), p.details);
+    row.flow_id = text(p.flow_id, MAX_CATEGORY);
+    await managerRepo.insertEvents(this.deps.db, [row]);
+  }
+
+  start(): void {
+    this.lastSeen.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.lastSeen.stop();
+  }
+}
+
+const refused = (message: string): AuthOutcome => ({ kind: 'refused', message });
+
+const expired = (node: ManagerNodeRecord) => node.expires_at !== null && node.expires_at <= nowIso();
+
+function managerEvent(nodeId: string, severity: string, category: string, message: string, at: string, details?: unknown): NewManagerEvent {
+  return {
+    node_id: nodeId,
+    severity,
+    category,
+    message,
+    details: details === undefined || details === null ? null : JSON.stringify(details),
+    flow_id: null,
+    created_at: at,
+    acknowledged_by: null,
+  };
+}
+
+function eventData(node: ManagerNodeRecord, change: Partial<ManagerNodeEventData>): ManagerNodeEventData {
+  return {
+    node_id: node.node_id,
+    kind: node.kind,
+    name: node.name,
+    device_type: node.device_type,
+    status: node.status,
+    software_version: node.software_version,
+    protocol_version: node.protocol_version,
+    last_seen_at: node.last_seen_at,
+    ...change,
+  };
+}
