@@ -63,6 +63,8 @@ import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
 import type { BackupService } from './modules/backup/backup.service.ts';
 import { backupModule } from './modules/backup/backup.module.ts';
+import type { DeviceTypesService } from './modules/manager-devices/device-types.service.ts';
+import { managerDevicesModule } from './modules/manager-devices/manager-devices.module.ts';
 import { bodyValidator } from './http/validation.ts';
 import { ExportDocument } from '../contract/admin/backup.ts';
 
@@ -99,6 +101,7 @@ export interface AppContext {
   audit: AuditService;
   settings: SettingsService;
   backup: BackupService;
+  deviceTypes: DeviceTypesService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -205,6 +208,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     audit: { recent: (from, limit) => audit.recent(from, limit) },
   });
   const { backup } = backupM.services;
+  const managerDevicesM = managerDevicesModule();
+  const { deviceTypes } = managerDevicesM.services;
   const manifests: ModuleManifest<unknown>[] = [
     settingsM,
     auditM,
@@ -222,6 +227,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     metricsM,
     operatorsM,
     backupM,
+    managerDevicesM,
   ];
 
   // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
@@ -346,6 +352,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     audit,
     settings,
     backup,
+    deviceTypes,
     setListeningPort(port) {
       listeningPort = port;
     },
