@@ -15,6 +15,7 @@ import * as fleetView from './migrations/0013_fleet_view.ts';
 import * as operators from './migrations/0014_operators.ts';
 import * as auditSettings from './migrations/0015_audit_settings.ts';
 import * as nodeScope from './migrations/0016_node_scope.ts';
+import * as tunnels from './migrations/0018_tunnels.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
@@ -34,6 +35,7 @@ const migrations: Record<string, Migration> = {
   '0014_operators': operators,
   '0015_audit_settings': auditSettings,
   '0016_node_scope': nodeScope,
+  '0018_tunnels': tunnels,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

@@ -17,6 +17,7 @@ import type { SelfUpdateTables } from './tables/self-updates.ts';
 import type { SshTables } from './tables/ssh.ts';
 import type { VpnTables } from './tables/vpn.ts';
 import type { WebhookTables } from './tables/webhooks.ts';
+import type { TunnelTables } from './tables/tunnels.ts';
 
 export interface Database
   extends
@@ -32,7 +33,8 @@ export interface Database
     VpnTables,
     ChannelTables,
     OperatorTables,
-    AuditSettingsTables {}
+    AuditSettingsTables,
+    TunnelTables {}
 
 export type ClusterRow = Selectable<ClustersTable>;
 export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;

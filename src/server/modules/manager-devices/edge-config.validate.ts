@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { Compile } from 'typebox/compile';
 import { AppConfig, FlowConfig, OutputConfig } from '../../../contract/manager/edge-config.ts';
+import { parseSocketAddress, type SocketAddress } from '../../lib/socket-address.ts';
 
 export type Details = Record<string, string[]>;
 
@@ -15,21 +16,6 @@ const checkFlow = Compile(FlowConfig);
 const checkOutput = Compile(OutputConfig);
 
 type Item = Record<string, unknown>;
-
-export interface SocketAddress {
-  ip: string;
-  port: number;
-}
-
-/** `ip:port`, IPv6 in brackets; null when it is not one. */
-export function parseSocketAddress(text: string): SocketAddress | null {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  if (!match) return null;
-  const ip = (match[1] ?? match[2])!;
-  const port = Number(match[3]);
-  if (port > 65535 || isIP(ip) !== (match[1] ? 6 : 4)) return null;
-  return { ip, port };
-}
 
 const SRT_MODES = ['caller', 'listener', 'rendezvous'];
 
