@@ -1,5 +1,6 @@
 import type { Kysely, SelectQueryBuilder, Updateable } from 'kysely';
 import { chunks } from '../../db/chunks.ts';
+import { forUpdate } from '../../db/dialect.ts';
 import type { Database } from '../../db/schema.ts';
 import { type NodeScope, withinScope } from '../../db/scope.ts';
 import type { TunnelRow, TunnelsTable } from '../../db/tables/tunnels.ts';
@@ -24,6 +25,11 @@ export const tunnelRepo = {
 
   find(db: Db, id: string, scope: NodeScope = null): Promise<TunnelRow | undefined> {
     return allLegsWithin(db.selectFrom('tunnels').selectAll().where('id', '=', id), scope).executeTakeFirst();
+  },
+
+  /** The row, locked until the transaction ends: legs of one tunnel are recorded one at a time. */
+  findLocked(db: Db, id: string): Promise<TunnelRow | undefined> {
+    return forUpdate(db, db.selectFrom('tunnels').selectAll().where('id', '=', id)).executeTakeFirst();
   },
 
   /** Newest first; with `nodeId`, only tunnels with a leg on that node. */

@@ -326,7 +326,7 @@ export class TunnelService {
   /** One leg's outcome; the tunnel is active exactly when every leg is pushed (a disabled one stays disabled). */
   private async recordLeg(id: string, leg: Leg, status: 'pending' | 'pushed' | 'failed', error: string | null): Promise<void> {
     await this.deps.outbox.run(async (trx, emit) => {
-      const row = await tunnelRepo.find(trx, id);
+      const row = await tunnelRepo.findLocked(trx, id);
       if (!row || row.status === 'disabled') return;
       const next: TunnelRow = { ...row, [`${leg}_push_status`]: status, [`${leg}_push_error`]: error };
       next.status = legsOf(next).every((each) => next[`${each}_push_status`] === 'pushed') ? 'active' : 'pending';
