@@ -63,6 +63,8 @@ import { BROKER_QUEUE } from './events/broker/broker-relay.ts';
 import { DELIVERY_QUEUE } from './modules/webhooks/webhook.repo.ts';
 import type { BackupService } from './modules/backup/backup.service.ts';
 import { backupModule } from './modules/backup/backup.module.ts';
+import type { DeviceTypesService } from './modules/manager-devices/device-types.service.ts';
+import { managerDevicesModule } from './modules/manager-devices/manager-devices.module.ts';
 import { bodyValidator } from './http/validation.ts';
 import { type ManagerServices, managerModule } from './modules/manager/manager.module.ts';
 import { ManagerNodeHub } from './faces/manager/node-hub.ts';
@@ -103,6 +105,7 @@ export interface AppContext {
   backup: BackupService;
   manager: ManagerServices;
   managerHub: ManagerNodeHub;
+  deviceTypes: DeviceTypesService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -223,6 +226,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     audit: { recent: (from, limit) => audit.recent(from, limit) },
   });
   const { backup } = backupM.services;
+  const managerDevicesM = managerDevicesModule();
+  const { deviceTypes } = managerDevicesM.services;
   const manifests: ModuleManifest<unknown>[] = [
     settingsM,
     auditM,
@@ -241,6 +246,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     operatorsM,
     backupM,
     managerM,
+    managerDevicesM,
   ];
 
   // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
@@ -378,6 +384,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     backup,
     manager,
     managerHub,
+    deviceTypes,
     setListeningPort(port) {
       listeningPort = port;
     },

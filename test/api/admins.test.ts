@@ -121,7 +121,7 @@ for (const engine of testEngines()) {
       assert.equal((await server.api.withToken('wrong').get('/api/v1/event_types')).status, 401);
     });
 
-    it('lists the 15 edge event types first, in catalog order, then the Core node, VPN and audit types', async () => {
+    it('lists the 15 edge event types first, in catalog order, then the Core node, VPN, audit and manager tunnel types', async () => {
       const res = await server.api.get('/api/v1/event_types');
       assert.equal(res.status, 200);
       assert.deepEqual(res.body.data, [...EVENT_TYPES]);
@@ -139,6 +139,10 @@ for (const engine of testEngines()) {
         'manager.node.registered',
         'manager.node.connected',
         'manager.node.disconnected',
+        'manager.tunnel.created',
+        'manager.tunnel.updated',
+        'manager.tunnel.deleted',
+        'manager.tunnel.status_changed',
       ]);
     });
 

@@ -16,6 +16,7 @@ import * as operators from './migrations/0014_operators.ts';
 import * as auditSettings from './migrations/0015_audit_settings.ts';
 import * as nodeScope from './migrations/0016_node_scope.ts';
 import * as managerNodes from './migrations/0017_manager_nodes.ts';
+import * as tunnels from './migrations/0018_tunnels.ts';
 
 /** Listed by hand so the set is explicit and works without a filesystem scan. */
 const migrations: Record<string, Migration> = {
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '0015_audit_settings': auditSettings,
   '0016_node_scope': nodeScope,
   '0017_manager_nodes': managerNodes,
+  '0018_tunnels': tunnels,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

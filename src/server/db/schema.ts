@@ -18,6 +18,7 @@ import type { SelfUpdateTables } from './tables/self-updates.ts';
 import type { SshTables } from './tables/ssh.ts';
 import type { VpnTables } from './tables/vpn.ts';
 import type { WebhookTables } from './tables/webhooks.ts';
+import type { TunnelTables } from './tables/tunnels.ts';
 
 export interface Database
   extends
@@ -34,7 +35,8 @@ export interface Database
     ChannelTables,
     OperatorTables,
     AuditSettingsTables,
-    ManagerTables {}
+    ManagerTables,
+    TunnelTables {}
 
 export type ClusterRow = Selectable<ClustersTable>;
 export type EnrollmentKeyRow = Selectable<EnrollmentKeysTable>;

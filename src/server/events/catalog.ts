@@ -87,6 +87,31 @@ export interface ManagerNodeEventData {
   last_seen_at: string | null;
 }
 
+/** A manager tunnel (manager spec §2.4) as its API renders it: never its secrets. */
+export interface ManagerTunnelEventData {
+  id: string;
+  name: string;
+  protocol: string;
+  mode: string;
+  ingress_node_id: string;
+  ingress_listen_port: number;
+  egress_node_id: string;
+  egress_forward_addr: string;
+  egress_peer_addr: string | null;
+  relay_addr: string | null;
+  relay_node_id: string | null;
+  status: string;
+  associated_flow_ids: string[] | null;
+  ingress_push_status: string;
+  egress_push_status: string;
+  relay_push_status: string | null;
+  ingress_push_error: string | null;
+  egress_push_error: string | null;
+  relay_push_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface EventDataMap {
   'edge.node.registered': EdgeNodeEventData;
   'edge.node.reregistered': EdgeNodeEventData;
@@ -154,6 +179,11 @@ export interface EventDataMap {
   'manager.node.registered': ManagerNodeEventData;
   'manager.node.connected': ManagerNodeEventData;
   'manager.node.disconnected': ManagerNodeEventData;
+  'manager.tunnel.created': ManagerTunnelEventData;
+  'manager.tunnel.updated': ManagerTunnelEventData;
+  'manager.tunnel.deleted': ManagerTunnelEventData;
+  /** Pushing its legs moved the tunnel between pending and active (or it was switched off or on). */
+  'manager.tunnel.status_changed': ManagerTunnelEventData & { previous_status: string };
 }
 
 export type EventType = keyof EventDataMap;
@@ -185,6 +215,10 @@ export const EVENT_TYPES: readonly EventType[] = [
   'manager.node.registered',
   'manager.node.connected',
   'manager.node.disconnected',
+  'manager.tunnel.created',
+  'manager.tunnel.updated',
+  'manager.tunnel.deleted',
+  'manager.tunnel.status_changed',
 ];
 
 export const isEventType = (value: string): value is EventType => (EVENT_TYPES as readonly string[]).includes(value);
