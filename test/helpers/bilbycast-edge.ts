@@ -60,7 +60,8 @@ function edgeCommands(state: EdgeState): Record<string, CommandHandler> {
     return { success: true };
   };
   commands.rotate_secret = (action, node): CommandAck => {
-    if (typeof action.new_secret !== 'string' || action.new_secret === '') return { success: false, error: 'Missing field: new_secret', error_code: 'missing_field' };
+    if (typeof action.new_secret !== 'string' || action.new_secret === '')
+      return { success: false, error: 'Missing field: new_secret', error_code: 'missing_field' };
     node.manager.node_secret = action.new_secret;
     return { success: true };
   };

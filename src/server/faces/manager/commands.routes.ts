@@ -39,7 +39,8 @@ export const managerCommandRoutes =
         schema: {
           tags,
           summary: 'Send a command to a node and wait for its acknowledgement',
-          description: 'Answers 200 with the ack, 422 when the node refused (its `error_code` passed through), 502 when it is not connected, 504 when it stayed silent.',
+          description:
+            'Answers 200 with the ack, 422 when the node refused (its `error_code` passed through), 502 when it is not connected, 504 when it stayed silent.',
           params: ManagerNodeIdParams,
           body: CommandRequest,
           response: { 200: CommandResult, ...nodeErrors },
@@ -83,7 +84,13 @@ export const managerCommandRoutes =
       '/nodes/:id/flows',
       {
         bodyLimit: COMMAND_BODY_LIMIT,
-        schema: { tags, summary: 'Create a flow on an edge (`create_flow`)', params: ManagerNodeIdParams, body: FlowCreateRequest, response: { 200: CommandResult, ...nodeErrors } },
+        schema: {
+          tags,
+          summary: 'Create a flow on an edge (`create_flow`)',
+          params: ManagerNodeIdParams,
+          body: FlowCreateRequest,
+          response: { 200: CommandResult, ...nodeErrors },
+        },
         config: { role: 'operator' },
       },
       async (req) => commands.createFlow(req.principal, req.params.id, req.body),
@@ -123,7 +130,10 @@ export const managerCommandRoutes =
 
     app.get(
       '/device-types',
-      { schema: { tags, summary: 'The device drivers and the commands they declare', response: { 200: DeviceTypesResponse, 401: ManagerError } }, config: { role: 'viewer' } },
+      {
+        schema: { tags, summary: 'The device drivers and the commands they declare', response: { 200: DeviceTypesResponse, 401: ManagerError } },
+        config: { role: 'viewer' },
+      },
       async () => ctx.deviceTypes.list(),
     );
   };

@@ -21,10 +21,8 @@ export const managerTunnelRoutes =
   async (app) => {
     const tunnels = ctx.tunnels;
 
-    app.get(
-      '/tunnels',
-      { schema: { tags, summary: 'List tunnels', response: { 200: TunnelList, ...errors } }, config: { role: 'operator' } },
-      async (req) => tunnels.list(req.principal),
+    app.get('/tunnels', { schema: { tags, summary: 'List tunnels', response: { 200: TunnelList, ...errors } }, config: { role: 'operator' } }, async (req) =>
+      tunnels.list(req.principal),
     );
 
     app.post(
@@ -50,7 +48,13 @@ export const managerTunnelRoutes =
     app.put(
       '/tunnels/:id',
       {
-        schema: { tags, summary: 'Change a tunnel; its legs are pushed again', params: TunnelIdParams, body: TunnelUpdateRequest, response: { 200: TunnelWithWarnings, ...errors } },
+        schema: {
+          tags,
+          summary: 'Change a tunnel; its legs are pushed again',
+          params: TunnelIdParams,
+          body: TunnelUpdateRequest,
+          response: { 200: TunnelWithWarnings, ...errors },
+        },
         config: { role: 'admin' },
       },
       async (req) => tunnels.update(req.principal, req.params.id, req.body),
@@ -59,7 +63,12 @@ export const managerTunnelRoutes =
     app.delete(
       '/tunnels/:id',
       {
-        schema: { tags, summary: 'Delete a tunnel: its edges drop it, the relay revokes it', params: TunnelIdParams, response: { 200: TunnelDeleted, ...errors } },
+        schema: {
+          tags,
+          summary: 'Delete a tunnel: its edges drop it, the relay revokes it',
+          params: TunnelIdParams,
+          response: { 200: TunnelDeleted, ...errors },
+        },
         config: { role: 'admin' },
       },
       async (req) => tunnels.delete(req.principal, req.params.id),

@@ -161,7 +161,11 @@ export class NodeCommandService {
     this.configs.delete(nodeId);
     const ack = (isObject(reply.payload) ? reply.payload : {}) as unknown as CommandAck;
     if (ack.success !== true)
-      throw new NodeCommandError('command_failed', typeof ack.error === 'string' && ack.error !== '' ? ack.error : 'Command failed on node', textOrUndefined(ack.error_code));
+      throw new NodeCommandError(
+        'command_failed',
+        typeof ack.error === 'string' && ack.error !== '' ? ack.error : 'Command failed on node',
+        textOrUndefined(ack.error_code),
+      );
     return ack.data === undefined ? { command_id: commandId, success: true } : { command_id: commandId, success: true, data: ack.data };
   }
 
