@@ -301,6 +301,37 @@ for (const engine of testEngines()) {
       assert.equal(exit.state.config.tunnels![0]!.direction, 'ingress');
     });
 
+    it('direct mode shares one PSK between the edges; bad input is refused in the manager format; a tunnel goes with its node', async () => {
+      const entry = await edge();
+      const exit = await edge();
+      const body = {
+        name: 'direct-link',
+        protocol: 'tcp',
+        mode: 'direct',
+        ingress_node_id: entry.id,
+        ingress_listen_port: 7002,
+        egress_node_id: exit.id,
+        egress_forward_addr: '10.0.0.7:80',
+        egress_peer_addr: '203.0.113.20:7100',
+      };
+      const refused = await server.managerApi.post('/api/v1/tunnels', { ...body, egress_peer_addr: null });
+      assert.equal(refused.status, 400);
+      assert.match(refused.body.error, /egress_peer_addr/);
+      const operatorPost = await (await asOperator('operator')).post('/api/v1/tunnels', body);
+      assert.equal(operatorPost.status, 403);
+      const res = await server.managerApi.post('/api/v1/tunnels', body);
+      assert.equal(res.status, 201, res.text);
+      assert.equal(res.body.status, 'active');
+      const [entryLeg, exitLeg] = [entry, exit].map((e) => e.node.state.config.tunnels!.find((t) => t.id === res.body.id)!);
+      assert.match(String(entryLeg!.tunnel_psk), /^[0-9a-f]{64}$/);
+      assert.equal(entryLeg!.tunnel_psk, exitLeg!.tunnel_psk);
+      assert.deepEqual([entryLeg!.peer_addr, exitLeg!.direct_listen_addr], ['203.0.113.20:7100', '0.0.0.0:7100']);
+      assert.equal('tunnel_psk' in (await server.managerApi.get(`/api/v1/tunnels/${res.body.id}`)).body, false);
+
+      assert.equal((await server.managerApi.delete(`/api/v1/nodes/${exit.id}`)).status, 204);
+      assert.deepEqual((await server.managerApi.get(`/api/v1/tunnels/${res.body.id}`)).status, 404);
+    });
+
     it('rotates a node secret: the node keeps the new one and reconnects with it; the old one is refused', async () => {
       const { id, node } = await edge();
       const old = node.manager.node_secret!;
