@@ -97,6 +97,8 @@ export interface Config {
   managerTlsKeyFile: string | null;
   /** How long a node may take to send its auth frame on /ws/node. */
   managerAuthTimeoutMs: number;
+  /** How long `POST /api/v1/nodes/{id}/command` waits for the node's ack (the manager's 10 s). */
+  managerCommandTimeoutMs: number;
 }
 
 class ConfigError extends Error {}
@@ -238,6 +240,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     managerTlsCertFile,
     managerTlsKeyFile,
     managerAuthTimeoutMs: int('MANAGER_AUTH_TIMEOUT_MS', 10_000, 50, 600_000),
+    managerCommandTimeoutMs: int('MANAGER_COMMAND_TIMEOUT_MS', 10_000, 50, 600_000),
   });
 }
 

@@ -65,6 +65,8 @@ import type { BackupService } from './modules/backup/backup.service.ts';
 import { backupModule } from './modules/backup/backup.module.ts';
 import type { DeviceTypesService } from './modules/manager-devices/device-types.service.ts';
 import { managerDevicesModule } from './modules/manager-devices/manager-devices.module.ts';
+import { tunnelsModule } from './modules/tunnels/tunnels.module.ts';
+import type { TunnelService } from './modules/tunnels/tunnel.service.ts';
 import { bodyValidator } from './http/validation.ts';
 import { type ManagerServices, managerModule } from './modules/manager/manager.module.ts';
 import { ManagerNodeHub } from './faces/manager/node-hub.ts';
@@ -106,6 +108,7 @@ export interface AppContext {
   manager: ManagerServices;
   managerHub: ManagerNodeHub;
   deviceTypes: DeviceTypesService;
+  tunnels: TunnelService;
   /** Called once the listener is bound; ADMIN_URLS defaults to the bound address. */
   setListeningPort(port: number): void;
   adminUrls(): string[];
@@ -188,6 +191,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const { webhooks, broker } = webhooksM.services;
   const vpnM = vpnModule({ db, outbox, ingestOutbox, secrets, config });
   const { vpn, coreNodes, usage } = vpnM.services;
+  const managerDevicesM = managerDevicesModule();
+  const { deviceTypes } = managerDevicesM.services;
   const managerM = managerModule({
     db,
     outbox,
@@ -195,6 +200,9 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     instanceId,
     onError: (error) => log.error({ err: error }, 'manager node write failed'),
     closeSession: (nodeId) => channels.revoke(nodeId),
+    channels,
+    deviceTypes,
+    commandTimeoutMs: config.managerCommandTimeoutMs,
   });
   const manager = managerM.services;
   const inventoryM = inventoryModule({
@@ -226,8 +234,8 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     audit: { recent: (from, limit) => audit.recent(from, limit) },
   });
   const { backup } = backupM.services;
-  const managerDevicesM = managerDevicesModule();
-  const { deviceTypes } = managerDevicesM.services;
+  const tunnelsM = tunnelsModule({ db, outbox, secrets, fleet, send: (nodeId, action) => manager.commands.send(nodeId, action) });
+  const { tunnels } = tunnelsM.services;
   const manifests: ModuleManifest<unknown>[] = [
     settingsM,
     auditM,
@@ -247,6 +255,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     backupM,
     managerM,
     managerDevicesM,
+    tunnelsM,
   ];
 
   // Edge agents over their channels: revoking a node's token closes its channel wherever it lives.
@@ -268,6 +277,14 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     authTimeoutMs: config.managerAuthTimeoutMs,
     pingIntervalMs: () => settings.agentPingIntervalMs(),
     offlineAfterMs: () => settings.nodeUnreachableAfterMs(),
+  });
+  // A manager node's tunnel legs follow its session: pushed when it connects, pending once it is gone.
+  channels.onConnect((nodeId) => {
+    if (managerHub.holds(nodeId)) tunnels.nodeConnected(nodeId).catch((error) => log.error({ err: error, nodeId }, 'pushing tunnel legs failed'));
+  });
+  managerHub.onClosed(async (nodeId) => {
+    manager.commands.forget(nodeId);
+    await tunnels.nodeDisconnected(nodeId);
   });
   settings.onChange(() => {
     agentHub.setPingInterval(settings.agentPingIntervalMs());
@@ -385,6 +402,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     manager,
     managerHub,
     deviceTypes,
+    tunnels,
     setListeningPort(port) {
       listeningPort = port;
     },

@@ -2,7 +2,18 @@
  * Domain errors. Services throw these with a stable `code`; each face decides the status number and
  * envelope. Messages of conflicts are user-facing sentences; validation details map field → messages.
  */
-export type ErrorCode = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'validation_failed' | 'degraded_mode' | 'service_unavailable';
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'validation_failed'
+  | 'degraded_mode'
+  | 'service_unavailable'
+  | 'node_unreachable'
+  | 'node_timeout'
+  | 'command_failed';
 
 /** `{field: [messages]}`, nesting for nested objects; `base` for body-level errors. */
 export interface ValidationDetails {
@@ -57,5 +68,19 @@ export class DegradedModeError extends AppError {
 export class UnavailableError extends AppError {
   constructor(message = 'Service Unavailable') {
     super('service_unavailable', message);
+  }
+}
+
+/**
+ * A command a remote node could not carry out: not connected, silent, gone mid-wait, or its own
+ * refusal — then `errorCode` is the node's word for it (`validation_error`, `unknown_action`…).
+ */
+export class NodeCommandError extends AppError {
+  constructor(
+    code: 'node_unreachable' | 'node_timeout' | 'command_failed',
+    message: string,
+    readonly errorCode?: string,
+  ) {
+    super(code, message);
   }
 }

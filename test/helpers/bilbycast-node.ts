@@ -34,7 +34,10 @@ export interface CommandAck {
 }
 
 /** A command handler: an ack, or `config_response` (only `get_config`). */
-export type CommandHandler = (action: Record<string, unknown>) => CommandAck | { config: unknown } | Promise<CommandAck | { config: unknown }>;
+export type CommandHandler = (
+  action: Record<string, unknown>,
+  node: BilbycastNode,
+) => CommandAck | { config: unknown } | Promise<CommandAck | { config: unknown }>;
 
 export interface NodeProfile {
   softwareVersion: string;
@@ -72,6 +75,10 @@ export class BilbycastNode {
   private sessionWaiters: Array<() => void> = [];
   /** Connections that reached a session (register_ack or auth_ok). */
   sessions = 0;
+  /** How long the node works on a command before answering (acks come out of order, as the edge's do). */
+  ackDelayMs: (action: Record<string, unknown>) => number = () => 0;
+  /** Commands the node carries out without ever answering. */
+  neverAck: (action: Record<string, unknown>) => boolean = () => false;
 
   constructor(
     readonly profile: NodeProfile,
@@ -221,7 +228,10 @@ export class BilbycastNode {
     const action = (frame.payload?.action ?? {}) as Record<string, unknown>;
     const type = String(action.type);
     const handler = this.profile.commands[type];
-    const result = handler ? await handler(action) : this.profile.unknownAction(type);
+    const delay = this.ackDelayMs(action);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    const result = handler ? await handler(action, this) : this.profile.unknownAction(type);
+    if (this.neverAck(action)) return;
     if ('config' in result) return this.send('config_response', result.config);
     this.send('command_ack', { command_id: commandId, ...result });
   }

@@ -61,6 +61,9 @@ export const DEFAULT_STATUS: Record<ErrorCode, number> = {
   validation_failed: 422,
   degraded_mode: 503,
   service_unavailable: 503,
+  node_unreachable: 502,
+  node_timeout: 504,
+  command_failed: 422,
 };
 
 const INVALID_JSON = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY']);

@@ -32,11 +32,17 @@ export const managerErrors: FaceErrors = {
   // The manager answers bad input with 400 whatever the rule (§5.2); nothing here is a 422.
   status: { ...DEFAULT_STATUS, validation_failed: 400 },
   render(failure, _request, reply) {
-    const send = (status: number, error: string) => reply.code(status).type('application/json').send({ error });
+    const send = (status: number, error: string, errorCode?: unknown) =>
+      reply
+        .code(status)
+        .type('application/json')
+        .send(typeof errorCode === 'string' ? { error, error_code: errorCode } : { error });
     switch (failure.kind) {
       case 'app': {
         const { message, details } = failure.error;
-        return send(failure.status, details ? `${message}: ${describe(details)}` : message);
+        // A node's refusal code and the role refusal's `insufficient_role` travel with the message.
+        const errorCode = 'errorCode' in failure.error ? failure.error.errorCode : undefined;
+        return send(failure.status, details ? `${message}: ${describe(details)}` : message, errorCode);
       }
       case 'validation':
         return send(400, `Invalid request: ${describe(failure.details)}`);

@@ -7,7 +7,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { installFace } from '../face-kit.ts';
 import { installManagerAuth, managerErrors } from './http.ts';
+import { managerCommandRoutes } from './commands.routes.ts';
 import { managerNodeRoutes } from './nodes.routes.ts';
+import { managerTunnelRoutes } from './tunnels.routes.ts';
 import { nodeSocketRoutes } from './node-socket.routes.ts';
 
 export const managerFace =
@@ -23,4 +25,6 @@ const managerApi =
     installFace(api, managerErrors);
     installManagerAuth(api, { keys: ctx.keys, operators: ctx.operators.auth });
     await api.register(managerNodeRoutes(ctx));
+    await api.register(managerCommandRoutes(ctx));
+    await api.register(managerTunnelRoutes(ctx));
   };

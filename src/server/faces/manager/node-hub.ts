@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { ChannelTransport, Frame, NodeChannels } from '../../channels/node-channels.ts';
 import type { AuthOutcome, NodeSessionService } from '../../modules/manager/node-session.service.ts';
+import { CONFIG_CORRELATION } from '../../modules/manager/node-command.service.ts';
 
 export const MAX_FRAME_BYTES = 5 * 1024 * 1024;
 /** Beyond this `ws` closes the socket (1009): the bound on what one frame can cost us. */
@@ -43,6 +44,7 @@ export class ManagerNodeHub implements ChannelTransport {
   private readonly handshaking = new Set<WebSocket>();
   private timer: NodeJS.Timeout | null = null;
   private period = 0;
+  private readonly closedListeners: Array<(nodeId: string) => Promise<void>> = [];
 
   constructor(
     private readonly service: NodeSessionService,
@@ -63,6 +65,11 @@ export class ManagerNodeHub implements ChannelTransport {
 
   connectedNodeIds(): IterableIterator<string> {
     return this.sessions.keys();
+  }
+
+  /** After a node's session ended here and the node was recorded offline (not when it was replaced). */
+  onClosed(listener: (nodeId: string) => Promise<void>): void {
+    this.closedListeners.push(listener);
   }
 
   /** A new socket on /ws/node: its first frame must be the auth frame, within the auth timeout. */
@@ -140,9 +147,15 @@ export class ManagerNodeHub implements ChannelTransport {
     return true;
   }
 
-  /** Commands and their acks pair by `payload.command_id` (§2.1). */
+  /**
+   * Commands and their acks pair by `payload.command_id` (§2.1); a `get_config` is answered by a
+   * `config_response` that carries no id, so the node's next one answers it.
+   */
   correlationOf(frame: Frame): string | null {
+    if (frame.type === 'config_response') return CONFIG_CORRELATION;
     if (frame.type !== 'command' && frame.type !== 'command_ack') return null;
+    const action = (frame.payload as { action?: { type?: unknown } } | null | undefined)?.action;
+    if (frame.type === 'command' && action?.type === 'get_config') return CONFIG_CORRELATION;
     const id = (frame.payload as { command_id?: unknown } | null | undefined)?.command_id;
     return typeof id === 'string' ? `command ${id}` : null;
   }
@@ -185,7 +198,11 @@ export class ManagerNodeHub implements ChannelTransport {
     if (this.sessions.get(session.nodeId) !== session) return;
     this.sessions.delete(session.nodeId);
     this.channels.disconnected(session.nodeId);
-    session.writes = session.writes.then(() => this.service.disconnected(session.nodeId)).catch(this.failed(session.nodeId));
+    session.writes = session.writes
+      .then(() => this.service.disconnected(session.nodeId))
+      .then(() => Promise.all(this.closedListeners.map((listener) => listener(session.nodeId))))
+      .then(() => undefined)
+      .catch(this.failed(session.nodeId));
   }
 
   private receive(session: Session, data: Buffer, isBinary: boolean): void {

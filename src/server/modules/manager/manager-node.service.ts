@@ -115,14 +115,19 @@ export class ManagerNodeService {
     return { registration_token: token };
   }
 
-  private async require(db: Kysely<Database>, principal: Principal, id: string): Promise<ManagerNodeRecord> {
-    const nodeId = id.toLowerCase();
-    if (!UUID_PATTERN.test(nodeId)) throw new NotFoundError('Node');
-    assertNodeAccess(principal, nodeId);
-    const node = await managerRepo.find(db, nodeId);
-    if (!node) throw new NotFoundError('Node');
-    return node;
+  private require(db: Kysely<Database>, principal: Principal, id: string): Promise<ManagerNodeRecord> {
+    return requireManagerNode(db, principal, id);
   }
+}
+
+/** The node the caller may touch, else 404 (a node outside their scope does not exist for them). */
+export async function requireManagerNode(db: Kysely<Database>, principal: Principal, id: string): Promise<ManagerNodeRecord> {
+  const nodeId = id.toLowerCase();
+  if (!UUID_PATTERN.test(nodeId)) throw new NotFoundError('Node');
+  assertNodeAccess(principal, nodeId);
+  const node = await managerRepo.find(db, nodeId);
+  if (!node) throw new NotFoundError('Node');
+  return node;
 }
 
 function futureOrNull(value: string | null | undefined): string | null {

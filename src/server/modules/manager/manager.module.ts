@@ -4,11 +4,14 @@
  * offline; on stop, last-seen times still buffered are written.
  */
 import type { Kysely } from 'kysely';
+import type { NodeChannels } from '../../channels/node-channels.ts';
 import type { Database } from '../../db/schema.ts';
 import type { Outbox } from '../../events/outbox.ts';
 import type { SecretBox } from '../../lib/secrets.ts';
 import type { ModuleManifest } from '../../manifest.ts';
+import type { DeviceTypesService } from '../manager-devices/device-types.service.ts';
 import { ManagerNodeService } from './manager-node.service.ts';
+import { NodeCommandService } from './node-command.service.ts';
 import { NodeSessionService } from './node-session.service.ts';
 
 export interface ManagerModuleDeps {
@@ -19,17 +22,27 @@ export interface ManagerModuleDeps {
   onError: (error: unknown) => void;
   /** Closes a deleted node's live session wherever it is (the node-channel seam). */
   closeSession(nodeId: string): void;
+  channels: NodeChannels;
+  deviceTypes: DeviceTypesService;
+  commandTimeoutMs: number;
 }
 
 export interface ManagerServices {
   nodes: ManagerNodeService;
   sessions: NodeSessionService;
+  commands: NodeCommandService;
 }
 
 export function managerModule(deps: ManagerModuleDeps): ModuleManifest<ManagerServices> {
   const sessions = new NodeSessionService(deps);
+  const commands = new NodeCommandService({ ...deps, timeoutMs: deps.commandTimeoutMs });
   return {
-    services: { nodes: new ManagerNodeService({ db: deps.db, closeSession: (id) => deps.closeSession(id) }), sessions },
+    services: { nodes: new ManagerNodeService({ db: deps.db, closeSession: (id) => deps.closeSession(id) }), sessions, commands },
+    // Replies no request waits for (any more): a late ack, a config the node reported unasked.
+    frames: {
+      command_ack: (nodeId) => commands.lateAck(nodeId),
+      config_response: (nodeId, frame) => commands.configReported(nodeId, frame.payload),
+    },
     async start() {
       await sessions.releaseHeld();
       sessions.start();
