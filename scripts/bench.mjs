@@ -18,6 +18,7 @@ const QUICK = {
   connections: ['--agents', '1000'],
   fanout: ['--agents', '1000', '--rounds', '3'],
   heartbeat: ['--seconds', '5', '--agents', '200'],
+  manager: ['--nodes', '300', '--seconds', '8'],
   storm: ['--agents', '1000'],
   'usage-ingest': ['--seconds', '4'],
   webhooks: ['--events', '500', '--seconds', '3'],

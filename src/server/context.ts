@@ -70,6 +70,7 @@ import type { TunnelService } from './modules/tunnels/tunnel.service.ts';
 import { bodyValidator } from './http/validation.ts';
 import { type ManagerServices, managerModule } from './modules/manager/manager.module.ts';
 import { ManagerNodeHub } from './faces/manager/node-hub.ts';
+import { registerManagerHubMetrics } from './faces/manager/hub-metrics.ts';
 import { ExportDocument } from '../contract/admin/backup.ts';
 
 export interface AppContext {
@@ -151,6 +152,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   const adminUrls = () => effectiveAdminUrls(config, listeningPort);
 
   // Node channels: one seam for every face's live channels, across instances (channels/README.md).
+  const liveInstanceIds = async () => (await instanceRepo.live(db, new Date(Date.now() - config.instanceTtlMs).toISOString())).map((row) => row.id);
   const onSignalError = (error: unknown, topic: string) => log.error({ err: error, topic }, 'signal bus failed');
   const bus: SignalBus = database.postgresUrl
     ? new PostgresSignalBus(instanceId, db, database.postgresUrl, onSignalError)
@@ -159,7 +161,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     bus,
     directory: new ChannelDirectory(db, instanceId, (error) => log.error({ err: error }, 'node channel directory write failed')),
     log,
-    liveInstanceIds: async () => (await instanceRepo.live(db, new Date(Date.now() - config.instanceTtlMs).toISOString())).map((row) => row.id),
+    liveInstanceIds,
   });
   const stopConfigRelay = relayConfigSignal(bus, (error) => log.error({ err: error }, 'relaying a config change failed'));
   // Settings first: retention, the node sweep and the agent hub read them.
@@ -203,6 +205,9 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     channels,
     deviceTypes,
     commandTimeoutMs: config.managerCommandTimeoutMs,
+    offlineAfterMs: () => settings.nodeUnreachableAfterMs(),
+    liveInstanceIds,
+    sweepEveryMs: config.instanceHeartbeatMs,
   });
   const manager = managerM.services;
   const inventoryM = inventoryModule({
@@ -277,6 +282,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     authTimeoutMs: config.managerAuthTimeoutMs,
     pingIntervalMs: () => settings.agentPingIntervalMs(),
     offlineAfterMs: () => settings.nodeUnreachableAfterMs(),
+    metrics: registerManagerHubMetrics(registry, () => managerHub.size),
   });
   // A manager node's tunnel legs follow its session: pushed when it connects, pending once it is gone.
   channels.onConnect((nodeId) => {
@@ -314,6 +320,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
   //   operators     prune-logins-and-sessions (once in fleet)
   //   settings      refresh (every instance; the fallback for lost change signals)
   //   manager       on start and stop: the node sessions this instance held end (those nodes go offline)
+  //                 sweep-orphaned-sessions (once in fleet): nodes a dead instance held go offline
   // plus the root's own passes right here (channel directory pruning, outbox and audit retention), and
   // per-instance loops that are not periodic passes, run by start()/stop() (START / STOP below):
   // the job runner and event relay (workers), the instances heartbeat (the membership lease),

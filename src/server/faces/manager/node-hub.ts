@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { ChannelTransport, Frame, NodeChannels } from '../../channels/node-channels.ts';
 import type { AuthOutcome, NodeSessionService } from '../../modules/manager/node-session.service.ts';
 import { CONFIG_CORRELATION } from '../../modules/manager/node-command.service.ts';
+import type { HandshakeFailure, ManagerHubMetrics } from './hub-metrics.ts';
 
 export const MAX_FRAME_BYTES = 5 * 1024 * 1024;
 /** Beyond this `ws` closes the socket (1009): the bound on what one frame can cost us. */
@@ -25,6 +26,7 @@ export interface ManagerHubOptions {
   authTimeoutMs: number;
   pingIntervalMs: () => number;
   offlineAfterMs: () => number;
+  metrics: ManagerHubMetrics;
 }
 
 interface Session {
@@ -76,9 +78,10 @@ export class ManagerNodeHub implements ChannelTransport {
   accept(socket: WebSocket): void {
     this.handshaking.add(socket);
     let answered = false;
-    const timeout = setTimeout(() => refuse('Authentication timeout'), this.options.authTimeoutMs);
-    const refuse = (message: string) => {
+    const timeout = setTimeout(() => refuse('timeout', 'Authentication timeout'), this.options.authTimeoutMs);
+    const refuse = (reason: HandshakeFailure, message: string) => {
       answered = true;
+      this.options.metrics.authFailed(reason);
       clearTimeout(timeout);
       this.handshaking.delete(socket);
       if (socket.readyState !== socket.OPEN) return;
@@ -93,15 +96,15 @@ export class ManagerNodeHub implements ChannelTransport {
     socket.once('message', (data, isBinary) => {
       if (answered) return;
       const frame = isBinary ? null : parse(data as Buffer);
-      if (frame?.type !== 'auth') return refuse('Expected an auth message');
+      if (frame?.type !== 'auth') return refuse('bad_first_frame', 'Expected an auth message');
       clearTimeout(timeout);
       answered = true;
       this.service
         .authenticate(frame.payload)
-        .then((outcome) => (outcome.kind === 'refused' ? refuse(outcome.message) : this.begin(socket, outcome)))
+        .then((outcome) => (outcome.kind === 'refused' ? refuse(outcome.reason, outcome.message) : this.begin(socket, outcome)))
         .catch((error) => {
           this.log.error({ err: error }, 'manager node authentication failed');
-          refuse('Internal error');
+          refuse('internal', 'Internal error');
         });
     });
   }
@@ -209,12 +212,14 @@ export class ManagerNodeHub implements ChannelTransport {
     session.lastHeard = Date.now();
     if (isBinary) return;
     if (data.length > MAX_FRAME_BYTES) {
+      this.options.metrics.oversize();
       this.log.warn({ nodeId: session.nodeId, bytes: data.length }, 'manager node frame over 5 MB dropped');
       return;
     }
     const frame = parse(data);
     if (!frame || this.sessions.get(session.nodeId) !== session) return;
     const { nodeId } = session;
+    this.options.metrics.received(frame.type);
     switch (frame.type) {
       case 'stats':
         return this.service.stats(nodeId, frame.payload);

@@ -1,7 +1,8 @@
 /**
  * The manager face's nodes (bilbycast edges and relays): REST management and their live sessions.
  * On start, sessions this instance held before it stopped (or crashed) are over: those nodes go
- * offline; on stop, last-seen times still buffered are written.
+ * offline; on stop, last-seen times still buffered are written. Once in the fleet, nodes a dead
+ * instance still holds go offline after the offline threshold (no instance would ever close them).
  */
 import type { Kysely } from 'kysely';
 import type { NodeChannels } from '../../channels/node-channels.ts';
@@ -25,6 +26,12 @@ export interface ManagerModuleDeps {
   channels: NodeChannels;
   deviceTypes: DeviceTypesService;
   commandTimeoutMs: number;
+  /** Silence after which a node held by a dead instance is offline (`node_offline_threshold_secs`). */
+  offlineAfterMs(): number;
+  /** Instances with a fresh membership heartbeat: only their sessions are alive. */
+  liveInstanceIds(): Promise<string[]>;
+  /** How often the orphaned-session sweep runs (the membership heartbeat period). */
+  sweepEveryMs: number;
 }
 
 export interface ManagerServices {
@@ -43,6 +50,14 @@ export function managerModule(deps: ManagerModuleDeps): ModuleManifest<ManagerSe
       command_ack: (nodeId) => commands.lateAck(nodeId),
       config_response: (nodeId, frame) => commands.configReported(nodeId, frame.payload),
     },
+    schedules: [
+      {
+        name: 'manager.sweep-orphaned-sessions',
+        scope: 'once-in-fleet',
+        everyMs: deps.sweepEveryMs,
+        run: async () => sessions.sweepOrphaned(deps.offlineAfterMs(), await deps.liveInstanceIds()),
+      },
+    ],
     async start() {
       await sessions.releaseHeld();
       sessions.start();

@@ -70,6 +70,25 @@ for (const engine of testEngines()) {
       assert.deepEqual(await managerRepo.heldBy(database.db, 'instance-a'), []);
     });
 
+    it('finds online nodes gone silent whose holder is not live, and releases a holderless one', async () => {
+      const stale = new Date(Date.now() - 60_000).toISOString();
+      const online = async (heldBy: string | null, lastSeen: string) => {
+        const id = await node({ held_by: heldBy });
+        await inventoryRepo.update(database.db, id, { status: 'online', last_seen_at: lastSeen });
+        return id;
+      };
+      const dead = await online('instance-dead', stale);
+      const holderless = await online(null, stale);
+      const heldByLive = await online('instance-live', stale);
+      const fresh = await online('instance-dead', new Date().toISOString());
+      const cutoff = new Date(Date.now() - 10_000).toISOString();
+      const found = (await managerRepo.orphaned(database.db, cutoff, ['instance-live'])).map((r) => r.node_id);
+      assert.ok(found.includes(dead) && found.includes(holderless));
+      assert.ok(!found.includes(heldByLive) && !found.includes(fresh));
+      assert.equal(await managerRepo.release(database.db, holderless, null), true);
+      assert.equal(await managerRepo.release(database.db, dead, null), false);
+    });
+
     it('stores events newest first and drops them with the node', async () => {
       const id = await node();
       const at = new Date().toISOString();

@@ -58,10 +58,25 @@ export const managerRepo = {
     return rows.map((row) => row.node_id);
   },
 
-  /** Clears the holder only if it is still `instanceId` (the node may have reconnected elsewhere). */
-  async release(db: Db, id: string, instanceId: string): Promise<boolean> {
-    const result = await db.updateTable('manager_nodes').set({ held_by: null }).where('node_id', '=', id).where('held_by', '=', instanceId).executeTakeFirst();
+  /** Clears the holder only if it is still `holder` (the node may have reconnected elsewhere). */
+  async release(db: Db, id: string, holder: string | null): Promise<boolean> {
+    const q = db.updateTable('manager_nodes').set({ held_by: null }).where('node_id', '=', id);
+    const result = await (holder === null ? q.where('held_by', 'is', null) : q.where('held_by', '=', holder)).executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
+  },
+
+  /** `online` nodes last seen before `cutoff` (or never) whose holder is none of `liveInstanceIds`. */
+  orphaned(db: Db, cutoff: string, liveInstanceIds: string[]): Promise<Array<{ node_id: string; held_by: string | null }>> {
+    let q = db
+      .selectFrom('manager_nodes')
+      .innerJoin('nodes', 'nodes.id', 'manager_nodes.node_id')
+      .select(['manager_nodes.node_id', 'manager_nodes.held_by'])
+      .where('nodes.status', '=', 'online')
+      .where((eb) => eb.or([eb('nodes.last_seen_at', 'is', null), eb('nodes.last_seen_at', '<', cutoff)]));
+    if (liveInstanceIds.length > 0) {
+      q = q.where((eb) => eb.or([eb('manager_nodes.held_by', 'is', null), eb('manager_nodes.held_by', 'not in', liveInstanceIds)]));
+    }
+    return q.orderBy('manager_nodes.node_id').execute();
   },
 
   async insertEvents(db: Db, events: NewManagerEvent[]): Promise<void> {

@@ -23,7 +23,10 @@ import { type ManagerNodeRecord, managerRepo } from './manager.repo.ts';
 export type AuthOutcome =
   | { kind: 'registered'; nodeId: string; nodeSecret: string; protocolVersion: number | null }
   | { kind: 'authenticated'; nodeId: string; protocolVersion: number | null }
-  | { kind: 'refused'; message: string };
+  | { kind: 'refused'; reason: AuthFailure; message: string };
+
+/** Why a node's auth frame was refused: a stable label for metrics (the message is the manager's). */
+export type AuthFailure = 'missing_credentials' | 'locked_out' | 'unknown_node' | 'invalid_secret' | 'invalid_token' | 'expired';
 
 export interface LatestStats {
   payload: Record<string, unknown>;
@@ -66,47 +69,47 @@ export class NodeSessionService {
     const protocolVersion = int32(p.protocol_version);
     if (p.node_id !== undefined && p.node_id !== null) return this.withSecret(p.node_id, p.node_secret, protocolVersion);
     if (typeof p.registration_token === 'string' && p.registration_token !== '') return this.register(p.registration_token, protocolVersion);
-    return refused('Missing node_id in auth payload');
+    return refused('missing_credentials', 'Missing node_id in auth payload');
   }
 
   private async withSecret(rawId: unknown, secret: unknown, protocolVersion: number | null): Promise<AuthOutcome> {
-    if (typeof secret !== 'string' || secret === '') return refused('Missing node_secret in auth payload');
+    if (typeof secret !== 'string' || secret === '') return refused('missing_credentials', 'Missing node_secret in auth payload');
     const nodeId = typeof rawId === 'string' ? rawId.slice(0, 64).toLowerCase() : '';
-    if (this.lockout.isLocked(nodeId)) return refused('Too many failed authentication attempts, try again later');
+    if (this.lockout.isLocked(nodeId)) return refused('locked_out', 'Too many failed authentication attempts, try again later');
     const node = UUID_PATTERN.test(nodeId) ? await managerRepo.find(this.deps.db, nodeId) : undefined;
-    if (!node) return this.failed(nodeId, 'Node not registered');
-    if (expired(node)) return refused('Node has expired');
+    if (!node) return this.failed(nodeId, 'unknown_node', 'Node not registered');
+    if (expired(node)) return refused('expired', 'Node has expired');
     let stored: string | null = null;
     try {
       stored = node.node_secret_enc === null ? null : this.deps.secrets.open(node.node_secret_enc);
     } catch (error) {
       this.deps.onError(error);
     }
-    if (stored === null || !constantTimeEqual(secret, stored)) return this.failed(nodeId, 'Invalid node secret');
+    if (stored === null || !constantTimeEqual(secret, stored)) return this.failed(nodeId, 'invalid_secret', 'Invalid node secret');
     this.lockout.clear(nodeId);
     return { kind: 'authenticated', nodeId, protocolVersion };
   }
 
   private async register(token: string, protocolVersion: number | null): Promise<AuthOutcome> {
     const id = `token:${token.slice(0, 8)}`;
-    if (this.lockout.isLocked(id)) return refused('Too many failed authentication attempts, try again later');
+    if (this.lockout.isLocked(id)) return refused('locked_out', 'Too many failed authentication attempts, try again later');
     const nodeSecret = randomUUID();
     const outcome = await this.deps.outbox.run(async (trx, emit): Promise<AuthOutcome> => {
       const node = await managerRepo.findByTokenHash(trx, tokenHash(token));
-      if (!node || node.status !== 'pending') return refused('Invalid registration token');
-      if (expired(node)) return refused('Node has expired');
+      if (!node || node.status !== 'pending') return refused('invalid_token', 'Invalid registration token');
+      if (expired(node)) return refused('expired', 'Node has expired');
       await managerRepo.update(trx, node.node_id, { registration_token_hash: null, node_secret_enc: this.deps.secrets.seal(nodeSecret) });
       emit('manager.node.registered', eventData(node, {}));
       return { kind: 'registered', nodeId: node.node_id, nodeSecret, protocolVersion };
     });
-    if (outcome.kind === 'refused' && outcome.message === 'Invalid registration token') this.lockout.fail(id);
+    if (outcome.kind === 'refused' && outcome.reason === 'invalid_token') this.lockout.fail(id);
     else if (outcome.kind !== 'refused') this.lockout.clear(id);
     return outcome;
   }
 
-  private failed(id: string, message: string): AuthOutcome {
+  private failed(id: string, reason: AuthFailure, message: string): AuthOutcome {
     this.lockout.fail(id);
-    return refused(message);
+    return refused(reason, message);
   }
 
   /** The session is live here: online, held by this instance, with its connection events. */
@@ -142,24 +145,41 @@ export class NodeSessionService {
   /** The session here ended without a replacement here: offline, unless it already lives elsewhere. */
   async disconnected(nodeId: string): Promise<void> {
     this.latest.delete(nodeId);
-    await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, nodeId));
+    await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, nodeId, this.deps.instanceId));
   }
 
   /** Sessions this instance held (before a crash, or while stopping) end: those nodes go offline. */
   async releaseHeld(): Promise<void> {
     for (const nodeId of await managerRepo.heldBy(this.deps.db, this.deps.instanceId)) {
-      await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, nodeId));
+      await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, nodeId, this.deps.instanceId));
     }
   }
 
-  private async markOffline(trx: Transaction<Database>, emit: Emit, nodeId: string): Promise<void> {
-    if (!(await managerRepo.release(trx, nodeId, this.deps.instanceId))) return;
+  /**
+   * Nodes left `online` by an instance that died without releasing them (a crash it never restarts
+   * from) go offline once silent for `offlineAfterMs`: no hub will ever close their session.
+   * Returns how many. A node that reconnected meanwhile has a new holder, and is left alone.
+   */
+  async sweepOrphaned(offlineAfterMs: number, liveInstanceIds: string[]): Promise<number> {
+    await this.lastSeen.flush();
+    const cutoff = new Date(Date.now() - offlineAfterMs).toISOString();
+    let swept = 0;
+    for (const { node_id, held_by } of await managerRepo.orphaned(this.deps.db, cutoff, liveInstanceIds)) {
+      if (await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, node_id, held_by))) swept += 1;
+    }
+    return swept;
+  }
+
+  /** Releases the node if `holder` still holds it; false when someone else does now. */
+  private async markOffline(trx: Transaction<Database>, emit: Emit, nodeId: string, holder: string | null): Promise<boolean> {
+    if (!(await managerRepo.release(trx, nodeId, holder))) return false;
     const node = await managerRepo.find(trx, nodeId);
-    if (!node) return;
+    if (!node) return false;
     const now = nowIso();
     await inventoryRepo.update(trx, nodeId, { status: 'offline', updated_at: now });
     await managerRepo.insertEvents(trx, [managerEvent(nodeId, 'critical', 'connection', 'Node disconnected from manager', now)]);
     emit('manager.node.disconnected', eventData(node, { status: 'offline' }));
+    return true;
   }
 
   /** `health`: stored as the node's last_health; its `version` is the node's software version (§1.4.2). */
@@ -214,7 +234,7 @@ export class NodeSessionService {
   }
 }
 
-const refused = (message: string): AuthOutcome => ({ kind: 'refused', message });
+const refused = (reason: AuthFailure, message: string): AuthOutcome => ({ kind: 'refused', reason, message });
 
 const expired = (node: ManagerNodeRecord) => node.expires_at !== null && node.expires_at <= nowIso();
 
