@@ -8,6 +8,7 @@ import type { AppContext } from '../../context.ts';
 import { installFace } from '../face-kit.ts';
 import { installManagerAuth, managerErrors } from './http.ts';
 import { managerNodeRoutes } from './nodes.routes.ts';
+import { managerEventRoutes } from './events.routes.ts';
 import { nodeSocketRoutes } from './node-socket.routes.ts';
 
 export const managerFace =
@@ -23,4 +24,5 @@ const managerApi =
     installFace(api, managerErrors);
     installManagerAuth(api, { keys: ctx.keys, operators: ctx.operators.auth });
     await api.register(managerNodeRoutes(ctx));
+    await api.register(managerEventRoutes(ctx));
   };
