@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ManagerEvent, ManagerEventCount, ManagerEventIdParams, ManagerEventListQuery } from '../../../contract/manager/events.ts';
 import { ManagerError } from '../../../contract/manager/nodes.ts';
+import { EmptyBody } from '../../../contract/manager/operators.ts';
 import type { AppContext } from '../../context.ts';
 
 const tags = ['Manager events'];
@@ -36,12 +37,12 @@ export const managerEventRoutes =
     app.post(
       '/events/:id/ack',
       {
-        schema: { tags, summary: 'Acknowledge an event (recorded with your user id)', params: ManagerEventIdParams, response: { 200: Type.Null(), ...errors } },
+        schema: { tags, summary: 'Acknowledge an event (recorded with your user id)', params: ManagerEventIdParams, response: { 200: EmptyBody, ...errors } },
         config: { role: 'operator' },
       },
       async (req, reply) => {
         await events.acknowledge(req.principal, req.params.id);
-        return reply.code(200).send(null);
+        return reply.code(200).send(undefined);
       },
     );
   };
