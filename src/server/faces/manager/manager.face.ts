@@ -10,6 +10,7 @@ import { installManagerAuth, managerErrors } from './http.ts';
 import { managerNodeRoutes } from './nodes.routes.ts';
 import { managerEventRoutes } from './events.routes.ts';
 import { nodeSocketRoutes } from './node-socket.routes.ts';
+import { dashboardRoutes } from './dashboard.routes.ts';
 import { managerOperatorRoutes } from './operators.routes.ts';
 import { installAuditTrail } from '../admin/audit-trail.ts';
 import type { ManagerTlsService } from '../../modules/manager/manager-tls.service.ts';
@@ -18,6 +19,7 @@ export const managerFace =
   (ctx: AppContext, tls: ManagerTlsService): FastifyPluginAsync =>
   async (app) => {
     await app.register(nodeSocketRoutes(ctx));
+    await app.register(dashboardRoutes(ctx));
     await app.register(managerApi(ctx, tls), { prefix: '/api/v1' });
   };
 
