@@ -16,6 +16,7 @@ import { type FaceErrors } from './faces/face-kit.ts';
 import { installSecurityHeaders, managerErrors } from './faces/manager/http.ts';
 import { managerFace } from './faces/manager/manager.face.ts';
 import { managerHealthRoutes } from './faces/manager/health.routes.ts';
+import { ManagerTlsService } from './modules/manager/manager-tls.service.ts';
 import { WS_MAX_PAYLOAD } from './faces/manager/node-hub.ts';
 import { adminFace } from './faces/admin/admin.face.ts';
 import { agentsFace } from './faces/agents/agents.face.ts';
@@ -93,6 +94,8 @@ export interface ManagerAppOptions {
   https: { cert: Buffer | string; key: Buffer | string };
   /** Whether the certificate is the generated self-signed one (`GET /health` says so). */
   selfSignedCert: boolean;
+  /** The files the served pair came from (an operator's upload replaces them). */
+  tlsFiles: { certPath: string; keyPath: string };
 }
 
 /**
@@ -116,12 +119,12 @@ export async function buildManagerApp(ctx: AppContext, options: ManagerAppOption
   // Frames over 5 MB are dropped by the hub, not by ws (which would close the socket).
   await app.register(websocket, { options: { perMessageDeflate: false, maxPayload: WS_MAX_PAYLOAD } });
   await app.register(managerHealthRoutes({ version: APP_VERSION, selfSignedCert: options.selfSignedCert }));
-  await app.register(managerFace(ctx));
+  await app.register(managerFace(ctx, new ManagerTlsService({ cert: String(options.https.cert), ...options.tlsFiles })));
   return app;
 }
 
 /** A Fastify app with the settings every listener shares: timeouts, validation, JSON parsing, route registry, request ids, the face kit. */
-function createApp(ctx: AppContext, options: AppOptions | Omit<ManagerAppOptions, 'selfSignedCert'>, rootErrors: FaceErrors): FastifyInstance {
+function createApp(ctx: AppContext, options: AppOptions | Pick<ManagerAppOptions, 'logger' | 'https'>, rootErrors: FaceErrors): FastifyInstance {
   const { config } = ctx;
   // Slow clients: headers and the whole request must arrive in time. Upgraded WebSockets leave
   // Node's HTTP connection tracking, so these never cut a live agent channel.

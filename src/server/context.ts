@@ -201,6 +201,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     secrets,
     instanceId,
     onError: (error) => log.error({ err: error }, 'manager node write failed'),
+    retentionDays: () => settings.eventRetentionDays(),
     closeSession: (nodeId) => channels.revoke(nodeId),
     channels,
     deviceTypes,
@@ -340,6 +341,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     run: async () => {
       await eventRetention.prune();
       await audit.prune();
+      await manager.events.prune();
     },
   });
   for (const manifest of manifests) {

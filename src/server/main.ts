@@ -71,6 +71,7 @@ async function listenManager(ctx: AppContext, config: Config, log: Logger) {
     logger: { level: config.logLevel },
     https: { cert: tls.cert, key: tls.key },
     selfSignedCert: tls.selfSigned,
+    tlsFiles: { certPath: tls.certPath, keyPath: tls.keyPath },
   });
   const address = await managerApp.listen({ port: config.managerPort, host: config.managerHost, backlog: LISTEN_BACKLOG });
   // Nodes pin this (`cert_fingerprint` in their manager block), or trust it with accept_self_signed_cert.

@@ -126,11 +126,6 @@ for (const engine of testEngines()) {
       const writes: Array<{ what: string; role: Role; send: (client: ApiClient) => Promise<ApiResponse> }> = [
         { what: 'create a cluster', role: 'admin', send: (c) => c.post('/api/v1/clusters', { name: uniqueName() }) },
         {
-          what: 'run a command on every node',
-          role: 'operator',
-          send: (c) => c.post('/api/v1/commands', { command_text: 'uptime', targeting: { type: 'all' } }),
-        },
-        {
           what: 'create a webhook',
           role: 'admin',
           send: (c) => c.post('/api/v1/webhooks', { url: 'https://hooks.example.test/x', secret: 's'.repeat(40), subscribed_events: ['edge.node.registered'] }),
@@ -143,6 +138,12 @@ for (const engine of testEngines()) {
           send: (c) => c.post('/api/v1/users', { username: uniqueName('op'), password: PASSWORD, role: 'viewer' }),
         },
         { what: 'delete a node', role: 'admin', send: (c) => c.delete(`/api/v1/nodes/${doomed.nodeId}`) },
+        // Last: the stored command creates its executions in the background, after the answer.
+        {
+          what: 'run a command on every node',
+          role: 'operator',
+          send: (c) => c.post('/api/v1/commands', { command_text: 'uptime', targeting: { type: 'all' } }),
+        },
       ];
       for (const write of writes) {
         for (const [role, client] of [

@@ -89,7 +89,7 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   let managerApp: FastifyInstance | null = null;
   let managerUrl = '';
   if (config.managerPort !== null) {
-    managerApp = await buildManagerApp(ctx, { https: { cert: tls.cert, key: tls.key }, selfSignedCert: tls.selfSigned });
+    managerApp = await buildManagerApp(ctx, { https: { cert: tls.cert, key: tls.key }, selfSignedCert: tls.selfSigned, tlsFiles: { certPath: tls.certPath, keyPath: tls.keyPath } });
     await managerApp.listen({ port: 0, host: '127.0.0.1', backlog: LISTEN_BACKLOG });
     const managerAddress = managerApp.server.address();
     managerUrl = `https://127.0.0.1:${typeof managerAddress === 'object' && managerAddress ? managerAddress.port : 0}`;

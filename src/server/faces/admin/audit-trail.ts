@@ -1,5 +1,5 @@
 /**
- * The Admin API's audit trail: every state-changing call (POST/PUT/PATCH/DELETE) and every login
+ * The audit trail of the Admin API and the manager face: every state-changing call (POST/PUT/PATCH/DELETE) and every login
  * is recorded with its caller, action, target and answer, refused calls included, so an
  * attacker's attempts show up (refusals nobody can be named for are bounded per client address
  * by the audit service, the rest aggregated). The agents face (`/api/v1/agents/*`) is a sibling
@@ -77,6 +77,9 @@ const OVERRIDES: Record<string, RouteAudit> = {
     targetParam: 'id',
     creates: false,
   },
+  // The manager face's names (manager spec §6).
+  'PUT /api/v1/nodes/:id/config': { action: 'node.config.update', targetType: 'node', targetParam: 'id', creates: false },
+  'POST /api/v1/settings/tls/upload': { action: 'settings.tls_upload', targetType: null, targetParam: null, creates: false },
   // The fleet view edits and deletes nodes of every kind.
   'PATCH /api/v1/fleet/:id': { action: 'node.update', targetType: 'node', targetParam: 'id', creates: false },
   'DELETE /api/v1/fleet/:id': { action: 'node.delete', targetType: 'node', targetParam: 'id', creates: false },
@@ -140,11 +143,12 @@ function actorOf(principal: Principal): Pick<AuditEntry, 'actorType' | 'actorId'
   }
 }
 
-/** The id of a created resource in an answer's `{data: {id}}`. */
+/** The id of a created resource in an answer's `{data: {id}}`, or a bare `{id}` (the manager face's). */
 function createdId(payload: unknown): string | null {
   if (typeof payload !== 'string') return null;
   try {
-    const id = (JSON.parse(payload) as { data?: { id?: unknown } } | null)?.data?.id;
+    const body = JSON.parse(payload) as { id?: unknown; data?: { id?: unknown } } | null;
+    const id = body?.data?.id ?? body?.id;
     return typeof id === 'string' || typeof id === 'number' ? String(id) : null;
   } catch {
     return null;

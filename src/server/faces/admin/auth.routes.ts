@@ -42,12 +42,12 @@ const loginInput = (request: FastifyRequest, body: { username: string; password:
 const SAFE_NEXT = /^\/(?![/\\])[^\\\s]*$/;
 
 /**
- * Sign-in (manager spec §5.1). Login answers in the spec's own body shape, whatever happened
+ * Sign-in (manager spec §5.1), on the Admin API and the manager face alike. Login answers in the spec's own body shape, whatever happened
  * (bad JSON included); the form login always redirects. Sessions are opaque random tokens kept
  * (hashed) in the database, not the spec's JWT: revocation, restarts and several instances need
  * the database anyway.
  */
-export const authRoutes =
+export const signInRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.post(
@@ -141,6 +141,13 @@ export const authRoutes =
         return { success: true };
       },
     );
+  };
+
+/** Sign-in plus the Admin API's `/auth/me` (the manager face serves sign-in alone). */
+export const authRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    await app.register(signInRoutes(ctx));
 
     app.get(
       '/auth/me',

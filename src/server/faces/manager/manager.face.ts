@@ -10,21 +10,30 @@ import { installManagerAuth, managerErrors } from './http.ts';
 import { managerCommandRoutes } from './commands.routes.ts';
 import { managerNodeRoutes } from './nodes.routes.ts';
 import { managerTunnelRoutes } from './tunnels.routes.ts';
+import { managerEventRoutes } from './events.routes.ts';
 import { nodeSocketRoutes } from './node-socket.routes.ts';
+import { dashboardRoutes } from './dashboard.routes.ts';
+import { managerOperatorRoutes } from './operators.routes.ts';
+import { installAuditTrail } from '../admin/audit-trail.ts';
+import type { ManagerTlsService } from '../../modules/manager/manager-tls.service.ts';
 
 export const managerFace =
-  (ctx: AppContext): FastifyPluginAsync =>
+  (ctx: AppContext, tls: ManagerTlsService): FastifyPluginAsync =>
   async (app) => {
     await app.register(nodeSocketRoutes(ctx));
-    await app.register(managerApi(ctx), { prefix: '/api/v1' });
+    await app.register(dashboardRoutes(ctx));
+    await app.register(managerApi(ctx, tls), { prefix: '/api/v1' });
   };
 
 const managerApi =
-  (ctx: AppContext): FastifyPluginAsync =>
+  (ctx: AppContext, tls: ManagerTlsService): FastifyPluginAsync =>
   async (api) => {
     installFace(api, managerErrors);
     installManagerAuth(api, { keys: ctx.keys, operators: ctx.operators.auth });
+    installAuditTrail(api, ctx.audit);
+    await api.register(managerOperatorRoutes(ctx, tls));
     await api.register(managerNodeRoutes(ctx));
     await api.register(managerCommandRoutes(ctx));
     await api.register(managerTunnelRoutes(ctx));
+    await api.register(managerEventRoutes(ctx));
   };

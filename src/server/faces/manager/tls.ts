@@ -17,6 +17,9 @@ export interface ManagerTls {
   selfSigned: boolean;
   /** Set when this start generated the certificate. */
   generatedInto: string | null;
+  /** Where the pair lives: an uploaded pair replaces these files (it serves after a restart). */
+  certPath: string;
+  keyPath: string;
 }
 
 const CERT_FILE = 'manager-cert.pem';
@@ -28,7 +31,15 @@ export function loadManagerTls(config: Config): ManagerTls {
     const cert = readFileSync(config.managerTlsCertFile, 'utf8');
     const key = readFileSync(config.managerTlsKeyFile, 'utf8');
     assertKeyMatches(cert, key);
-    return { cert, key, fingerprint: certFingerprint(cert), selfSigned: false, generatedInto: null };
+    return {
+      cert,
+      key,
+      fingerprint: certFingerprint(cert),
+      selfSigned: false,
+      generatedInto: null,
+      certPath: config.managerTlsCertFile,
+      keyPath: config.managerTlsKeyFile,
+    };
   }
   const certPath = path.join(config.dataDir, CERT_FILE);
   const keyPath = path.join(config.dataDir, KEY_FILE);
@@ -36,12 +47,12 @@ export function loadManagerTls(config: Config): ManagerTls {
     const cert = readFileSync(certPath, 'utf8');
     const key = readFileSync(keyPath, 'utf8');
     assertKeyMatches(cert, key);
-    return { cert, key, fingerprint: certFingerprint(cert), selfSigned: true, generatedInto: null };
+    return { cert, key, fingerprint: certFingerprint(cert), selfSigned: true, generatedInto: null, certPath, keyPath };
   }
   const altNames = [...new Set(['localhost', '127.0.0.1', hostname()].filter(Boolean))];
   const generated = generateSelfSignedCert({ commonName: hostname() || 'localhost', altNames, validDays: VALID_DAYS });
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(keyPath, generated.keyPem, { mode: 0o600 });
   writeFileSync(certPath, generated.certPem, { mode: 0o644 });
-  return { cert: generated.certPem, key: generated.keyPem, fingerprint: generated.fingerprint, selfSigned: true, generatedInto: certPath };
+  return { cert: generated.certPem, key: generated.keyPem, fingerprint: generated.fingerprint, selfSigned: true, generatedInto: certPath, certPath, keyPath };
 }

@@ -11,6 +11,7 @@ import type { Outbox } from '../../events/outbox.ts';
 import type { SecretBox } from '../../lib/secrets.ts';
 import type { ModuleManifest } from '../../manifest.ts';
 import type { DeviceTypesService } from '../manager-devices/device-types.service.ts';
+import { ManagerEventService } from './manager-event.service.ts';
 import { ManagerNodeService } from './manager-node.service.ts';
 import { NodeCommandService } from './node-command.service.ts';
 import { NodeSessionService } from './node-session.service.ts';
@@ -21,6 +22,8 @@ export interface ManagerModuleDeps {
   secrets: SecretBox;
   instanceId: string;
   onError: (error: unknown) => void;
+  /** The operators' `events_retention_days`, read on every prune. */
+  retentionDays: () => number;
   /** Closes a deleted node's live session wherever it is (the node-channel seam). */
   closeSession(nodeId: string): void;
   channels: NodeChannels;
@@ -38,13 +41,19 @@ export interface ManagerServices {
   nodes: ManagerNodeService;
   sessions: NodeSessionService;
   commands: NodeCommandService;
+  events: ManagerEventService;
 }
 
 export function managerModule(deps: ManagerModuleDeps): ModuleManifest<ManagerServices> {
   const sessions = new NodeSessionService(deps);
   const commands = new NodeCommandService({ ...deps, timeoutMs: deps.commandTimeoutMs });
   return {
-    services: { nodes: new ManagerNodeService({ db: deps.db, closeSession: (id) => deps.closeSession(id) }), sessions, commands },
+    services: {
+      nodes: new ManagerNodeService({ db: deps.db, closeSession: (id) => deps.closeSession(id) }),
+      sessions,
+      commands,
+      events: new ManagerEventService({ db: deps.db, retentionDays: deps.retentionDays }),
+    },
     // Replies no request waits for (any more): a late ack, a config the node reported unasked.
     frames: {
       command_ack: (nodeId) => commands.lateAck(nodeId),

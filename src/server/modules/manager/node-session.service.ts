@@ -33,6 +33,17 @@ export interface LatestStats {
   at: string;
 }
 
+/** A node with a session on this instance, as the dashboard shows it (manager spec §4). */
+export interface LiveNode {
+  nodeId: string;
+  name: string;
+  deviceType: string;
+  protocolVersion: number | null;
+  connectedAt: number;
+  health: Record<string, unknown> | null;
+  softwareVersion: string | null;
+}
+
 export interface NodeSessionDeps {
   db: Kysely<Database>;
   outbox: Outbox;
@@ -57,6 +68,9 @@ const int32 = (value: unknown): number | null => (Number.isInteger(value) && Mat
 export class NodeSessionService {
   private readonly lockout = new AuthLockout();
   private readonly latest = new Map<string, LatestStats>();
+  private readonly live = new Map<string, LiveNode>();
+  /** Bumped on every change the dashboard shows, so its tick knows whether to send. */
+  private revision = 0;
   private readonly lastSeen: LastSeenBuffer;
 
   constructor(private readonly deps: NodeSessionDeps) {
@@ -138,6 +152,16 @@ export class NodeSessionService {
         );
       }
       await managerRepo.insertEvents(trx, events);
+      this.live.set(nodeId, {
+        nodeId,
+        name: node.name,
+        deviceType: node.device_type,
+        protocolVersion,
+        connectedAt: Date.now(),
+        health: parseJson(node.last_health),
+        softwareVersion: node.software_version,
+      });
+      this.revision += 1;
       emit('manager.node.connected', eventData(node, { status: 'online', last_seen_at: now, protocol_version: protocolVersion }));
     });
   }
@@ -145,6 +169,7 @@ export class NodeSessionService {
   /** The session here ended without a replacement here: offline, unless it already lives elsewhere. */
   async disconnected(nodeId: string): Promise<void> {
     this.latest.delete(nodeId);
+    if (this.live.delete(nodeId)) this.revision += 1;
     await this.deps.outbox.run((trx, emit) => this.markOffline(trx, emit, nodeId, this.deps.instanceId));
   }
 
@@ -187,6 +212,12 @@ export class NodeSessionService {
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return;
     const version = text((payload as Record<string, unknown>).version, MAX_VERSION);
     const now = nowIso();
+    const live = this.live.get(nodeId);
+    if (live) {
+      live.health = payload as Record<string, unknown>;
+      if (version !== null) live.softwareVersion = version;
+      this.revision += 1;
+    }
     await this.deps.db.transaction().execute(async (trx) => {
       await managerRepo.update(trx, nodeId, { last_health: JSON.stringify(payload), ...(version !== null ? { software_version: version } : {}) });
       // A live node reporting is online again if something marked it offline; `pending` (a token
@@ -201,18 +232,25 @@ export class NodeSessionService {
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return;
     const at = nowIso();
     this.latest.set(nodeId, { payload: payload as Record<string, unknown>, at });
+    this.revision += 1;
     this.lastSeen.record(nodeId, at);
   }
 
   /** A deleted node's session ended: nothing of it is kept. */
   forget(nodeId: string): void {
     this.latest.delete(nodeId);
+    if (this.live.delete(nodeId)) this.revision += 1;
     this.lastSeen.forget(nodeId);
   }
 
   /** The latest `stats` of every node with a session on this instance (the dashboard stream reads it). */
   latestStats(): ReadonlyMap<string, LatestStats> {
     return this.latest;
+  }
+
+  /** The nodes with a session on this instance, and a counter that moves whenever any of it changes. */
+  liveNodes(): { revision: number; nodes: ReadonlyMap<string, LiveNode> } {
+    return { revision: this.revision, nodes: this.live };
   }
 
   /** `event`: stored with the manager's ingest rules (§1.4.3). */
@@ -231,6 +269,15 @@ export class NodeSessionService {
 
   async stop(): Promise<void> {
     await this.lastSeen.stop();
+  }
+}
+
+function parseJson(text: string | null): Record<string, unknown> | null {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return null;
   }
 }
 

@@ -29,6 +29,11 @@ export const userRepo = {
     return (await db.selectFrom('users').select('id').limit(1).executeTakeFirst()) !== undefined;
   },
 
+  /** Every operator by username (the manager face lists them unpaged). */
+  all(db: Db): Promise<UserRow[]> {
+    return db.selectFrom('users').selectAll().orderBy('username').orderBy('id').execute();
+  },
+
   list(db: Db, input: ListInput): Promise<Page<UserRow>> {
     return paginate(db.selectFrom('users').selectAll(), input, {
       filters,

@@ -42,6 +42,10 @@ export class UserService {
     return { items: page.items.map(renderUser), pagination: page.pagination };
   }
 
+  async all(): Promise<UserInfo[]> {
+    return (await userRepo.all(this.db)).map(renderUser);
+  }
+
   /** The signed-in operator; a boot key is nobody (404). */
   async me(caller: Principal): Promise<UserInfo> {
     if (caller.type !== 'operator') throw new NotFoundError('User');
