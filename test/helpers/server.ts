@@ -3,6 +3,7 @@
  * database of the requested engine, and talks to it over real HTTP. Each server gets its own
  * SQLite file or its own scratch Postgres database, dropped on stop.
  */
+import { ApiClient } from './api-client.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -89,7 +90,11 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   let managerApp: FastifyInstance | null = null;
   let managerUrl = '';
   if (config.managerPort !== null) {
-    managerApp = await buildManagerApp(ctx, { https: { cert: tls.cert, key: tls.key }, selfSignedCert: tls.selfSigned, tlsFiles: { certPath: tls.certPath, keyPath: tls.keyPath } });
+    managerApp = await buildManagerApp(ctx, {
+      https: { cert: tls.cert, key: tls.key },
+      selfSignedCert: tls.selfSigned,
+      tlsFiles: { certPath: tls.certPath, keyPath: tls.keyPath },
+    });
     await managerApp.listen({ port: 0, host: '127.0.0.1', backlog: LISTEN_BACKLOG });
     const managerAddress = managerApp.server.address();
     managerUrl = `https://127.0.0.1:${typeof managerAddress === 'object' && managerAddress ? managerAddress.port : 0}`;
@@ -118,54 +123,4 @@ export async function startServer(engine: Engine, env: Record<string, string> = 
   };
 }
 
-export interface ApiResponse<T = any> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
-
-export class ApiClient {
-  constructor(
-    readonly baseUrl: string,
-    readonly token: string | null,
-    /** Sent with every request (a session cookie, X-CSRF-Token); per-request headers win. */
-    readonly headers: Record<string, string> = {},
-  ) {}
-
-  withToken(token: string | null): ApiClient {
-    return new ApiClient(this.baseUrl, token, this.headers);
-  }
-
-  withHeaders(headers: Record<string, string>): ApiClient {
-    return new ApiClient(this.baseUrl, this.token, { ...this.headers, ...headers });
-  }
-
-  async request<T = any>(
-    method: string,
-    path: string,
-    options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
-  ): Promise<ApiResponse<T>> {
-    const headers: Record<string, string> = { ...this.headers, ...options.headers };
-    if (this.token !== null && headers.authorization === undefined) headers.authorization = `Bearer ${this.token}`;
-    let body: string | undefined;
-    if (options.rawBody !== undefined) {
-      body = options.rawBody;
-      headers['content-type'] ??= 'application/json';
-    } else if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
-    }
-    const response = await fetch(this.baseUrl + path, { method, headers, body });
-    const text = await response.text();
-    let parsed: any = text;
-    if (text && (response.headers.get('content-type') ?? '').includes('json')) parsed = JSON.parse(text);
-    return { status: response.status, headers: response.headers, body: parsed, text };
-  }
-
-  get = <T = any>(path: string, headers?: Record<string, string>) => this.request<T>('GET', path, { headers });
-  post = <T = any>(path: string, body?: unknown) => this.request<T>('POST', path, { body });
-  patch = <T = any>(path: string, body?: unknown) => this.request<T>('PATCH', path, { body });
-  put = <T = any>(path: string, body?: unknown) => this.request<T>('PUT', path, { body });
-  delete = <T = any>(path: string) => this.request<T>('DELETE', path);
-}
+export { ApiClient, type ApiResponse, type RawResponse } from './api-client.ts';
