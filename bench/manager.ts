@@ -8,8 +8,10 @@
  * certificate) in its own process that answers the auth frame with `auth_ok` and JSON-parses every
  * frame — the floor for "N nodes stream stats over wss".
  *
- * TODO(dashboard): /ws/dashboard is not on this branch yet. Once it is, add the broadcast latency
- * (a stats frame sent → the same node's figures reflected in a `dashboard_update`), as a third figure.
+ * Third figure, with the fleet streaming: the dashboard broadcast latency, from a probe node's
+ * `stats` frame (a unique `uptime_secs`) to the first `dashboard_update` an operator's
+ * `/ws/dashboard` receives that shows it. Updates are coalesced to `stats_broadcast_interval_ms`
+ * (1 s) by design, so its baseline is that tick: the ratio says how far past one tick it lands.
  *
  * Runs on SQLite (the default database of `nodeplane serve`).
  *
@@ -144,6 +146,8 @@ function closeFleet(fleet: Fleet): void {
 }
 
 interface Run {
+  /** Median stats frame → dashboard_update, Nodeplane only. */
+  dashboardLatencyMs?: number;
   cpuUsPerFrame: number;
   cpuPercent: number;
   rssPerNodeKiB: number;
@@ -228,6 +232,8 @@ async function nodeplaneRun(): Promise<Run> {
     MANAGER_HOST: '127.0.0.1',
     MANAGER_TLS_CERT_FILE: certFile,
     MANAGER_TLS_KEY_FILE: keyFile,
+    OPERATOR_USERNAME: 'bench',
+    OPERATOR_PASSWORD: OPERATOR_PASSWORD,
   });
   const managerUrl = `https://127.0.0.1:${managerPort}`;
   try {
@@ -246,6 +252,7 @@ async function nodeplaneRun(): Promise<Run> {
       `${managerUrl.replace('https', 'wss')}/ws/node`,
       tokens.map((token) => ({ registration_token: token, protocol_version: 4, software_version: '0.106.0' })),
     );
+    run.dashboardLatencyMs = await dashboardLatency(managerUrl, server.masterKey);
     const received = /nodeplane_manager_frames_received_total\{type="stats"\} (\d+)/.exec(await metricsText(server.url, server.masterKey))?.[1];
     console.log(`  server counted ${fmt(Number(received ?? 0))} stats frames; clients sent ${fmt(run.fleet.sent)}`);
     closeFleet(run.fleet);
@@ -253,6 +260,73 @@ async function nodeplaneRun(): Promise<Run> {
   } finally {
     await server.stop();
   }
+}
+
+const OPERATOR_PASSWORD = 'Bench-Operator-Passw0rd';
+const DASHBOARD_TICK_MS = 1000;
+const LATENCY_SAMPLES = 10;
+
+/** An operator's dashboard stream and one probe edge: the median time from a probe's stats to the update showing it. */
+async function dashboardLatency(managerUrl: string, masterKey: string): Promise<number> {
+  const login = await fetchLogin(managerUrl);
+  const origin = managerUrl;
+  const dashboard = new WebSocket(`${managerUrl.replace('https', 'wss')}/ws/dashboard`, {
+    ca: tls.certPem,
+    headers: { cookie: `session=${login}`, origin },
+  });
+  await new Promise<void>((resolve, reject) => {
+    dashboard.once('open', () => resolve());
+    dashboard.once('error', reject);
+  });
+  const token = (await managerCall(managerUrl, masterKey, 'POST', '/api/v1/nodes', { name: 'bench-probe' })).registration_token;
+  const probe = new WebSocket(`${managerUrl.replace('https', 'wss')}/ws/node`, { ca: tls.certPem });
+  await new Promise<void>((resolve, reject) => {
+    probe.once('open', () =>
+      probe.send(JSON.stringify({ type: 'auth', payload: { registration_token: token, protocol_version: 4, software_version: '0.106.0' } })),
+    );
+    probe.once('message', () => resolve());
+    probe.once('error', reject);
+  });
+  const seen = new Map<number, number>();
+  dashboard.on('message', (data) => {
+    const update = JSON.parse(String(data)) as { nodes?: Array<{ name: string; stats: { uptime_secs?: number } | null }> };
+    const uptime = update.nodes?.find((node) => node.name === 'bench-probe')?.stats?.uptime_secs;
+    if (uptime !== undefined && !seen.has(uptime)) seen.set(uptime, performance.now());
+  });
+  const samples: number[] = [];
+  try {
+    for (let marker = 1_000_000; samples.length < LATENCY_SAMPLES; marker++) {
+      const sentAt = performance.now();
+      probe.send(statsFrame(marker));
+      const deadline = sentAt + 10 * DASHBOARD_TICK_MS;
+      while (!seen.has(marker) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      samples.push((seen.get(marker) ?? deadline) - sentAt);
+      // Off the tick's phase, so samples spread over it.
+      await new Promise((r) => setTimeout(r, DASHBOARD_TICK_MS * (0.3 + Math.random())));
+    }
+  } finally {
+    probe.terminate();
+    dashboard.terminate();
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+/** Signs the bench operator in on the manager listener; answers the session cookie's value. */
+function fetchLogin(managerUrl: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      `${managerUrl}/api/v1/auth/login`,
+      { method: 'POST', ca: tls.certPem, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        res.resume();
+        const cookie = (res.headers['set-cookie'] ?? []).map((line) => /^session=([^;]+)/.exec(line)?.[1]).find(Boolean);
+        res.on('end', () => (cookie ? resolve(cookie) : reject(new Error(`login: ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ username: 'bench', password: OPERATOR_PASSWORD }));
+  });
 }
 
 async function metricsText(url: string, key: string): Promise<string> {
@@ -301,6 +375,18 @@ try {
     baselineUnit: 'KiB bare ws over TLS',
     ratio: run.rssPerNodeKiB / bare.rssPerNodeKiB,
     aim: '',
+  });
+  console.log(
+    `[sqlite] dashboard broadcast latency with ${fmt(count)} nodes streaming: median ${fmt(run.dashboardLatencyMs!, 0)} ms (tick ${DASHBOARD_TICK_MS} ms)`,
+  );
+  report({
+    name: `manager dashboard latency with ${fmt(count)} nodes [sqlite]`,
+    figure: run.dashboardLatencyMs!,
+    unit: 'ms',
+    baseline: DASHBOARD_TICK_MS,
+    baselineUnit: 'ms broadcast tick',
+    ratio: run.dashboardLatencyMs! / DASHBOARD_TICK_MS,
+    aim: '≤ 1 tick',
   });
   if (run.connected !== count) process.exitCode = 1;
 } finally {
