@@ -36,6 +36,8 @@ export class HttpsApiClient {
       body = JSON.stringify(options.body);
       headers['content-type'] = 'application/json';
     }
+    // Node sends a DELETE's body without a length unless told: the server would read it as a second request.
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
     return new Promise((resolve, reject) => {
       const req = https.request(new URL(this.baseUrl + path), { method, headers, ca: this.ca, agent: false }, (res) => {
         const chunks: Buffer[] = [];

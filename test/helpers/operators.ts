@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { HttpsApiClient } from './https-client.ts';
 import { ApiClient, type ApiResponse } from './server.ts';
 
 /** Meets the CLI's complexity rule too. */
@@ -77,4 +78,16 @@ export async function tokenFor(client: ApiClient, overrides: Record<string, unkn
   const res = await client.post('/api/v1/tokens', { name: `t-${randomBytes(4).toString('hex')}`, role: 'viewer', ...overrides });
   assert.equal(res.status, 201, res.text);
   return { token: res.body.data.token, id: res.body.data.id, api: new ApiClient(client.baseUrl, res.body.data.token) };
+}
+
+/** Signs in on the manager listener: a client that sends the session cookie and the CSRF header (no bearer). */
+export async function managerLoginAs(api: HttpsApiClient, username: string, password = PASSWORD): Promise<HttpsApiClient> {
+  const res = await api.withToken(null).request('POST', '/api/v1/auth/login', { body: { username, password }, headers: { 'x-forwarded-for': nextAddress() } });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.success, true, res.text);
+  // The https client joins Set-Cookie lines into one header.
+  const setCookie = res.headers.get('set-cookie') ?? '';
+  const session = /session=([^;]+)/.exec(setCookie)?.[1];
+  const csrf = /csrf_token=([^;]+)/.exec(setCookie)?.[1];
+  return api.withToken(null).withHeaders({ cookie: `session=${session}; csrf_token=${csrf}`, 'x-csrf-token': csrf! });
 }
