@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { generateSelfSignedCert } from '../../src/server/lib/self-signed-cert.ts';
 import { bilbycastEdge } from '../helpers/bilbycast-edge.ts';
-import type { HttpsApiClient } from '../helpers/https-client.ts';
-import { nextAddress, PASSWORD } from '../helpers/operators.ts';
+import { loginAs, PASSWORD } from '../helpers/operators.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
 
 async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
@@ -38,19 +37,7 @@ for (const engine of testEngines()) {
       assert.equal(res.status, 201, res.text);
       return res.body;
     };
-    const signIn = async (username: string): Promise<HttpsApiClient> => {
-      const res = await server.managerApi
-        .withToken(null)
-        .request('POST', '/api/v1/auth/login', { body: { username, password: PASSWORD }, headers: { 'x-forwarded-for': nextAddress() } });
-      assert.equal(res.status, 200, res.text);
-      assert.equal(res.body.success, true);
-      // The https client joins Set-Cookie lines into one header.
-      const setCookie = res.headers.get('set-cookie') ?? '';
-      const cookies = { session: /session=([^;]+)/.exec(setCookie)?.[1], csrf_token: /csrf_token=([^;]+)/.exec(setCookie)?.[1] };
-      return server.managerApi
-        .withToken(null)
-        .withHeaders({ cookie: `session=${cookies.session}; csrf_token=${cookies.csrf_token}`, 'x-csrf-token': cookies.csrf_token! });
-    };
+    const signIn = (username: string) => loginAs(server.managerApi, username);
     const createNode = async () => {
       const res = await server.managerApi.post('/api/v1/nodes', { name: `n-${Math.random().toString(36).slice(2, 8)}` });
       assert.equal(res.status, 201, res.text);

@@ -55,8 +55,11 @@ export interface SessionClient extends ApiClient {
   csrf: string;
 }
 
-/** Signs in and returns a client that sends the session cookie and the CSRF header (no bearer). */
-export async function loginAs(api: ApiClient, username: string, password = PASSWORD): Promise<SessionClient> {
+/**
+ * Signs in and returns a client of the same kind (the Admin API's, or the manager listener's over
+ * HTTPS) that sends the session cookie and the CSRF header (no bearer).
+ */
+export async function loginAs<C extends ApiClient>(api: C, username: string, password = PASSWORD): Promise<C & { session: string; csrf: string }> {
   const res = await login(api, username, password);
   assert.equal(res.status, 200, res.text);
   const cookies = cookiesOf(res);

@@ -187,3 +187,68 @@ export function harmlessProbe(route: Pick<AdminRoute, 'method' | 'url'>): { path
   if (route.method === 'GET' || route.method === 'HEAD') return { path };
   return { path, body: 'probe', headers: { 'content-type': 'application/x-role-probe' } };
 }
+
+/**
+ * Every manager-face REST route (issue 14, manager spec §5) and the lowest role it admits: viewer
+ * reads nodes, configs, events and device types; operator runs commands, edits a node's config and
+ * flows, reads tunnels and acknowledges events; admin manages nodes, tunnels, users and settings;
+ * super_admin exports and imports. Sign-in and `/health` take no credential; the node and dashboard
+ * WebSockets are public to the gate because they authenticate in their own handshakes.
+ */
+export const MANAGER_ROUTE_ROLES: Record<string, RouteRole> = {
+  'GET /health': 'public',
+  'GET /ws/node': 'public',
+  'GET /ws/dashboard': 'public',
+
+  'POST /api/v1/auth/login': 'public',
+  'POST /api/v1/auth/login-form': 'public',
+  'POST /api/v1/auth/logout': 'viewer',
+  'GET /api/v1/users': 'admin',
+  'POST /api/v1/users': 'admin',
+  // Self or admin+: the service refuses another user's record below admin.
+  'GET /api/v1/users/:id': 'viewer',
+  'PUT /api/v1/users/:id': 'admin',
+  'DELETE /api/v1/users/:id': 'admin',
+  'GET /api/v1/settings': 'admin',
+  'PUT /api/v1/settings': 'admin',
+  'GET /api/v1/settings/tls': 'admin',
+  'POST /api/v1/settings/tls/upload': 'admin',
+  'GET /api/v1/export': 'super_admin',
+  'POST /api/v1/import': 'super_admin',
+
+  'GET /api/v1/nodes': 'viewer',
+  'POST /api/v1/nodes': 'admin',
+  'GET /api/v1/nodes/:id': 'viewer',
+  'PUT /api/v1/nodes/:id': 'admin',
+  'DELETE /api/v1/nodes/:id': 'admin',
+  'POST /api/v1/nodes/:id/token': 'admin',
+  'POST /api/v1/nodes/:id/rotate-secret': 'admin',
+  // The command's own `requires_role` is checked by the service on top of this.
+  'POST /api/v1/nodes/:id/command': 'operator',
+  'GET /api/v1/nodes/:id/config': 'viewer',
+  'PUT /api/v1/nodes/:id/config': 'operator',
+  'POST /api/v1/nodes/:id/flows': 'operator',
+  'DELETE /api/v1/nodes/:id/flows/:flow_id': 'operator',
+  'GET /api/v1/nodes/endpoints': 'viewer',
+  'GET /api/v1/device-types': 'viewer',
+
+  'GET /api/v1/tunnels': 'operator',
+  'POST /api/v1/tunnels': 'admin',
+  'GET /api/v1/tunnels/:id': 'operator',
+  'PUT /api/v1/tunnels/:id': 'admin',
+  'DELETE /api/v1/tunnels/:id': 'admin',
+  'GET /api/v1/nodes/:id/tunnels': 'operator',
+
+  'GET /api/v1/events': 'viewer',
+  'GET /api/v1/events/count': 'viewer',
+  'POST /api/v1/events/:id/ack': 'operator',
+};
+
+/** Every route of the manager listener with the role its declaration makes the gate enforce. */
+export function managerRoutes(registered: readonly RegisteredRoute[]): AdminRoute[] {
+  return registered.map((route) => {
+    const auth = route.config.auth === 'public' ? 'public' : 'api';
+    const role = auth === 'public' ? 'public' : requiredRole({ method: route.method, routeOptions: { config: route.config } } as FastifyRequest);
+    return { method: route.method, url: route.url, auth, role };
+  });
+}
