@@ -143,6 +143,7 @@ for (const engine of testEngines()) {
         'manager.tunnel.updated',
         'manager.tunnel.deleted',
         'manager.tunnel.status_changed',
+        'manager.node.event',
       ]);
     });
 

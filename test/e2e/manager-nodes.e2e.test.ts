@@ -4,6 +4,7 @@
  * lockout, expiry, empty payload, timeout), health and events, one session per node, oversized
  * frames, disconnects and deletes, node scope, /health and the manager's security headers.
  */
+import { WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -24,6 +25,8 @@ async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 1
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+const WEBHOOK_SECRET = 'manager-node-event-webhook-secret-32+chars';
 
 for (const engine of testEngines()) {
   describe(`manager nodes over wss [${engine}]`, () => {
@@ -49,7 +52,7 @@ for (const engine of testEngines()) {
     };
 
     before(async () => {
-      server = await startServer(engine, { MANAGER_AUTH_TIMEOUT_MS: '500', AGENT_PING_INTERVAL_MS: '200' });
+      server = await startServer(engine, { MANAGER_AUTH_TIMEOUT_MS: '500', AGENT_PING_INTERVAL_MS: '200', WEBHOOK_ALLOW_PRIVATE_IPS: 'true' });
     });
     after(async () => {
       for (const node of running) await node.stop();
@@ -219,7 +222,10 @@ for (const engine of testEngines()) {
       assert.equal((await events(node.id)).filter((e) => e.category === 'x').length, 0);
     });
 
-    it('stores node events with the ingest rules', async () => {
+    it('stores node events with the ingest rules, and publishes each as manager.node.event', async () => {
+      const receiver = await new WebhookReceiver(WEBHOOK_SECRET).start();
+      const hook = await server.api.post('/api/v1/webhooks', { url: receiver.url, secret: WEBHOOK_SECRET, subscribed_events: ['manager.node.event'] });
+      assert.equal(hook.status, 201, hook.text);
       const { node, edge } = await registered();
       edge.sendEvent({ severity: 'critical', category: 'srt', message: 'SRT input lost', details: { error_code: 'srt_timeout' }, flow_id: 'f1' });
       edge.send('event', { severity: 'loud', message: 'no category' });
@@ -239,6 +245,26 @@ for (const engine of testEngines()) {
       );
       assert.deepEqual(JSON.parse(stored[0]!.details!), { error_code: 'srt_timeout' });
       assert.equal(edge.socket?.readyState, WebSocket.OPEN);
+      try {
+        const delivered = await eventually(async () => {
+          const mine = receiver.requests.filter((r) => (r.event?.data as { node_id?: string })?.node_id === node.id);
+          return mine.length === 3 ? mine : undefined;
+        });
+        assert.ok(delivered.every((r) => r.signatureValid && r.event!.type === 'manager.node.event'));
+        const first = delivered.find((r) => (r.event!.data as { category: string }).category === 'srt')!;
+        assert.deepEqual(first.event!.data, {
+          node_id: node.id,
+          severity: 'critical',
+          category: 'srt',
+          message: 'SRT input lost',
+          details: { error_code: 'srt_timeout' },
+          flow_id: 'f1',
+          created_at: stored[0]!.created_at,
+        });
+      } finally {
+        await server.api.delete(`/api/v1/webhooks/${hook.body.data.id}`);
+        await receiver.stop();
+      }
     });
 
     it('answers JSON ping with pong and marks the node offline with a critical event when the socket closes', async () => {

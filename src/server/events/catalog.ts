@@ -184,6 +184,15 @@ export interface EventDataMap {
   'manager.tunnel.deleted': ManagerTunnelEventData;
   /** Pushing its legs moved the tunnel between pending and active (or it was switched off or on). */
   'manager.tunnel.status_changed': ManagerTunnelEventData & { previous_status: string };
+  'manager.node.event': {
+    node_id: string;
+    severity: string;
+    category: string;
+    message: string;
+    details: Record<string, unknown> | null;
+    flow_id: string | null;
+    created_at: string;
+  };
 }
 
 export type EventType = keyof EventDataMap;
@@ -219,6 +228,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'manager.tunnel.updated',
   'manager.tunnel.deleted',
   'manager.tunnel.status_changed',
+  'manager.node.event',
 ];
 
 export const isEventType = (value: string): value is EventType => (EVENT_TYPES as readonly string[]).includes(value);

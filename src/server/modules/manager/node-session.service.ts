@@ -260,7 +260,19 @@ export class NodeSessionService {
     const severity = typeof p.severity === 'string' && SEVERITIES.has(p.severity) ? p.severity : 'info';
     const row = managerEvent(nodeId, severity, text(p.category, MAX_CATEGORY) || 'unknown', text(p.message, MAX_MESSAGE) ?? '', nowIso(), p.details);
     row.flow_id = text(p.flow_id, MAX_CATEGORY);
-    await managerRepo.insertEvents(this.deps.db, [row]);
+    // Into the one event stream too, so webhooks and the broker carry what the nodes report.
+    await this.deps.outbox.run(async (trx, emit) => {
+      await managerRepo.insertEvents(trx, [row]);
+      emit('manager.node.event', {
+        node_id: nodeId,
+        severity: row.severity,
+        category: row.category,
+        message: row.message,
+        details: parseJson(row.details ?? null),
+        flow_id: row.flow_id ?? null,
+        created_at: row.created_at,
+      });
+    });
   }
 
   start(): void {
