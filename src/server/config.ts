@@ -99,6 +99,8 @@ export interface Config {
   managerAuthTimeoutMs: number;
   /** How long `POST /api/v1/nodes/{id}/command` waits for the node's ack (the manager's 10 s). */
   managerCommandTimeoutMs: number;
+  /** How often the latest `stats` of each streaming manager node is written to the database. */
+  managerStatsSampleMs: number;
 }
 
 class ConfigError extends Error {}
@@ -241,6 +243,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     managerTlsKeyFile,
     managerAuthTimeoutMs: int('MANAGER_AUTH_TIMEOUT_MS', 10_000, 50, 600_000),
     managerCommandTimeoutMs: int('MANAGER_COMMAND_TIMEOUT_MS', 10_000, 50, 600_000),
+    managerStatsSampleMs: int('MANAGER_STATS_SAMPLE_MS', 60_000, 50, 86_400_000),
   });
 }
 

@@ -202,6 +202,7 @@ export async function createContext(config: Config, keys: BootKeys, database: Da
     instanceId,
     onError: (error) => log.error({ err: error }, 'manager node write failed'),
     retentionDays: () => settings.eventRetentionDays(),
+    statsSampleMs: config.managerStatsSampleMs,
     closeSession: (nodeId) => channels.revoke(nodeId),
     channels,
     deviceTypes,

@@ -52,7 +52,12 @@ for (const engine of testEngines()) {
     };
 
     before(async () => {
-      server = await startServer(engine, { MANAGER_AUTH_TIMEOUT_MS: '500', AGENT_PING_INTERVAL_MS: '200', WEBHOOK_ALLOW_PRIVATE_IPS: 'true' });
+      server = await startServer(engine, {
+        MANAGER_AUTH_TIMEOUT_MS: '500',
+        AGENT_PING_INTERVAL_MS: '200',
+        WEBHOOK_ALLOW_PRIVATE_IPS: 'true',
+        MANAGER_STATS_SAMPLE_MS: '300',
+      });
     });
     after(async () => {
       for (const node of running) await node.stop();
@@ -220,6 +225,22 @@ for (const engine of testEngines()) {
       await eventually(async () => (await server.managerApi.get(`/api/v1/nodes/${node.id}`)).body.software_version === '0.106.1');
       assert.equal(edge.socket?.readyState, WebSocket.OPEN);
       assert.equal((await events(node.id)).filter((e) => e.category === 'x').length, 0);
+    });
+
+    it("samples a streaming node's latest stats to the database, shown on the node", async () => {
+      const { node } = await registered();
+      const sampled = await eventually(async () => {
+        const res = await server.managerApi.get(`/api/v1/nodes/${node.id}`);
+        return res.body.last_stats ? res.body : undefined;
+      });
+      assert.equal(typeof sampled.last_stats.uptime_secs, 'number');
+      assert.deepEqual(sampled.last_stats.flows, []);
+      assert.ok(Date.parse(sampled.last_stats_at) <= Date.now());
+      const later = await eventually(async () => {
+        const res = await server.managerApi.get(`/api/v1/nodes/${node.id}`);
+        return res.body.last_stats_at > sampled.last_stats_at ? res.body : undefined;
+      });
+      assert.ok(later.last_stats.uptime_secs >= sampled.last_stats.uptime_secs, 'a later sample replaces the earlier one');
     });
 
     it('stores node events with the ingest rules, and publishes each as manager.node.event', async () => {

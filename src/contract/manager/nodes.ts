@@ -19,6 +19,9 @@ export const ManagerNode = Type.Object({
   last_seen_at: Nullable(Type.String()),
   /** The node's last `health` payload as it sent it. */
   last_health: Nullable(Type.Object({}, { additionalProperties: true })),
+  /** Nodeplane's addition: a recent `stats` payload, sampled to the database at a bounded rate, and when. */
+  last_stats: Nullable(Type.Object({}, { additionalProperties: true })),
+  last_stats_at: Nullable(Type.String()),
   software_version: Nullable(Type.String()),
   metadata: Nullable(Type.Unknown()),
   expires_at: Nullable(Type.String()),

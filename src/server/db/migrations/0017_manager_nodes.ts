@@ -15,6 +15,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('registration_token_hash', 'text', (c) => c.unique())
     .addColumn('node_secret_enc', 'text')
     .addColumn('last_health', 'text')
+    .addColumn('last_stats', 'text')
+    .addColumn('last_stats_at', 'text')
     .addColumn('software_version', 'text')
     .addColumn('protocol_version', 'integer')
     .addColumn('metadata', 'text')

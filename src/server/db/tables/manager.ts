@@ -14,6 +14,9 @@ export interface ManagerNodesTable {
   node_secret_enc: string | null;
   /** JSON text of the last `health` payload. */
   last_health: string | null;
+  /** JSON text of a recent `stats` payload, sampled from memory at most once per MANAGER_STATS_SAMPLE_MS. */
+  last_stats: string | null;
+  last_stats_at: string | null;
   software_version: string | null;
   protocol_version: number | null;
   /** JSON text, or null. */

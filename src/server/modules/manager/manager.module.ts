@@ -24,6 +24,8 @@ export interface ManagerModuleDeps {
   onError: (error: unknown) => void;
   /** The operators' `events_retention_days`, read on every prune. */
   retentionDays: () => number;
+  /** How often the latest `stats` of each streaming node is sampled to the database. */
+  statsSampleMs: number;
   /** Closes a deleted node's live session wherever it is (the node-channel seam). */
   closeSession(nodeId: string): void;
   channels: NodeChannels;

@@ -37,6 +37,8 @@ for (const engine of testEngines()) {
         registration_token_hash: null,
         node_secret_enc: null,
         last_health: null,
+        last_stats: null,
+        last_stats_at: null,
         software_version: null,
         protocol_version: null,
         metadata: null,
@@ -87,6 +89,21 @@ for (const engine of testEngines()) {
       assert.ok(!found.includes(heldByLive) && !found.includes(fresh));
       assert.equal(await managerRepo.release(database.db, holderless, null), true);
       assert.equal(await managerRepo.release(database.db, dead, null), false);
+    });
+
+    it('writes sampled stats of many nodes in one go, and only to the nodes named', async () => {
+      const [a, b, untouched] = [await node(), await node(), await node()];
+      await managerRepo.saveStats(database.db, [
+        [a, JSON.stringify({ uptime_secs: 1, name: 'nul \u0000 escaped' }), '2026-12-08T00:00:01.000Z'],
+        [b, JSON.stringify({ uptime_secs: 2 }), '2026-12-08T00:00:02.000Z'],
+      ]);
+      const stats = async (id: string) => {
+        const row = (await managerRepo.find(database.db, id))!;
+        return [row.last_stats === null ? null : JSON.parse(row.last_stats), row.last_stats_at];
+      };
+      assert.deepEqual(await stats(a), [{ uptime_secs: 1, name: 'nul \u0000 escaped' }, '2026-12-08T00:00:01.000Z']);
+      assert.deepEqual(await stats(b), [{ uptime_secs: 2 }, '2026-12-08T00:00:02.000Z']);
+      assert.deepEqual(await stats(untouched), [null, null]);
     });
 
     it('stores events newest first and drops them with the node', async () => {

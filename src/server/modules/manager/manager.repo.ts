@@ -2,7 +2,7 @@
  * The SQL of the manager face's side tables: `manager_nodes` (a node's manager facts, keyed by its
  * inventory id) and `manager_events`. The inventory row itself is written by `inventoryRepo`.
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type NodeScope, withinScope } from '../../db/scope.ts';
 import type { Database } from '../../db/schema.ts';
 import type { ManagerEventRow, ManagerNodeRow, NewManagerEvent } from '../../db/tables/manager.ts';
@@ -28,6 +28,9 @@ const joined = (db: Db) =>
     .selectAll('manager_nodes')
     .select(['nodes.kind', 'nodes.name', 'nodes.status', 'nodes.last_seen_at', 'nodes.inserted_at', 'nodes.updated_at']);
 
+/** Rows per sampled-stats statement (3 parameters each, well under either engine's limit). */
+const STATS_CHUNK = 500;
+
 export const managerRepo = {
   async insert(db: Db, row: ManagerNodeRow): Promise<void> {
     await db.insertInto('manager_nodes').values(row).execute();
@@ -46,6 +49,19 @@ export const managerRepo = {
     let q = withinScope(joined(db), 'manager_nodes.node_id', scope);
     if (filter.deviceType !== undefined) q = q.where('manager_nodes.device_type', '=', filter.deviceType);
     return q.orderBy('nodes.inserted_at').orderBy('manager_nodes.node_id').execute();
+  },
+
+  /** Writes sampled `stats` of many nodes: one statement per chunk. */
+  async saveStats(db: Db, samples: Array<[nodeId: string, stats: string, at: string]>): Promise<void> {
+    for (let i = 0; i < samples.length; i += STATS_CHUNK) {
+      const rows = samples.slice(i, i + STATS_CHUNK).map(([id, stats, at]) => sql`(${id}, ${stats}, ${at})`);
+      // VALUES columns are called column1, column2… on both engines.
+      await sql`
+        update manager_nodes set last_stats = v.column2, last_stats_at = v.column3
+        from (values ${sql.join(rows)}) as v
+        where manager_nodes.node_id = v.column1
+      `.execute(db);
+    }
   },
 
   async update(db: Db, id: string, change: ManagerNodeChange): Promise<void> {

@@ -51,6 +51,8 @@ export interface NodeSessionDeps {
   /** This instance: recorded as the holder of the sessions it accepts. */
   instanceId: string;
   onError: (error: unknown) => void;
+  /** How often the latest `stats` of each streaming node is sampled to the database. */
+  statsSampleMs: number;
 }
 
 const SEVERITIES = new Set(['info', 'warning', 'critical']);
@@ -72,9 +74,12 @@ export class NodeSessionService {
   /** Bumped on every change the dashboard shows, so its tick knows whether to send. */
   private revision = 0;
   private readonly lastSeen: LastSeenBuffer;
+  /** Nodes whose `stats` moved since the last sample (the same coalescing as last_seen_at). */
+  private readonly statsSample: LastSeenBuffer;
 
   constructor(private readonly deps: NodeSessionDeps) {
     this.lastSeen = new LastSeenBuffer((seen) => inventoryRepo.touchMany(deps.db, seen), LAST_SEEN_FLUSH_MS, deps.onError);
+    this.statsSample = new LastSeenBuffer((moved) => this.saveStats(moved), deps.statsSampleMs, deps.onError);
   }
 
   /** The node's auth frame payload → the manager's reply. Credentials win over a token (§1.2). */
@@ -234,6 +239,7 @@ export class NodeSessionService {
     this.latest.set(nodeId, { payload: payload as Record<string, unknown>, at });
     this.revision += 1;
     this.lastSeen.record(nodeId, at);
+    this.statsSample.record(nodeId, at);
   }
 
   /** A deleted node's session ended: nothing of it is kept. */
@@ -241,6 +247,7 @@ export class NodeSessionService {
     this.latest.delete(nodeId);
     if (this.live.delete(nodeId)) this.revision += 1;
     this.lastSeen.forget(nodeId);
+    this.statsSample.forget(nodeId);
   }
 
   /** The latest `stats` of every node with a session on this instance (the dashboard stream reads it). */
@@ -275,12 +282,24 @@ export class NodeSessionService {
     });
   }
 
+  /** The latest payload of each node that streamed since the last sample. */
+  private async saveStats(moved: Array<[nodeId: string, at: string]>): Promise<void> {
+    const samples: Array<[string, string, string]> = [];
+    for (const [nodeId] of moved) {
+      const latest = this.latest.get(nodeId);
+      if (latest) samples.push([nodeId, JSON.stringify(latest.payload), latest.at]);
+    }
+    await managerRepo.saveStats(this.deps.db, samples);
+  }
+
   start(): void {
     this.lastSeen.start();
+    this.statsSample.start();
   }
 
   async stop(): Promise<void> {
     await this.lastSeen.stop();
+    await this.statsSample.stop();
   }
 }
 
