@@ -3,6 +3,7 @@
  * users in the manager's shapes, settings, the listener's certificate (info and upload), export, and
  * the events API fed by an emulated edge (filters, search, node scope, count, ack).
  */
+import { eventually } from '../helpers/eventually.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -10,16 +11,6 @@ import { generateSelfSignedCert } from '../../src/server/lib/self-signed-cert.ts
 import { bilbycastEdge } from '../helpers/bilbycast-edge.ts';
 import { loginAs, PASSWORD } from '../helpers/operators.ts';
 import { startServer, testEngines, type TestServer } from '../helpers/server.ts';
-
-async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 for (const engine of testEngines()) {
   describe(`manager operators over https [${engine}]`, () => {

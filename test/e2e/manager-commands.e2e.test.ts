@@ -4,6 +4,7 @@
  * offline, disconnect mid-wait, out-of-order acks), roles and node scope, relay tunnels with bind
  * tokens, and secret rotation. The command timeout is shortened so that silence fails fast.
  */
+import { eventually } from '../helpers/eventually.ts';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -14,16 +15,6 @@ import type { BilbycastNode, ManagerBlock } from '../helpers/bilbycast-node.ts';
 import { createOperator, loginAs } from '../helpers/operators.ts';
 
 const TIMEOUT_MS = 1500;
-
-async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const CONFIG = {
   version: 2,

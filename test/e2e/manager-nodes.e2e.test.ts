@@ -4,6 +4,7 @@
  * lockout, expiry, empty payload, timeout), health and events, one session per node, oversized
  * frames, disconnects and deletes, node scope, /health and the manager's security headers.
  */
+import { eventually } from '../helpers/eventually.ts';
 import { WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,17 +15,6 @@ import { bilbycastRelay } from '../helpers/bilbycast-relay.ts';
 import type { ManagerBlock } from '../helpers/bilbycast-node.ts';
 import { createOperator, loginAs } from '../helpers/operators.ts';
 import { managerRepo } from '../../src/server/modules/manager/manager.repo.ts';
-
-/** Polls until `check` returns a value, failing after `ms` (a bound on failure, not a timing assertion). */
-async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const WEBHOOK_SECRET = 'manager-node-event-webhook-secret-32+chars';
 

@@ -5,10 +5,13 @@
  * reads are admin too: a key read back enrolls nodes. `public` routes
  * take no credential at all. Shared by the route-role test and the operator role matrix.
  */
+import assert from 'node:assert/strict';
 import type { FastifyRequest } from 'fastify';
+import { roleRank } from '../../src/server/access.ts';
 import type { RegisteredRoute } from '../../src/server/app.ts';
 import { requiredRole } from '../../src/server/faces/face-kit.ts';
 import type { Role } from '../../src/server/principal.ts';
+import type { ApiClient, ApiResponse } from './api-client.ts';
 
 export type RouteRole = Role | 'public';
 
@@ -251,4 +254,43 @@ export function managerRoutes(registered: readonly RegisteredRoute[]): AdminRout
     const role = auth === 'public' ? 'public' : requiredRole({ method: route.method, routeOptions: { config: route.config } } as FastifyRequest);
     return { method: route.method, url: route.url, auth, role };
   });
+}
+
+/** The role matrices' vocabulary: who calls, and what each caller must meet on a route. */
+export const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Admitted (any answer but 401/403), or refused with this status. */
+export type Expectation = { admitted: true } | { admitted: false; status: 401 | 403 };
+
+export interface Caller<C extends ApiClient = ApiClient> {
+  name: string;
+  client: C;
+  expect(route: AdminRoute): Expectation;
+}
+
+export const byRole =
+  (role: Role) =>
+  (route: AdminRoute): Expectation =>
+    roleRank(role) >= roleRank(route.role as Role) ? { admitted: true } : { admitted: false, status: 403 };
+
+export const nothingOpens = (): Expectation => ({ admitted: false, status: 401 });
+
+/** A session that sends no CSRF header reads but writes nothing. */
+export const readsOnly = (route: AdminRoute): Expectation => (WRITES.has(route.method) ? { admitted: false, status: 403 } : { admitted: true });
+
+/**
+ * Asserts the caller met its expectation on the route; `refusedIn` checks a refusal's body in the
+ * face's own error format.
+ */
+export function checkAccess(caller: Caller<any>, route: AdminRoute, res: ApiResponse, refusedIn: (res: ApiResponse, status: 401 | 403, what: string) => void) {
+  const what = `${caller.name} on ${route.method} ${route.url}: ${res.status} ${res.text.slice(0, 200)}`;
+  assert.ok(res.status < 500, what);
+  const expected = caller.expect(route);
+  if (expected.admitted) {
+    assert.notEqual(res.status, 401, what);
+    assert.notEqual(res.status, 403, what);
+    return;
+  }
+  assert.equal(res.status, expected.status, what);
+  refusedIn(res, expected.status, what);
 }
