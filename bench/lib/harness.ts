@@ -62,6 +62,7 @@ export async function startNodeplane(env: Record<string, string> = {}): Promise<
     env: {
       ...process.env,
       PORT: String(port),
+      MANAGER_PORT: '0',
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
       MASTER_KEY: masterKey,

@@ -27,7 +27,7 @@ const tempDir = () => {
 async function serveOnce(env: Record<string, string>, check: (url: string) => Promise<void>): Promise<string> {
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MASTER_KEY: '', ...env },
+    env: { ...process.env, PORT: String(port), MANAGER_PORT: '0', HOST: '127.0.0.1', MASTER_KEY: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -50,7 +50,7 @@ async function runCli(args: string[], env: Record<string, string> = {}): Promise
   const dataDir = tempDir();
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: '', ...env },
+    env: { ...process.env, PORT: String(port), MANAGER_PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, DATABASE_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

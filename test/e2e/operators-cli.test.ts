@@ -92,7 +92,16 @@ describe('nodeplane operators', () => {
     const serveOnce = async () => {
       const port = await freePort();
       const child = spawn(process.execPath, [BIN, 'serve'], {
-        env: { ...process.env, DATA_DIR: dir, DATABASE_URL: '', MASTER_KEY: '', PORT: String(port), HOST: '127.0.0.1', OPERATOR_USERNAME: 'root' },
+        env: {
+          ...process.env,
+          DATA_DIR: dir,
+          DATABASE_URL: '',
+          MASTER_KEY: '',
+          PORT: String(port),
+          MANAGER_PORT: '0',
+          HOST: '127.0.0.1',
+          OPERATOR_USERNAME: 'root',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';

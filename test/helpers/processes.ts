@@ -62,6 +62,8 @@ export class ServerProcess {
     const port = await freePort();
     const fullEnv = {
       PORT: String(port),
+      // An ephemeral manager listener: processes of parallel test files must not share 8443.
+      MANAGER_PORT: '0',
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
       DATABASE_URL: scratch.url,
